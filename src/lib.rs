@@ -1,0 +1,29 @@
+//! popfetch: fetch mail from POP3 accounts and reinject it, byte-exact, into the local MTA over SMTP.
+//!
+//! # Layout
+//! Data flows one way: `config` → `poller` → `pop3` → `headers` → `smtp` → `state`.
+//!
+//! - [`config`]: TOML → validated [`config::Config`]; pure `parse_str`.
+//! - [`pop3`]: a sans-IO codec plus one client that owns its stream and read buffer.
+//! - [`tls`]: rustls client configs (system roots, CA file, SHA-256 pin), ring provider only.
+//! - [`headers`]: the header pipeline, pure functions over raw bytes.
+//! - [`smtp`]: reinjection over one lettre connection per poll.
+//! - [`state`]: the per-account UID journal and lock.
+//! - [`poller`]: one poll of one account, enforcing the delivery order below.
+//!
+//! # The delivery invariant
+//! A message is `DELE`d only after the MTA answered 2xx to end-of-DATA *and* its UID was fsynced to the state
+//! journal. Killing popfetch at any instant loses nothing; the one duplicate window (killed between the MTA's 2xx
+//! and the fsync) is detected and logged by the next run.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod headers;
+pub mod poller;
+pub mod pop3;
+pub mod secret;
+pub mod smtp;
+pub mod state;
+pub mod tls;
