@@ -327,11 +327,14 @@ fn parse_u<T: std::str::FromStr>(field: &[u8]) -> Option<T> {
 }
 
 fn parse_i64(field: &[u8]) -> Option<i64> {
-    match field.strip_prefix(b"-") {
-        Some(rest) if rest != b"0" => parse_u::<i64>(rest).map(|n| -n),
-        Some(_) => None,
-        None => parse_u(field),
+    // Same canonical spelling rule as `parse_u` for the magnitude; "-0" is not canonical. Parsing the whole
+    // field (sign included) keeps i64::MIN, whose magnitude does not fit.
+    let magnitude = field.strip_prefix(b"-").unwrap_or(field);
+    if (magnitude == b"0" && magnitude.len() != field.len()) || parse_u::<u64>(magnitude).is_none()
+    {
+        return None;
     }
+    std::str::from_utf8(field).ok()?.parse().ok()
 }
 
 fn fields_exact<'a>(
@@ -499,4 +502,64 @@ fn decode_body_line(
         _ => return Err(corrupt(lineno, "unknown record type")),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn p16_field_table() {
+        let ok: &[(&[u8], &str)] = &[
+            (b"", ""),
+            (b"abc", "abc"),
+            (b"%20%25%0a", " %\n"),
+            (b"%C3%A9", "é"),
+            (b"%7F%00", "\u{7f}\0"),
+        ];
+        for (enc, dec) in ok {
+            assert_eq!(decode_field(enc).as_deref(), Ok(*dec), "{enc:?}");
+        }
+        let bad: &[&[u8]] = &[
+            b"%",
+            b"%4",
+            b"%G0",
+            b"a b",
+            b"\t",
+            b"\x7f",
+            b"\xc3\xa9",
+            b"%FF",
+            b"%C3",
+        ];
+        for enc in bad {
+            assert!(decode_field(enc).is_err(), "{enc:?}");
+        }
+        let mut out = Vec::new();
+        encode_field(&mut out, b"%41 ");
+        assert_eq!(out, b"%2541%20");
+    }
+
+    #[test]
+    fn numbers_have_one_spelling() {
+        assert_eq!(parse_u::<u32>(b"0"), Some(0));
+        assert_eq!(parse_u::<u32>(b"4294967295"), Some(u32::MAX));
+        for bad in [
+            &b""[..],
+            b"00",
+            b"01",
+            b"+1",
+            b"-1",
+            b" 1",
+            b"1 ",
+            b"4294967296",
+            b"1e3",
+        ] {
+            assert_eq!(parse_u::<u32>(bad), None, "{bad:?}");
+        }
+        assert_eq!(parse_i64(b"-9223372036854775807"), Some(-i64::MAX));
+        assert_eq!(parse_i64(b"-0"), None);
+        assert_eq!(parse_i64(b"--1"), None);
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_i64(b"9223372036854775808"), None);
+    }
 }

@@ -2,7 +2,7 @@
 //! per-account lock (design "State", invariants 1-3; catalog C-01..C-16, T-22).
 //!
 //! [`State::open`] takes an exclusive `flock` on `<dir>/<account>.lock`, then reads `<dir>/<account>.state`
-//! (format in [`format`], decoded by the pure [`format::decode`]). The poller journals each attempt:
+//! (format in [`mod@format`], decoded by the pure [`format::decode`]). The poller journals each attempt:
 //! [`State::begin`] right before the message goes to the MTA, then [`State::record_delivered`] (only after it
 //! returns may the message be `DELE`d), [`State::record_rejected`] or [`State::record_abandoned`]. Each record is
 //! one appended line, fsynced before the call returns. At the end of a successful poll [`State::compact`]
