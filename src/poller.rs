@@ -139,7 +139,9 @@ fn hint(class: ExitClass) -> &'static str {
         }
         ExitClass::Config => "fix the configuration (popfetch check validates it)",
         ExitClass::State => "no mail was deleted; fix or move the state file named above",
-        ExitClass::Protocol => "the server broke the POP3 or SMTP protocol; mail stays on the server",
+        ExitClass::Protocol => {
+            "the server broke the POP3 or SMTP protocol; mail stays on the server"
+        }
         ExitClass::Unavailable => "the server says it is unavailable; mail stays on the server",
         ExitClass::Partial => "see the lines above; the messages stay on the server",
         ExitClass::Internal => "this is a bug in popfetch; mail stays on the server",
@@ -248,7 +250,12 @@ async fn poll_inner(
 
     // 3. What is there, and what is new.
     let uidl = client.uidl().await.map_err(pop3_fail)?;
-    let sizes: HashMap<u32, u64> = client.list().await.map_err(pop3_fail)?.into_iter().collect();
+    let sizes: HashMap<u32, u64> = client
+        .list()
+        .await
+        .map_err(pop3_fail)?
+        .into_iter()
+        .collect();
     let listing: Vec<String> = uidl.iter().map(|(_, u)| u.clone()).collect();
     let mut todo = VecDeque::new();
     let mut redele = Vec::new();
@@ -359,7 +366,11 @@ fn note_dele(
     result: Result<(), pop3::ServerError>,
     report: &mut Report,
 ) {
-    let uid = uidl.iter().find(|(m, _)| *m == n).map(|(_, u)| u.as_str()).unwrap_or("?");
+    let uid = uidl
+        .iter()
+        .find(|(m, _)| *m == n)
+        .map(|(_, u)| u.as_str())
+        .unwrap_or("?");
     match result {
         Ok(()) => report.deleted += 1,
         // Catalog P-25: the UID stays recorded, so it is not delivered again; DELE is retried next run.
@@ -401,10 +412,16 @@ async fn deliver_all(
             Reply::Retr { n, result } => (n, result),
         };
         let Some(p) = in_flight.pop_front() else {
-            return Err(Failure::of(ExitClass::Internal, "RETR reply without a request"));
+            return Err(Failure::of(
+                ExitClass::Internal,
+                "RETR reply without a request",
+            ));
         };
         if p.n != n {
-            return Err(Failure::of(ExitClass::Internal, "RETR replies out of order"));
+            return Err(Failure::of(
+                ExitClass::Internal,
+                "RETR replies out of order",
+            ));
         }
         let raw = match result {
             Ok(raw) => {
@@ -512,7 +529,11 @@ async fn deliver_one(
                 envelope.to,
                 accepted.code,
                 accepted.text,
-                if acct.keep { ", kept on the server" } else { "" },
+                if acct.keep {
+                    ", kept on the server"
+                } else {
+                    ""
+                },
             );
             Ok(Delivery::Done)
         }

@@ -76,16 +76,33 @@ impl fmt::Display for Phase {
 pub enum SmtpError {
     /// The MTA could not be reached or dropped the connection.
     #[error("MTA {addr}: {phase} failed: {reason}")]
-    Unreachable { addr: String, phase: Phase, reason: String },
+    Unreachable {
+        addr: String,
+        phase: Phase,
+        reason: String,
+    },
     /// A step took longer than its RFC 5321 limit.
     #[error("MTA {addr}: no reply to {phase} within {secs} s")]
-    Timeout { addr: String, phase: Phase, secs: u64 },
+    Timeout {
+        addr: String,
+        phase: Phase,
+        secs: u64,
+    },
     /// The MTA answered with a negative reply.
     #[error("MTA {addr} answered {code} to {phase}: {text}")]
-    Reply { addr: String, phase: Phase, code: u16, text: String },
+    Reply {
+        addr: String,
+        phase: Phase,
+        code: u16,
+        text: String,
+    },
     /// The MTA broke the protocol (RFC 5321 §3.3: no message data without 354).
     #[error("MTA {addr}: unexpected reply {code} to {phase}")]
-    Unexpected { addr: String, phase: Phase, code: u16 },
+    Unexpected {
+        addr: String,
+        phase: Phase,
+        code: u16,
+    },
 }
 
 /// What a failed delivery means for the message and the poll.
@@ -197,9 +214,7 @@ impl Mta {
             Ok(Err(e)) => return Err(classify(&addr, Phase::Greeting, e)),
             Ok(Ok(conn)) => conn,
         };
-        let eight_bit_mime = conn
-            .server_info()
-            .supports_feature(Extension::EightBitMime);
+        let eight_bit_mime = conn.server_info().supports_feature(Extension::EightBitMime);
         Ok(Mta {
             conn,
             addr,
@@ -238,9 +253,13 @@ impl Mta {
             params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
         }
 
-        let r = self.step(Phase::Mail, t.command, Mail::new(from, params)).await;
+        let r = self
+            .step(Phase::Mail, t.command, Mail::new(from, params))
+            .await;
         self.expect(Phase::Mail, r, 250).await?;
-        let r = self.step(Phase::Rcpt, t.command, Rcpt::new(to, vec![])).await;
+        let r = self
+            .step(Phase::Rcpt, t.command, Rcpt::new(to, vec![]))
+            .await;
         self.expect(Phase::Rcpt, r, 250).await?;
         let r = self.step(Phase::Data, t.data_init, Data).await;
         self.expect(Phase::Data, r, 354).await?;
