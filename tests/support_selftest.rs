@@ -870,3 +870,27 @@ fn fakes_stop_on_drop_and_close_live_connections() {
     assert!(TcpStream::connect(("127.0.0.1", pp)).is_err());
     assert!(TcpStream::connect(("127.0.0.1", sp)).is_err());
 }
+
+#[test]
+fn pop3_write_chunks_deliver_the_same_bytes_in_pieces() {
+    let b = Pop3Behavior {
+        write_chunks: Some((1, Duration::from_millis(2))),
+        ..Pop3Behavior::plain()
+    };
+    let pop = FakePop3::start(vec![stuffed_msg()], b);
+    let mut c = connect(pop.port());
+    login(&mut c);
+    let started = std::time::Instant::now();
+    c.send(b"RETR 1\r\n");
+    let retr = c.multiline();
+    assert_eq!(
+        retr,
+        b"+OK 41 octets\r\nSubject: dots\r\n\r\n..hidden\r\n...two\r\n..\r\nend\r\n.\r\n".to_vec()
+    );
+    // One pause between each of the 62 one-byte writes.
+    assert!(
+        started.elapsed() >= Duration::from_millis(2 * 61),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -90,6 +90,10 @@ pub struct Pop3Behavior {
     pub stuff_dots: bool,
     /// Sleep before each reply (slow server).
     pub reply_delay: Option<Duration>,
+    /// `(size, pause)`: write every reply after the greeting in separate writes of at most `size` bytes (TCP_NODELAY
+    /// is on), pausing `pause` between them, so splits fall inside `+OK`, between CR and LF, and inside the
+    /// terminator (P-04).
+    pub write_chunks: Option<(usize, Duration)>,
 }
 
 impl Default for Pop3Behavior {
@@ -114,6 +118,7 @@ impl Default for Pop3Behavior {
             enforce_lockstep: true,
             stuff_dots: true,
             reply_delay: None,
+            write_chunks: None,
         }
     }
 }

@@ -138,7 +138,18 @@ impl Conn {
         if let Some(d) = self.b.reply_delay {
             std::thread::sleep(d);
         }
-        self.wire.send(bytes)
+        match self.b.write_chunks {
+            Some((size, pause)) => {
+                for (i, chunk) in bytes.chunks(size.max(1)).enumerate() {
+                    if i > 0 {
+                        std::thread::sleep(pause);
+                    }
+                    self.wire.send(chunk)?;
+                }
+                Ok(())
+            }
+            None => self.wire.send(bytes),
+        }
     }
 
     fn check_lockstep(&mut self, verb: &str) {
