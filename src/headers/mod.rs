@@ -7,7 +7,7 @@
 //!
 //! Every other byte passes through untouched: no unfolding, re-encoding or re-serialisation, so 8-bit bytes,
 //! NULs, folding and header order survive and DKIM signatures stay valid unless they covered a removed field.
-//! Field boundaries come from our own scanner ([`scan`]), which mirrors what Postfix reads as the header section;
+//! Field boundaries come from our own scanner (`scan.rs`), which mirrors what Postfix reads as the header section;
 //! [`apply`] reports each edit so callers can log it and `--diff` can show it.
 //!
 //! Neighbours: `poller` calls [`apply`] and [`return_path`] on each fetched message; `smtp` dot-stuffs the result.
