@@ -1,8 +1,9 @@
 //! Named crash points for the kill -9 tests (catalog C-01..C-05, C-16).
 //!
 //! In debug builds only (test builds of the binary), `POPFETCH_FAILPOINT=NAME:K` makes the K-th pass through the
-//! point `NAME` print `popfetch-failpoint: NAME` to stderr and then stop dead, so the test harness can deliver a
-//! real SIGKILL at exactly that step. Release builds compile this to nothing.
+//! point `NAME` print `popfetch-failpoint: NAME` to stderr and then send the process a real SIGKILL (through
+//! kill(1): the crate forbids unsafe code, so no libc call), exactly as `kill -9` from outside would land at that
+//! step: no destructor, no flush, no QUIT. Release builds compile this to nothing.
 
 /// Pass through the crash point `name`.
 #[cfg(debug_assertions)]
@@ -37,10 +38,11 @@ pub fn hit(name: &str) {
     *count += 1;
     if *count == nth {
         eprintln!("popfetch-failpoint: {name}");
-        // Stop here, holding every lock and connection, until the harness kills the process.
-        loop {
-            std::thread::sleep(std::time::Duration::from_secs(3600));
-        }
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &std::process::id().to_string()])
+            .status();
+        // kill(1) missing: abort is the next best thing (still no QUIT, no destructors).
+        std::process::abort();
     }
 }
 
