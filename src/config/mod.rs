@@ -12,7 +12,11 @@ mod raw;
 mod validate;
 
 #[cfg(test)]
+mod load_tests;
+#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod validate_tests;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
