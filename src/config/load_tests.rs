@@ -84,3 +84,20 @@ fn load_reports_unreadable_and_invalid_files_with_their_path() {
         ConfigError::TooLarge { .. }
     ));
 }
+
+#[test]
+fn t21_config_with_password_owned_by_someone_else_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &inline_password_config(), 0o600);
+    if perm::effective_uid() != Some(0) {
+        // Only root can give a file away; as anyone else, check at least that our own file is accepted.
+        load(&path).unwrap();
+        return;
+    }
+    std::os::unix::fs::chown(&path, Some(54321), None).unwrap();
+    let err = load(&path).unwrap_err();
+    assert!(err.to_string().contains("owned by uid 54321"), "{err}");
+    // Root-owned is fine (a root-run service's /etc/popfetch/config.toml).
+    std::os::unix::fs::chown(&path, Some(0), None).unwrap();
+    load(&path).unwrap();
+}

@@ -1,9 +1,9 @@
-//! Configuration: TOML text → [`raw`] (serde mirror of the file, unknown keys rejected) → [`validate`] → the
+//! Configuration: TOML text → `raw` (serde mirror of the file, unknown keys rejected) → `validate` → the
 //! validated [`Config`] every other module reads.
 //!
 //! [`parse_str`] does no file I/O: it turns text into a `Config` or a [`ConfigError`] that lists *every* problem
 //! found, each with its line, column and key path. [`load`] reads the file and enforces the permission rules
-//! (design invariant 5, test case T-21). Password sources are resolved only at poll time ([`password`]).
+//! (design invariant 5, test case T-21). Password sources are resolved only at poll time (`password`, [`PasswordSource::resolve`]).
 
 mod error;
 mod password;
