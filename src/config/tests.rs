@@ -336,6 +336,11 @@ fn missing_required_keys_point_at_the_account() {
         .find(|p| p.key.as_deref() == Some("host"))
         .unwrap();
     assert_eq!(host.section, "account \"a\"");
+    assert_eq!(
+        (host.line, host.column),
+        (1, 1),
+        "located at the account's header"
+    );
     let ps = problems("[[account]]\nhost = \"h\"\n");
     assert_one(&ps, "name", "missing");
     assert!(ps.iter().all(|p| p.section == "account[0]"), "{ps:#?}");
