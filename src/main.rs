@@ -28,10 +28,10 @@ fn main() -> ExitCode {
 }
 
 /// Log lines go to stderr without timestamps (cron and journald add their own). Default level INFO, which
-/// prints nothing on a run without mail; `-q` keeps only errors; `-v` adds debug lines, `-vv` the protocol trace.
+/// prints nothing on a run without mail; `-q` keeps warnings and errors; `-v` adds debug lines, `-vv` the protocol trace.
 fn init_logging(verbose: u8, quiet: bool) {
     let level = match (quiet, verbose) {
-        (true, _) => LevelFilter::ERROR,
+        (true, _) => LevelFilter::WARN,
         (false, 0) => LevelFilter::INFO,
         (false, 1) => LevelFilter::DEBUG,
         (false, _) => LevelFilter::TRACE,
