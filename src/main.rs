@@ -1,7 +1,7 @@
 //! The `popfetch` binary: parse the command line, set up logging, load the configuration, dispatch, and turn the
 //! outcome into a documented exit status (see `man 1 popfetch`, EXIT STATUS).
 
-use std::io::{Read, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -38,6 +38,7 @@ fn init_logging(verbose: u8, quiet: bool) {
     };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_max_level(level)
         .without_time()
         .with_target(false)
