@@ -112,8 +112,10 @@ pub async fn poll(config: &Config, acct: &Account, retry_rejected: bool) -> Repo
             hint(f.class)
         );
     }
+    // The summary only when something happened: a failure already has its own error line, and a quiet mailbox
+    // prints nothing (cron mails any output).
     let busy = report.new + report.deleted + report.skipped > 0;
-    if busy || report.class != ExitClass::Ok {
+    if busy {
         info!(
             "account {:?} ({server}): {} new, {} delivered, {} rejected, {} skipped, {} deleted; result {}",
             acct.name,
@@ -171,15 +173,31 @@ impl Failure {
 fn pop3_fail(e: pop3::Pop3Error) -> Failure {
     Failure {
         abort_pop3: true,
-        ..Failure::of(e.class(), e)
+        ..Failure::of(e.class(), chain(&e))
     }
 }
 
 fn state_fail(e: crate::state::StateError) -> Failure {
     Failure {
         abort_pop3: true,
-        ..Failure::of(e.class(), e)
+        ..Failure::of(e.class(), chain(&e))
     }
+}
+
+/// An error and its causes on one line (`a: b: c`): typed errors never interpolate their source (style rule 5),
+/// so the chain is printed once, here.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = s.source();
+    }
+    out
 }
 
 /// A message selected for delivery.
@@ -218,12 +236,12 @@ async fn poll_inner(
         .password
         .resolve(&acct.name)
         .await
-        .map_err(|e| Failure::of(e.class(), e))?;
+        .map_err(|e| Failure::of(e.class(), chain(&e)))?;
     let connector = tls::connector(&tls::TlsSettings {
         ca_file: acct.ca_file.clone(),
         cert_sha256: acct.cert_sha256,
     })
-    .map_err(|e| Failure::of(ExitClass::Config, e))?;
+    .map_err(|e| Failure::of(ExitClass::Config, chain(&e)))?;
     let security = match acct.tls {
         TlsMode::Implicit => pop3::Security::Implicit,
         TlsMode::Stls => pop3::Security::Stls,
@@ -317,7 +335,7 @@ async fn poll_inner(
                 mta.quit().await;
             }
             Err(e) => {
-                outcome = Err(Failure::of(e.class(), e));
+                outcome = Err(Failure::of(e.class(), chain(&e)));
             }
         }
     }
