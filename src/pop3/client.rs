@@ -221,7 +221,7 @@ impl Client {
                 });
             }
             c.start_tls(tls, name).await?;
-            c.caps = Capabilities::default();
+            // Replaces the pre-TLS list wholesale, never merged with it.
             c.caps = c.capa().await?;
         }
         Ok(c)

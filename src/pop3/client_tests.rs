@@ -637,3 +637,99 @@ async fn p13_capa_refused_means_baseline() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn p05_greeting_with_glued_listing_is_refused_before_capa() {
+    bounded(async {
+        let (port, server) = serve(|s| async move {
+            let mut p = Peer::new(s);
+            p.send(b"+OK ready\r\n+OK 2 messages\r\n1 120\r\n2 200\r\n.\r\n")
+                .await;
+            p.eof().await;
+        })
+        .await;
+        let conn = pki(&["127.0.0.1"]).connector();
+        let e = Client::connect("127.0.0.1", port, Security::None, &conn, opts())
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(e, Pop3Error::Protocol { .. }), "{e:?}");
+        server.await.unwrap();
+    })
+    .await;
+}
+
+/// Collects everything a tracing subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn t20_traces_show_commands_but_never_secrets() {
+    let out = Captured::default();
+    let sink = out.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    // Other tests on other threads may have registered callsites while no subscriber wanted them; recompute
+    // now that this thread's subscriber exists, or their cached "never" interest would hide the C: lines.
+    tracing::callsite::rebuild_interest_cache();
+    let b64 = auth::plain_response("alice", "hunter2");
+    bounded(async {
+        // AUTH PLAIN; the server echoes the payload and the password back in its -ERR.
+        let echo = b64.clone();
+        let (port, server) = serve(move |s| async move {
+            let mut p = Peer::new(s);
+            p.hello("+OK ready", "SASL PLAIN\r\n").await;
+            p.expect(&format!("AUTH PLAIN {echo}")).await;
+            p.send(format!("-ERR [AUTH] bad {echo} hunter2\r\n").as_bytes())
+                .await;
+            p.eof().await;
+        })
+        .await;
+        let mut c = plain(port).await;
+        let e = c
+            .login("alice", &pw("hunter2"), AuthMethod::Auto, true)
+            .await
+            .unwrap_err();
+        assert!(!format!("{e} {e:?}").contains("hunter2") && !format!("{e:?}").contains(&b64));
+        drop(c);
+        server.await.unwrap();
+
+        // USER/PASS with the same echo.
+        let (port, server) = serve(|s| async move {
+            let mut p = Peer::new(s);
+            p.hello("+OK ready", "USER\r\n").await;
+            p.expect("USER alice").await;
+            p.send(b"+OK\r\n").await;
+            p.expect("PASS hunter2").await;
+            p.send(b"-ERR hunter2 is wrong\r\n").await;
+            p.eof().await;
+        })
+        .await;
+        let mut c = plain(port).await;
+        c.login("alice", &pw("hunter2"), AuthMethod::User, true)
+            .await
+            .unwrap_err();
+        drop(c);
+        server.await.unwrap();
+    })
+    .await;
+    let log = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("C: AUTH PLAIN [redacted]"), "{log}");
+    assert!(log.contains("C: PASS [redacted]"), "{log}");
+    assert!(log.contains("S: -ERR [redacted] is wrong"), "{log}");
+    assert!(!log.contains("hunter2") && !log.contains(&b64), "{log}");
+}

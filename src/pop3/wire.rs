@@ -87,6 +87,9 @@ impl Client {
     }
 
     pub(super) async fn capa(&mut self) -> Result<Capabilities, Pop3Error> {
+        // Right after the greeting or the handshake nothing else may be waiting (P-05: a greeting with a fake
+        // listing glued to it).
+        self.check_idle("capa").await?;
         self.send("CAPA", "CAPA", "capa").await?;
         let (st, body) = self.read_response(Expect::MultiOnOk, "capa").await?;
         if !st.ok {
