@@ -1,209 +1,15 @@
 //! Client tests against scripted servers on 127.0.0.1:0 that assert the exact bytes the client sent.
 
-use std::future::Future;
-use std::io::Write as _;
-use std::sync::Arc;
 use std::time::Duration;
 
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use sha2::Digest as _;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
-use tokio_rustls::{TlsAcceptor, TlsConnector, rustls};
+use tokio::io::AsyncWriteExt;
 
+use super::test_server::*;
 use super::*;
+use crate::config::AuthMethod;
 use crate::error::ExitClass;
-use crate::pop3::RespCode;
-use crate::tls::{TlsSettings, connector};
-
-const WAIT: Duration = Duration::from_secs(5);
-
-/// The server side of a scripted session.
-struct Peer<S> {
-    s: S,
-    buf: Vec<u8>,
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin> Peer<S> {
-    fn new(s: S) -> Peer<S> {
-        Peer { s, buf: Vec::new() }
-    }
-
-    async fn send(&mut self, data: &[u8]) {
-        self.s.write_all(data).await.expect("server write");
-        self.s.flush().await.expect("server flush");
-    }
-
-    /// One command line from the client, CRLF included.
-    async fn line(&mut self) -> Vec<u8> {
-        loop {
-            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
-                return self.buf.drain(..=i).collect();
-            }
-            let mut tmp = [0u8; 4096];
-            let n = tokio::time::timeout(WAIT, self.s.read(&mut tmp))
-                .await
-                .expect("client silent")
-                .expect("read");
-            assert!(
-                n > 0,
-                "client closed; had {:?}",
-                String::from_utf8_lossy(&self.buf)
-            );
-            self.buf.extend_from_slice(&tmp[..n]);
-        }
-    }
-
-    /// Assert the next command is exactly `want` CRLF.
-    async fn expect(&mut self, want: &str) {
-        let got = self.line().await;
-        assert_eq!(String::from_utf8_lossy(&got), format!("{want}\r\n"));
-    }
-
-    /// Assert the client sends nothing more for a while (lock-step check).
-    async fn quiet(&mut self) {
-        assert!(
-            self.buf.is_empty(),
-            "client sent ahead: {:?}",
-            String::from_utf8_lossy(&self.buf)
-        );
-        let mut tmp = [0u8; 64];
-        if let Ok(r) = tokio::time::timeout(Duration::from_millis(150), self.s.read(&mut tmp)).await
-        {
-            let n = r.expect("read");
-            panic!(
-                "client sent ahead: {:?}",
-                String::from_utf8_lossy(&tmp[..n])
-            );
-        }
-    }
-
-    /// Assert the client closes the connection without sending anything else.
-    async fn eof(&mut self) {
-        let mut rest = Vec::new();
-        let _ = tokio::time::timeout(WAIT, self.s.read_to_end(&mut rest))
-            .await
-            .expect("client did not close");
-        self.buf.extend_from_slice(&rest);
-        assert!(
-            self.buf.is_empty(),
-            "unexpected bytes: {:?}",
-            String::from_utf8_lossy(&self.buf)
-        );
-    }
-
-    /// Greeting and a CAPA exchange.
-    async fn hello(&mut self, greeting: &str, caps: &str) {
-        self.send(format!("{greeting}\r\n").as_bytes()).await;
-        self.expect("CAPA").await;
-        self.send(format!("+OK\r\n{caps}.\r\n").as_bytes()).await;
-    }
-}
-
-/// Start a one-connection server running `script`; returns its port and the task (await it to surface panics).
-async fn serve<F, Fut>(script: F) -> (u16, JoinHandle<()>)
-where
-    F: FnOnce(TcpStream) -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    let task = tokio::spawn(async move {
-        let (s, _) = tokio::time::timeout(WAIT, l.accept())
-            .await
-            .expect("no client")
-            .unwrap();
-        script(s).await;
-    });
-    (port, task)
-}
-
-/// A test CA and a server certificate for `names`, signed by it.
-struct Pki {
-    ca_file: tempfile::NamedTempFile,
-    cert: CertificateDer<'static>,
-    key: Vec<u8>,
-}
-
-fn pki(names: &[&str]) -> Pki {
-    use rcgen::{
-        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
-        KeyUsagePurpose,
-    };
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "popfetch test ca");
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
-    let cert = CertificateParams::new(names)
-        .unwrap()
-        .signed_by(&key, &ca)
-        .unwrap();
-    let mut ca_file = tempfile::NamedTempFile::new().unwrap();
-    ca_file.write_all(ca.pem().as_bytes()).unwrap();
-    Pki {
-        ca_file,
-        cert: cert.der().clone(),
-        key: key.serialize_der(),
-    }
-}
-
-impl Pki {
-    fn connector(&self) -> TlsConnector {
-        connector(&TlsSettings {
-            ca_file: Some(self.ca_file.path().to_owned()),
-            cert_sha256: None,
-        })
-        .unwrap()
-    }
-
-    fn acceptor(&self) -> TlsAcceptor {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key.clone()));
-        let cfg = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![self.cert.clone()], key)
-            .unwrap();
-        TlsAcceptor::from(Arc::new(cfg))
-    }
-}
-
-fn opts() -> Options {
-    Options {
-        timeout: Duration::from_secs(5),
-        max_line: 64 * 1024,
-        max_message: 1 << 20,
-    }
-}
-
-/// A plain-TCP session for tests that don't use TLS (the connector is never used).
-async fn plain(port: u16) -> Client {
-    let conn = pki(&["127.0.0.1"]).connector();
-    Client::connect("127.0.0.1", port, Security::None, &conn, opts())
-        .await
-        .expect("connect")
-}
-
-fn pw(s: &str) -> Secret {
-    Secret::new(s)
-}
-
-/// Run a test body with an overall wall-clock bound.
-async fn bounded<F: Future<Output = ()>>(f: F) {
-    tokio::time::timeout(Duration::from_secs(30), f)
-        .await
-        .expect("test hung");
-}
+use crate::pop3::auth;
+use crate::pop3::{CodecError, RespCode};
 
 #[tokio::test]
 async fn login_user_pass_uidl_list_quit_exact_bytes() {
@@ -462,290 +268,6 @@ async fn p12_imap_greeting_is_a_protocol_error() {
 }
 
 #[tokio::test]
-async fn t01_stls_not_offered_sends_nothing_after_capa() {
-    bounded(async {
-        let (port, server) = serve(|s| async move {
-            let mut p = Peer::new(s);
-            p.hello("+OK ready", "USER\r\nSASL PLAIN\r\n").await;
-            p.eof().await;
-        })
-        .await;
-        let conn = pki(&["127.0.0.1"]).connector();
-        let e = Client::connect("127.0.0.1", port, Security::Stls, &conn, opts())
-            .await
-            .err()
-            .unwrap();
-        assert!(matches!(e, Pop3Error::StlsNotOffered), "{e:?}");
-        assert_eq!(e.class(), ExitClass::Security);
-        server.await.unwrap();
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn t02_stls_refused_is_a_security_error() {
-    bounded(async {
-        let (port, server) = serve(|s| async move {
-            let mut p = Peer::new(s);
-            p.hello("+OK ready", "STLS\r\nUSER\r\n").await;
-            p.expect("STLS").await;
-            p.send(b"-ERR [SYS/PERM] no tls today\r\n").await;
-            p.eof().await;
-        })
-        .await;
-        let conn = pki(&["127.0.0.1"]).connector();
-        let e = Client::connect("127.0.0.1", port, Security::Stls, &conn, opts())
-            .await
-            .err()
-            .unwrap();
-        assert!(matches!(e, Pop3Error::StlsRefused { .. }), "{e:?}");
-        assert_eq!(e.class(), ExitClass::Security);
-        server.await.unwrap();
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn t04_data_injected_after_stls_reply_is_refused() {
-    bounded(async {
-        let (port, server) = serve(|s| async move {
-            let mut p = Peer::new(s);
-            p.hello("+OK ready", "STLS\r\nUSER\r\n").await;
-            p.expect("STLS").await;
-            p.send(b"+OK Begin TLS\r\n+OK\r\nSASL PLAIN\r\n.\r\n").await;
-            // No ClientHello, no command: the client just goes away.
-            p.eof().await;
-        })
-        .await;
-        let conn = pki(&["127.0.0.1"]).connector();
-        let e = Client::connect("127.0.0.1", port, Security::Stls, &conn, opts())
-            .await
-            .err()
-            .unwrap();
-        assert!(matches!(e, Pop3Error::Protocol { .. }), "{e:?}");
-        assert_eq!(e.class(), ExitClass::Protocol);
-        server.await.unwrap();
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn t05_t06_stls_happy_path_rereads_capabilities() {
-    let pki = pki(&["127.0.0.1", "localhost"]);
-    let acceptor = pki.acceptor();
-    bounded(async {
-        let (port, server) = serve(move |s| async move {
-            let mut p = Peer::new(s);
-            // Pre-TLS: no SASL at all, so choosing AUTH PLAIN below proves the post-TLS list was used.
-            p.hello("+OK ready", "STLS\r\nUSER\r\n").await;
-            p.expect("STLS").await;
-            p.send(b"+OK Begin TLS\r\n").await;
-            // T-06: nothing between STLS and the handshake.
-            assert!(p.buf.is_empty());
-            let tls = tokio::time::timeout(WAIT, acceptor.accept(p.s))
-                .await
-                .unwrap()
-                .expect("handshake");
-            let mut p = Peer::new(tls);
-            p.expect("CAPA").await;
-            p.send(b"+OK\r\nUSER\r\nSASL PLAIN\r\nPIPELINING\r\nUIDL\r\n.\r\n")
-                .await;
-            p.expect("AUTH PLAIN AGFsaWNlAHMzY3JldA==").await;
-            p.send(b"+OK\r\n").await;
-            p.expect("QUIT").await;
-            p.send(b"+OK\r\n").await;
-        })
-        .await;
-        let mut c = Client::connect("127.0.0.1", port, Security::Stls, &pki.connector(), opts())
-            .await
-            .unwrap();
-        assert!(c.is_encrypted());
-        assert!(!c.capabilities().stls && c.pipelining() && c.capabilities().uidl);
-        c.login("alice", &pw("s3cret"), AuthMethod::Auto, false)
-            .await
-            .unwrap();
-        c.quit().await.unwrap();
-        server.await.unwrap();
-    })
-    .await;
-}
-
-/// An implicit-TLS server that greets and answers CAPA.
-async fn tls_server(acceptor: TlsAcceptor, expect_handshake: bool) -> (u16, JoinHandle<()>) {
-    serve(move |s| async move {
-        match tokio::time::timeout(WAIT, acceptor.accept(s))
-            .await
-            .unwrap()
-        {
-            Ok(tls) => {
-                assert!(expect_handshake, "handshake should have failed");
-                let mut p = Peer::new(tls);
-                p.hello("+OK ready", "USER\r\n").await;
-                p.expect("QUIT").await;
-                p.send(b"+OK\r\n").await;
-            }
-            Err(_) => assert!(!expect_handshake, "handshake should have worked"),
-        }
-    })
-    .await
-}
-
-#[tokio::test]
-async fn implicit_tls_with_ca_file() {
-    let pki = pki(&["127.0.0.1"]);
-    bounded(async {
-        let (port, server) = tls_server(pki.acceptor(), true).await;
-        let c = Client::connect(
-            "127.0.0.1",
-            port,
-            Security::Implicit,
-            &pki.connector(),
-            opts(),
-        )
-        .await
-        .unwrap();
-        assert!(c.is_encrypted() && c.capabilities().user);
-        c.quit().await.unwrap();
-        server.await.unwrap();
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn t08_certificate_for_another_name_is_a_security_error() {
-    let pki = pki(&["other.test"]);
-    bounded(async {
-        let (port, server) = tls_server(pki.acceptor(), false).await;
-        let e = Client::connect(
-            "127.0.0.1",
-            port,
-            Security::Implicit,
-            &pki.connector(),
-            opts(),
-        )
-        .await
-        .err()
-        .unwrap();
-        assert!(
-            matches!(e, Pop3Error::Tls(rustls::Error::InvalidCertificate(_))),
-            "{e:?}"
-        );
-        assert_eq!(e.class(), ExitClass::Security);
-        server.await.unwrap();
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn t10_untrusted_ca_is_a_security_error() {
-    let server_pki = pki(&["127.0.0.1"]);
-    let other = pki(&["127.0.0.1"]);
-    bounded(async {
-        let (port, server) = tls_server(server_pki.acceptor(), false).await;
-        let e = Client::connect(
-            "127.0.0.1",
-            port,
-            Security::Implicit,
-            &other.connector(),
-            opts(),
-        )
-        .await
-        .err()
-        .unwrap();
-        assert_eq!(e.class(), ExitClass::Security, "{e:?}");
-        server.await.unwrap();
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn t10_sha256_pin_matches_and_mismatches() {
-    // The pin trusts exactly this certificate, whatever its name or issuer.
-    let pki = pki(&["other.test"]);
-    let pin: [u8; 32] = sha2::Sha256::digest(pki.cert.as_ref()).into();
-    bounded(async {
-        let (port, server) = tls_server(pki.acceptor(), true).await;
-        let conn = connector(&TlsSettings {
-            ca_file: None,
-            cert_sha256: Some(pin),
-        })
-        .unwrap();
-        let c = Client::connect("127.0.0.1", port, Security::Implicit, &conn, opts())
-            .await
-            .unwrap();
-        c.quit().await.unwrap();
-        server.await.unwrap();
-
-        let (port, server) = tls_server(pki.acceptor(), false).await;
-        let mut wrong = pin;
-        wrong[0] ^= 1;
-        let conn = connector(&TlsSettings {
-            ca_file: None,
-            cert_sha256: Some(wrong),
-        })
-        .unwrap();
-        let e = Client::connect("127.0.0.1", port, Security::Implicit, &conn, opts())
-            .await
-            .err()
-            .unwrap();
-        assert_eq!(e.class(), ExitClass::Security, "{e:?}");
-        server.await.unwrap();
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn t14_plaintext_server_on_implicit_port_is_not_tls() {
-    let pki = pki(&["127.0.0.1"]);
-    bounded(async {
-        let (port, server) = serve(|s| async move {
-            let mut p = Peer::new(s);
-            p.send(b"+OK plaintext pop3 ready\r\n").await;
-            let _ = tokio::time::timeout(WAIT, p.s.read_to_end(&mut Vec::new())).await;
-        })
-        .await;
-        let e = Client::connect(
-            "127.0.0.1",
-            port,
-            Security::Implicit,
-            &pki.connector(),
-            opts(),
-        )
-        .await
-        .err()
-        .unwrap();
-        assert_eq!(e.class(), ExitClass::Protocol, "{e:?}");
-        server.await.unwrap();
-    })
-    .await;
-}
-
-/// A logged-in plain session's server side: greeting, CAPA with `caps`, USER/PASS.
-async fn logged_in<S: AsyncRead + AsyncWrite + Unpin>(p: &mut Peer<S>, caps: &str) {
-    p.hello("+OK ready", caps).await;
-    p.expect("USER u").await;
-    p.send(b"+OK\r\n").await;
-    p.expect("PASS p").await;
-    p.send(b"+OK\r\n").await;
-}
-
-async fn login(c: &mut Client) {
-    c.login("u", &pw("p"), AuthMethod::User, true)
-        .await
-        .unwrap();
-}
-
-fn retr_ok(reply: Reply) -> (u32, Vec<u8>) {
-    match reply {
-        Reply::Retr {
-            n,
-            result: Ok(body),
-        } => (n, body),
-        other => panic!("{other:?}"),
-    }
-}
-
-#[tokio::test]
 async fn p28_pipelined_retr_when_advertised() {
     bounded(async {
         let (port, server) = serve(|s| async move {
@@ -942,44 +464,6 @@ async fn p20_connection_closed_mid_retr_is_tempfail() {
 }
 
 #[tokio::test]
-async fn p20_tls_truncation_without_close_notify_is_tempfail() {
-    let pki = pki(&["127.0.0.1"]);
-    let acceptor = pki.acceptor();
-    bounded(async {
-        let (port, server) = serve(move |s| async move {
-            let tls = acceptor.accept(s).await.unwrap();
-            let mut p = Peer::new(tls);
-            logged_in(&mut p, "USER\r\n").await;
-            p.expect("RETR 1").await;
-            p.send(b"+OK\r\npartial\r\n").await;
-            // Close the TCP socket under TLS without close_notify.
-            let (tcp, _) = p.s.into_inner();
-            drop(tcp);
-        })
-        .await;
-        let mut c = Client::connect(
-            "127.0.0.1",
-            port,
-            Security::Implicit,
-            &pki.connector(),
-            opts(),
-        )
-        .await
-        .unwrap();
-        login(&mut c).await;
-        c.send_retr(1).await.unwrap();
-        let e = c.next_reply().await.unwrap_err();
-        assert!(
-            matches!(e, Pop3Error::Io { .. } | Pop3Error::Closed { .. }),
-            "{e:?}"
-        );
-        assert_eq!(e.class(), ExitClass::TempFail);
-        server.await.unwrap();
-    })
-    .await;
-}
-
-#[tokio::test]
 async fn p21_stalled_server_times_out() {
     bounded(async {
         let (port, server) = serve(|s| async move {
@@ -1155,23 +639,97 @@ async fn p13_capa_refused_means_baseline() {
 }
 
 #[tokio::test]
-async fn p13_capa_refused_with_stls_required_is_not_offered() {
+async fn p05_greeting_with_glued_listing_is_refused_before_capa() {
     bounded(async {
         let (port, server) = serve(|s| async move {
             let mut p = Peer::new(s);
-            p.send(b"+OK ready\r\n").await;
-            p.expect("CAPA").await;
-            p.send(b"-ERR unknown command\r\n").await;
+            p.send(b"+OK ready\r\n+OK 2 messages\r\n1 120\r\n2 200\r\n.\r\n")
+                .await;
             p.eof().await;
         })
         .await;
         let conn = pki(&["127.0.0.1"]).connector();
-        let e = Client::connect("127.0.0.1", port, Security::Stls, &conn, opts())
+        let e = Client::connect("127.0.0.1", port, Security::None, &conn, opts())
             .await
             .err()
             .unwrap();
-        assert!(matches!(e, Pop3Error::StlsNotOffered), "{e:?}");
+        assert!(matches!(e, Pop3Error::Protocol { .. }), "{e:?}");
         server.await.unwrap();
     })
     .await;
+}
+
+/// Collects everything a tracing subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn t20_traces_show_commands_but_never_secrets() {
+    let out = Captured::default();
+    let sink = out.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    // Other tests on other threads may have registered callsites while no subscriber wanted them; recompute
+    // now that this thread's subscriber exists, or their cached "never" interest would hide the C: lines.
+    tracing::callsite::rebuild_interest_cache();
+    let b64 = auth::plain_response("alice", "hunter2");
+    bounded(async {
+        // AUTH PLAIN; the server echoes the payload and the password back in its -ERR.
+        let echo = b64.clone();
+        let (port, server) = serve(move |s| async move {
+            let mut p = Peer::new(s);
+            p.hello("+OK ready", "SASL PLAIN\r\n").await;
+            p.expect(&format!("AUTH PLAIN {echo}")).await;
+            p.send(format!("-ERR [AUTH] bad {echo} hunter2\r\n").as_bytes())
+                .await;
+            p.eof().await;
+        })
+        .await;
+        let mut c = plain(port).await;
+        let e = c
+            .login("alice", &pw("hunter2"), AuthMethod::Auto, true)
+            .await
+            .unwrap_err();
+        assert!(!format!("{e} {e:?}").contains("hunter2") && !format!("{e:?}").contains(&b64));
+        drop(c);
+        server.await.unwrap();
+
+        // USER/PASS with the same echo.
+        let (port, server) = serve(|s| async move {
+            let mut p = Peer::new(s);
+            p.hello("+OK ready", "USER\r\n").await;
+            p.expect("USER alice").await;
+            p.send(b"+OK\r\n").await;
+            p.expect("PASS hunter2").await;
+            p.send(b"-ERR hunter2 is wrong\r\n").await;
+            p.eof().await;
+        })
+        .await;
+        let mut c = plain(port).await;
+        c.login("alice", &pw("hunter2"), AuthMethod::User, true)
+            .await
+            .unwrap_err();
+        drop(c);
+        server.await.unwrap();
+    })
+    .await;
+    let log = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("C: AUTH PLAIN [redacted]"), "{log}");
+    assert!(log.contains("C: PASS [redacted]"), "{log}");
+    assert!(log.contains("S: -ERR [redacted] is wrong"), "{log}");
+    assert!(!log.contains("hunter2") && !log.contains(&b64), "{log}");
 }

@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod client;
 pub mod codec;
+mod stream;
 pub mod text;
 
 use std::fmt;
