@@ -94,7 +94,10 @@ fn run(path: &Path, args: RunArgs) -> ExitClass {
     };
     let opts = poller::RunOptions {
         accounts: args.accounts,
-        retry_rejected: args.retry_rejected,
+        poll: poller::PollOptions {
+            retry_rejected: args.retry_rejected,
+            ..Default::default()
+        },
     };
     runtime.block_on(poller::run(Arc::new(config), opts))
 }

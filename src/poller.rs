@@ -33,8 +33,50 @@ const RETR_WINDOW: usize = 8;
 pub struct RunOptions {
     /// Only these accounts (all when empty).
     pub accounts: Vec<String>,
+    /// How each account is polled.
+    pub poll: PollOptions,
+}
+
+/// How one account is polled.
+#[derive(Debug, Clone, Default)]
+pub struct PollOptions {
     /// Forget earlier permanent MTA rejections and try those messages again.
     pub retry_rejected: bool,
+    /// Asked to stop: finish the message in flight (never abandon a message between the MTA's reply and the
+    /// state record), start no new one, QUIT cleanly.
+    pub shutdown: Shutdown,
+}
+
+/// A stop request shared by every poll of a process (SIGTERM in the daemon). Cheap to clone; the default never
+/// fires.
+#[derive(Debug, Clone, Default)]
+pub struct Shutdown(Option<tokio::sync::watch::Receiver<bool>>);
+
+impl Shutdown {
+    /// A shutdown signal and the handle that fires it.
+    pub fn new() -> (tokio::sync::watch::Sender<bool>, Shutdown) {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        (tx, Shutdown(Some(rx)))
+    }
+
+    /// True once a stop was requested.
+    pub fn is_requested(&self) -> bool {
+        self.0.as_ref().is_some_and(|rx| *rx.borrow())
+    }
+
+    /// Resolves when a stop is requested (never, for the default).
+    pub async fn requested(&self) {
+        match &self.0 {
+            Some(rx) => {
+                let mut rx = rx.clone();
+                // An Err means the sender is gone: nobody can ask any more, so wait for ever.
+                if rx.wait_for(|stop| *stop).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+            None => std::future::pending::<()>().await,
+        }
+    }
 }
 
 /// The outcome of one account's poll.
@@ -79,10 +121,10 @@ pub async fn run(config: Arc<Config>, opts: RunOptions) -> ExitClass {
         }
         let config = config.clone();
         let permits = permits.clone();
-        let retry = opts.retry_rejected;
+        let poll_opts = opts.poll.clone();
         set.spawn(async move {
             let _permit = permits.acquire_owned().await;
-            poll(&config, &config.accounts[i], retry).await
+            poll(&config, &config.accounts[i], &poll_opts).await
         });
     }
     let mut worst = ExitClass::Ok;
@@ -100,10 +142,10 @@ pub async fn run(config: Arc<Config>, opts: RunOptions) -> ExitClass {
 
 /// Poll one account once. Never panics on server input; every failure becomes the report's class and one
 /// error line naming the account, the server and what to do.
-pub async fn poll(config: &Config, acct: &Account, retry_rejected: bool) -> Report {
+pub async fn poll(config: &Config, acct: &Account, opts: &PollOptions) -> Report {
     let mut report = Report::new(&acct.name);
     let server = format!("{}:{}", acct.host, acct.port);
-    if let Err(f) = poll_inner(config, acct, retry_rejected, &mut report).await {
+    if let Err(f) = poll_inner(config, acct, opts, &mut report).await {
         report.worsen(f.class);
         error!(
             "account {:?} ({server}): {}; {}",
@@ -210,7 +252,7 @@ struct Pending {
 async fn poll_inner(
     config: &Config,
     acct: &Account,
-    retry_rejected: bool,
+    opts: &PollOptions,
     report: &mut Report,
 ) -> Result<(), Failure> {
     // 1. The lock and the state, before any network traffic: a second run exits 75 without touching the server.
@@ -227,7 +269,7 @@ async fn poll_inner(
             acct.name
         );
     }
-    if retry_rejected {
+    if opts.retry_rejected {
         state.clear_rejections().map_err(state_fail)?;
     }
 
@@ -237,22 +279,29 @@ async fn poll_inner(
         .resolve(&acct.name)
         .await
         .map_err(|e| Failure::of(e.class(), chain(&e)))?;
-    let connector = tls::connector(&tls::TlsSettings {
-        ca_file: acct.ca_file.clone(),
-        cert_sha256: acct.cert_sha256,
-    })
+    let connector = match acct.tls {
+        TlsMode::None => tls::trust_nothing(),
+        TlsMode::Implicit | TlsMode::Stls => tls::connector(&tls::TlsSettings {
+            ca_file: acct.ca_file.clone(),
+            cert_sha256: acct.cert_sha256,
+        }),
+    }
     .map_err(|e| Failure::of(ExitClass::Config, chain(&e)))?;
     let security = match acct.tls {
         TlsMode::Implicit => pop3::Security::Implicit,
         TlsMode::Stls => pop3::Security::Stls,
         TlsMode::None => pop3::Security::None,
     };
-    let opts = pop3::Options {
+    let pop3_opts = pop3::Options {
         timeout: acct.timeout,
         max_line: 64 * 1024,
-        max_message: acct.max_message_size,
+        // LIST sizes were checked against max_message_size already; RETR may legitimately be a little larger
+        // (servers that count LF as one octet, catalog P-19), so the hard cap on the wire leaves 1/16 of slack.
+        max_message: acct
+            .max_message_size
+            .saturating_add(acct.max_message_size / 16 + 4096),
     };
-    let mut client = Client::connect(&acct.host, acct.port, security, &connector, opts)
+    let mut client = Client::connect(&acct.host, acct.port, security, &connector, pop3_opts)
         .await
         .map_err(pop3_fail)?;
     client
@@ -330,6 +379,7 @@ async fn poll_inner(
                     acct,
                     by_host: &config.smtp.helo_name,
                     uidl: &uidl,
+                    shutdown: &opts.shutdown,
                 };
                 outcome = deliver_all(&ctx, &mut client, &mut mta, &mut state, todo, report).await;
                 mta.quit().await;
@@ -412,6 +462,16 @@ async fn deliver_all(
     let window = if client.pipelining() { RETR_WINDOW } else { 1 };
     let mut in_flight: VecDeque<Pending> = VecDeque::new();
     loop {
+        if ctx.shutdown.is_requested() {
+            // Stop between messages: nothing is in the MTA's hands unrecorded. Messages not yet delivered stay
+            // on the server; the RETRs already in flight are drained before QUIT.
+            info!(
+                "account {:?}: stopping: shutdown requested, {} message(s) left for the next poll",
+                acct.name,
+                todo.len() + in_flight.len()
+            );
+            return Ok(());
+        }
         while in_flight.len() < window
             && let Some(p) = todo.pop_front()
         {
@@ -472,6 +532,7 @@ struct Ctx<'a> {
     by_host: &'a str,
     /// The server's listing, to name UIDs in DELE replies.
     uidl: &'a [(u32, String)],
+    shutdown: &'a Shutdown,
 }
 
 enum Delivery {

@@ -84,6 +84,17 @@ pub fn connector(s: &TlsSettings) -> Result<TlsConnector, TlsError> {
 }
 
 /// The CA file's certificates, or else the system's.
+/// A connector that trusts no certificate at all, for `tls = "none"` accounts: `Client::connect` never uses it
+/// there, and a machine without system roots must still be able to poll a plaintext account.
+pub fn trust_nothing() -> Result<TlsConnector, TlsError> {
+    let config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(TlsError::Config)?
+        .with_root_certificates(RootCertStore::empty())
+        .with_no_client_auth();
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
 fn roots(s: &TlsSettings) -> Result<RootCertStore, TlsError> {
     let mut store = RootCertStore::empty();
     let origin = match &s.ca_file {

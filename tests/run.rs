@@ -551,3 +551,36 @@ fn t20_no_secret_at_maximum_verbosity() {
     assert_eq!(out.code, 0, "{}", out.all());
     assert!(!out.stderr.is_empty());
 }
+
+#[test]
+fn t03_plaintext_account_with_consent_in_words_delivers() {
+    let pop = FakePop3::start(msgs(1), Pop3Behavior::plain());
+    let smtp = FakeSmtp::start(SmtpBehavior::default());
+    let state = tempfile::tempdir().unwrap();
+    let cfg = ConfigBuilder::new(smtp.port(), state.path())
+        .account(AccountCfg::new("isp", pop.port(), "none"))
+        .write();
+    let out = run(&cfg.path, &["run"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    // Received says POP3, not POP3S: the hop was not encrypted.
+    let data = &smtp.delivered()[0].data;
+    assert!(
+        find(data, b"with POP3 ").is_some(),
+        "{}",
+        String::from_utf8_lossy(data)
+    );
+
+    // Without the consent key the same account is a configuration error, and nothing is sent.
+    let cfg = ConfigBuilder::new(smtp.port(), state.path())
+        .account(AccountCfg::new("isp", pop.port(), "none").allow_plaintext(None))
+        .write();
+    let sessions_before = pop.sessions().len();
+    let out = run(&cfg.path, &["run"]);
+    assert_eq!(out.code, 78, "{}", out.all());
+    assert!(
+        out.stderr.contains("allow_plaintext_password"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(pop.sessions().len(), sessions_before);
+}
