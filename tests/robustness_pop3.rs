@@ -745,3 +745,89 @@ fn t23_password_command_failures_are_config_errors_and_never_echoed() {
     assert_eq!(out.code, 0, "{}", out.all());
     assert_eq!(w.smtp.delivered().len(), 1);
 }
+
+#[test]
+fn t09_expired_and_not_yet_valid_certificates_are_refused() {
+    let pki = TestPki::new();
+    for validity in [Validity::Expired, Validity::NotYetValid] {
+        let leaf = pki.issue(support::pki::DEFAULT_NAMES, validity);
+        let (pop, smtp, out) = trust_case(
+            leaf.server_config(),
+            AccountCfg::new("isp", 0, "implicit").ca_file(&pki.ca_path),
+        );
+        assert_eq!(out.code, 77, "{}", out.all());
+        assert!(pop.sessions().iter().all(|s| s.commands.is_empty()));
+        assert_eq!(pop.mailbox_uids(), vec!["uid-1"]);
+        assert_eq!(smtp.connections(), 0);
+        assert!(out.stderr.contains("certificate"), "{}", out.stderr);
+    }
+}
+
+#[test]
+fn p04_one_byte_writes_change_nothing() {
+    let body = b"Subject: split\r\n\r\n..leading dot\r\nline\r\n.\r\n".to_vec();
+    let w = World::plain_with(vec![Msg::new("s", body.clone())], |b| {
+        b.write_chunks = Some((1, Duration::ZERO));
+    });
+    let cfg = w.default_config();
+    let out = run(&cfg.path, &["run"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(strip_received(&w.smtp.delivered()[0].data), body.as_slice());
+    assert!(w.pop.mailbox_uids().is_empty());
+    assert!(w.pop.violations().is_empty(), "{:?}", w.pop.violations());
+}
+
+#[test]
+fn p07_message_over_max_message_size_is_kept_and_skipped_with_exit_1() {
+    let mut big = b"Subject: big\r\n\r\n".to_vec();
+    big.extend(std::iter::repeat_n(b'x', 5000));
+    big.extend_from_slice(b"\r\n");
+    let mut m = msgs(2);
+    m.insert(1, Msg::new("big", big));
+    let w = World::plain(m);
+    let cfg = w.config(w.account().extra("max_message_size", "4096"));
+    let out = run(&cfg.path, &["run"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(w.delivered_subjects(), vec!["message 1", "message 2"]);
+    assert_eq!(w.pop.mailbox_uids(), vec!["big"]);
+    assert!(
+        !w.pop.retr_log().contains(&"big".to_string()),
+        "oversize message downloaded"
+    );
+    assert!(out.stderr.contains("max_message_size"), "{}", out.stderr);
+}
+
+#[test]
+fn p29_renumbered_maildrop_uses_uids_and_current_numbers() {
+    let w = World::plain(msgs(3));
+    let cfg = w.default_config();
+    // Session 1 delivers uid-1 and uid-2, sends DELE 2, and is killed before QUIT.
+    let killed = run_env(
+        &cfg.path,
+        &["run"],
+        &[("POPFETCH_FAILPOINT", "after_dele:2")],
+    );
+    assert!(
+        killed.stderr.contains("popfetch-failpoint: after_dele"),
+        "{}",
+        killed.all()
+    );
+    assert_eq!(w.pop.mailbox_uids(), vec!["uid-1", "uid-2", "uid-3"]);
+    // Meanwhile another client removed uid-1: uid-2 is now message 1, uid-3 message 2.
+    w.pop.remove("uid-1");
+    let out = run(&cfg.path, &["run"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(
+        w.delivered_subjects(),
+        vec!["message 1", "message 2", "message 3"]
+    );
+    let s = &w.pop.sessions()[1];
+    assert!(s.commands.iter().any(|c| c == "DELE 1"), "{:?}", s.commands);
+    assert!(s.commands.iter().any(|c| c == "RETR 2"), "{:?}", s.commands);
+    assert!(
+        !s.commands.iter().any(|c| c == "RETR 1"),
+        "uid-2 fetched again: {:?}",
+        s.commands
+    );
+    assert!(w.pop.mailbox_uids().is_empty());
+}

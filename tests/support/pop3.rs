@@ -318,6 +318,11 @@ impl FakePop3 {
         lock(&self.state).mailbox.extend(msgs);
     }
 
+    /// Remove a message from the maildrop as another client's committed DELE would (later sessions renumber).
+    pub fn remove(&self, uid: &str) {
+        lock(&self.state).mailbox.retain(|m| m.uid != uid);
+    }
+
     /// All commands of all sessions, in order.
     pub fn all_commands(&self) -> Vec<String> {
         lock(&self.state)
