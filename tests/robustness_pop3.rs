@@ -463,6 +463,9 @@ fn p31_non_stuffing_server_loses_nothing_over_two_runs() {
     );
 }
 
+/// A change to the fake's behaviour, for tables of cases.
+type BehaviorFn = Box<dyn Fn(&mut Pop3Behavior)>;
+
 fn stls_world(
     f: impl FnOnce(&mut Pop3Behavior),
 ) -> (TestPki, FakePop3, FakeSmtp, tempfile::TempDir) {
@@ -493,7 +496,7 @@ fn stls_run(pki: &TestPki, pop: &FakePop3, smtp: &FakeSmtp, state: &std::path::P
 fn t02_stls_refused_or_broken_never_continues_in_plaintext() {
     // (behaviour, exit): -ERR → security; -ERR [SYS/PERM] → security; +OK then close → temporary;
     // +OK then plaintext → the handshake fails on non-TLS bytes.
-    let cases: Vec<(Box<dyn Fn(&mut Pop3Behavior)>, i32)> = vec![
+    let cases: Vec<(BehaviorFn, i32)> = vec![
         (
             Box::new(|b| b.script = vec![Scripted::reply("STLS", "-ERR not now\r\n")]),
             77,

@@ -12,6 +12,9 @@ use support::run::{AccountCfg, ConfigBuilder, spawn_popfetch, toml_str};
 use support::world::*;
 use support::*;
 
+/// A change to the fake MTA's behaviour, for tables of cases.
+type SmtpFn = Box<dyn Fn(&mut SmtpBehavior)>;
+
 /// MAIL, RCPT and DATA command lines the MTA received, over all connections.
 fn envelope_commands(smtp: &FakeSmtp) -> Vec<String> {
     smtp.sessions()
@@ -43,7 +46,7 @@ fn next_run_delivers_each_once(w: &World, cfg: &std::path::Path, n: usize) {
 
 #[test]
 fn s01_temporary_failure_in_each_phase_keeps_everything_and_stops_the_poll() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut SmtpBehavior)>)> = vec![
+    let cases: Vec<(&str, SmtpFn)> = vec![
         (
             "MAIL 451",
             Box::new(|b| b.mail_reply = Some("451 4.3.0 Try again later".into())),
@@ -134,7 +137,7 @@ fn s02_permanent_rejections_at_end_of_data_are_recorded_and_not_refetched() {
 
 #[test]
 fn s03_misconfigured_mta_is_a_config_error_and_nothing_is_recorded() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut SmtpBehavior)>)> = vec![
+    let cases: Vec<(&str, SmtpFn)> = vec![
         (
             "RCPT 550 user unknown",
             Box::new(|b| {
@@ -597,7 +600,7 @@ fn s20_out_of_sequence_replies_send_no_data_and_keep_the_message() {
         (
             "250 to DATA",
             Box::new(|b: &mut SmtpBehavior| b.data_cmd_reply = Some("250 2.0.0 Ok".into()))
-                as Box<dyn Fn(&mut SmtpBehavior)>,
+                as SmtpFn,
         ),
         (
             "354 to MAIL",
