@@ -597,6 +597,9 @@ fn h12_empty_and_tiny_messages_without_received_arrive_unchanged() {
     assert_eq!(out.code, 0, "{}", out.all());
     let data: Vec<Vec<u8>> = w.smtp.delivered().into_iter().map(|d| d.data).collect();
     // A 0-octet message is an empty DATA; a last line without CRLF gains one (SMTP has no partial lines).
-    assert_eq!(data, vec![b"".to_vec(), b"\r\n".to_vec(), b"x\r\n".to_vec()]);
+    assert_eq!(
+        data,
+        vec![b"".to_vec(), b"\r\n".to_vec(), b"x\r\n".to_vec()]
+    );
     assert!(w.smtp.violations().is_empty(), "{:?}", w.smtp.violations());
 }
