@@ -1,1 +1,143 @@
-//! STUB: being written.
+//! The command line, as clap derive types and nothing else: no I/O happens here. The doc comments are the
+//! `--help` text and, through clap_mangen, the generated part of `man/popfetch.1` (kept in step by
+//! `tests/man_pages.rs`).
+
+use std::path::PathBuf;
+
+/// popfetch's command line.
+#[derive(clap::Parser, Debug)]
+#[command(
+    name = "popfetch",
+    version,
+    about = "Fetch mail from POP3 accounts and reinject it into the local MTA over SMTP",
+    long_about = "Fetch mail from POP3 accounts and reinject it, byte-exact, into the local MTA over SMTP.\n\
+\n\
+Each configured account is polled in turn: new messages are downloaded, their Delivered-To fields are \
+filtered and a Received field is prepended, and each is handed to the MTA. A message is deleted from the \
+server only after the MTA accepted it and its UID was recorded on disk.\n\
+\n\
+Without a command, popfetch runs `run`."
+)]
+pub struct Cli {
+    /// Configuration file (default: $XDG_CONFIG_HOME/popfetch/config.toml, else /etc/popfetch/config.toml; also
+    /// taken from the POPFETCH_CONFIG environment variable)
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "POPFETCH_CONFIG",
+        value_name = "PATH"
+    )]
+    pub config: Option<PathBuf>,
+
+    /// Log more: once for debug messages, twice for protocol traces (passwords are never logged)
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// Log only warnings and errors
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// What to do (default: run)
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Poll every account once and exit (the default; for cron)
+    Run(RunArgs),
+    /// Validate the configuration and exit (0 valid, 78 invalid)
+    Check,
+    /// Run the header pipeline on a local message offline and print the result
+    Filter(FilterArgs),
+}
+
+/// Options of `run`.
+#[derive(clap::Args, Debug, Default)]
+pub struct RunArgs {
+    /// Poll only this account (repeatable; default: every account)
+    #[arg(long = "account", value_name = "NAME")]
+    pub accounts: Vec<String>,
+
+    /// Try messages the MTA rejected permanently again
+    #[arg(long)]
+    pub retry_rejected: bool,
+}
+
+/// Options of `filter`.
+#[derive(clap::Args, Debug)]
+pub struct FilterArgs {
+    /// Apply this account's settings (target, strip_delivered_to, ...; default: the first account)
+    #[arg(long, value_name = "NAME")]
+    pub account: Option<String>,
+
+    /// Message file, `-` for standard input
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn no_command_means_run() {
+        let cli = Cli::try_parse_from(["popfetch"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.verbose, 0);
+        assert!(!cli.quiet);
+    }
+
+    #[test]
+    fn run_takes_repeated_accounts_and_global_flags_after_it() {
+        let cli = Cli::try_parse_from([
+            "popfetch",
+            "run",
+            "--account",
+            "a",
+            "--account",
+            "b",
+            "--retry-rejected",
+            "-vv",
+            "-c",
+            "/tmp/x.toml",
+        ])
+        .unwrap();
+        let Some(Command::Run(args)) = cli.command else {
+            panic!("expected run, got {:?}", cli.command)
+        };
+        assert_eq!(args.accounts, ["a", "b"]);
+        assert!(args.retry_rejected);
+        assert_eq!(cli.verbose, 2);
+        assert_eq!(cli.config, Some(PathBuf::from("/tmp/x.toml")));
+    }
+
+    #[test]
+    fn filter_needs_a_file_and_accepts_stdin_dash() {
+        assert!(Cli::try_parse_from(["popfetch", "filter"]).is_err());
+        let cli = Cli::try_parse_from(["popfetch", "filter", "--account", "isp", "-"]).unwrap();
+        let Some(Command::Filter(args)) = cli.command else {
+            panic!("expected filter")
+        };
+        assert_eq!(args.account.as_deref(), Some("isp"));
+        assert_eq!(args.file, PathBuf::from("-"));
+    }
+
+    #[test]
+    fn check_takes_no_arguments_and_unknown_flags_fail() {
+        assert!(matches!(
+            Cli::try_parse_from(["popfetch", "check"]).unwrap().command,
+            Some(Command::Check)
+        ));
+        assert!(Cli::try_parse_from(["popfetch", "check", "extra"]).is_err());
+        assert!(Cli::try_parse_from(["popfetch", "run", "--dry-run"]).is_err());
+    }
+}

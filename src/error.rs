@@ -63,12 +63,19 @@ impl ExitClass {
 
     /// The more severe of two classes.
     pub fn worst(self, other: ExitClass) -> ExitClass {
-        if other.rank() > self.rank() { other } else { self }
+        if other.rank() > self.rank() {
+            other
+        } else {
+            self
+        }
     }
 
     /// True for failures that should be retried later without human help (daemon backoff).
     pub fn is_transient(self) -> bool {
-        matches!(self, ExitClass::TempFail | ExitClass::Protocol | ExitClass::Unavailable)
+        matches!(
+            self,
+            ExitClass::TempFail | ExitClass::Protocol | ExitClass::Unavailable
+        )
     }
 
     /// Short lower-case name used in log lines (`class=`).
@@ -99,10 +106,22 @@ mod tests {
 
     #[test]
     fn worst_prefers_config_over_tempfail_and_ok() {
-        assert_eq!(ExitClass::Ok.worst(ExitClass::TempFail), ExitClass::TempFail);
-        assert_eq!(ExitClass::TempFail.worst(ExitClass::Ok), ExitClass::TempFail);
-        assert_eq!(ExitClass::Config.worst(ExitClass::Security), ExitClass::Config);
-        assert_eq!(ExitClass::Partial.worst(ExitClass::Protocol), ExitClass::Protocol);
+        assert_eq!(
+            ExitClass::Ok.worst(ExitClass::TempFail),
+            ExitClass::TempFail
+        );
+        assert_eq!(
+            ExitClass::TempFail.worst(ExitClass::Ok),
+            ExitClass::TempFail
+        );
+        assert_eq!(
+            ExitClass::Config.worst(ExitClass::Security),
+            ExitClass::Config
+        );
+        assert_eq!(
+            ExitClass::Partial.worst(ExitClass::Protocol),
+            ExitClass::Protocol
+        );
     }
 
     #[test]

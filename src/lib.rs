@@ -20,6 +20,7 @@
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod failpoint;
 pub mod headers;
 pub mod poller;
 pub mod pop3;

@@ -1,1 +1,662 @@
-//! STUB: being written.
+//! One poll of one account, and a run over several accounts.
+//!
+//! This is the only module that knows the delivery order (design.md, "The flow of one poll"):
+//! lock → connect/authenticate → UIDL+LIST → MTA EHLO → for each new message: RETR → header pipeline →
+//! MAIL/RCPT/DATA → on 2xx: fsync the UID → DELE → QUIT both sides → compact the state.
+//!
+//! Invariant 1 (delete only after commit) holds because `send_dele` is reached only after
+//! `State::record_delivered` returned Ok; invariant 2 (no implicit deletion) holds because every DELE sent was for a
+//! recorded UID, so QUIT can never commit the deletion of an unrecorded message. On a state error the POP3 link
+//! is dropped without QUIT all the same: on any doubt, keep mail on the server.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tracing::{debug, error, info, warn};
+
+use crate::config::{Account, Config, TlsMode};
+use crate::error::ExitClass;
+use crate::failpoint;
+use crate::headers::{self, Edit, ReturnPath};
+use crate::pop3::{self, Client, Reply};
+use crate::smtp::{self, Envelope, Mta, Verdict};
+use crate::state::{Identity, State};
+use crate::tls;
+
+/// How many RETRs may be outstanding ahead of delivery when the server advertises PIPELINING (RFC 2449 §6.6).
+/// Replies are read one at a time, so memory stays bounded by one message; TCP flow control holds the rest.
+const RETR_WINDOW: usize = 8;
+
+/// Options of one `popfetch run`.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Only these accounts (all when empty).
+    pub accounts: Vec<String>,
+    /// How each account is polled.
+    pub poll: PollOptions,
+}
+
+/// How one account is polled.
+#[derive(Debug, Clone, Default)]
+pub struct PollOptions {
+    /// Forget earlier permanent MTA rejections and try those messages again.
+    pub retry_rejected: bool,
+    /// Asked to stop: finish the message in flight (never abandon a message between the MTA's reply and the
+    /// state record), start no new one, QUIT cleanly.
+    pub shutdown: Shutdown,
+}
+
+/// A stop request shared by every poll of a process (SIGTERM in the daemon). Cheap to clone; the default never
+/// fires.
+#[derive(Debug, Clone, Default)]
+pub struct Shutdown(Option<tokio::sync::watch::Receiver<bool>>);
+
+impl Shutdown {
+    /// A shutdown signal and the handle that fires it.
+    pub fn new() -> (tokio::sync::watch::Sender<bool>, Shutdown) {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        (tx, Shutdown(Some(rx)))
+    }
+
+    /// True once a stop was requested.
+    pub fn is_requested(&self) -> bool {
+        self.0.as_ref().is_some_and(|rx| *rx.borrow())
+    }
+
+    /// Resolves when a stop is requested (never, for the default).
+    pub async fn requested(&self) {
+        match &self.0 {
+            Some(rx) => {
+                let mut rx = rx.clone();
+                // An Err means the sender is gone: nobody can ask any more, so wait for ever.
+                if rx.wait_for(|stop| *stop).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+            None => std::future::pending::<()>().await,
+        }
+    }
+}
+
+/// The outcome of one account's poll.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub account: String,
+    pub class: ExitClass,
+    pub new: usize,
+    pub delivered: usize,
+    pub rejected: usize,
+    pub skipped: usize,
+    pub deleted: usize,
+}
+
+impl Report {
+    fn new(account: &str) -> Report {
+        Report {
+            account: account.to_owned(),
+            class: ExitClass::Ok,
+            new: 0,
+            delivered: 0,
+            rejected: 0,
+            skipped: 0,
+            deleted: 0,
+        }
+    }
+
+    fn worsen(&mut self, c: ExitClass) {
+        self.class = self.class.worst(c);
+    }
+}
+
+/// Poll the selected accounts concurrently (each with its own POP3 and SMTP connection) and return the most
+/// severe outcome. A failing account never stops the others (invariant 9).
+pub async fn run(config: Arc<Config>, opts: RunOptions) -> ExitClass {
+    let mut set = tokio::task::JoinSet::new();
+    // Bound concurrency so a config with many accounts does not open dozens of links at once.
+    let permits = Arc::new(tokio::sync::Semaphore::new(4));
+    for (i, acct) in config.accounts.iter().enumerate() {
+        if !opts.accounts.is_empty() && !opts.accounts.contains(&acct.name) {
+            continue;
+        }
+        let config = config.clone();
+        let permits = permits.clone();
+        let poll_opts = opts.poll.clone();
+        set.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            poll(&config, &config.accounts[i], &poll_opts).await
+        });
+    }
+    let mut worst = ExitClass::Ok;
+    while let Some(r) = set.join_next().await {
+        match r {
+            Ok(report) => worst = worst.worst(report.class),
+            Err(e) => {
+                error!("internal error: account task failed: {e}");
+                worst = worst.worst(ExitClass::Internal);
+            }
+        }
+    }
+    worst
+}
+
+/// Poll one account once. Never panics on server input; every failure becomes the report's class and one
+/// error line naming the account, the server and what to do.
+pub async fn poll(config: &Config, acct: &Account, opts: &PollOptions) -> Report {
+    let mut report = Report::new(&acct.name);
+    let server = format!("{}:{}", acct.host, acct.port);
+    if let Err(f) = poll_inner(config, acct, opts, &mut report).await {
+        report.worsen(f.class);
+        error!(
+            "account {:?} ({server}): {}; {}",
+            acct.name,
+            f.message,
+            hint(f.class)
+        );
+    }
+    // The summary only when something happened: a failure already has its own error line, and a quiet mailbox
+    // prints nothing (cron mails any output).
+    let busy = report.new + report.deleted + report.skipped > 0;
+    if busy {
+        info!(
+            "account {:?} ({server}): {} new, {} delivered, {} rejected, {} skipped, {} deleted; result {}",
+            acct.name,
+            report.new,
+            report.delivered,
+            report.rejected,
+            report.skipped,
+            report.deleted,
+            report.class.name()
+        );
+    } else {
+        debug!("account {:?} ({server}): no new mail", acct.name);
+    }
+    report
+}
+
+/// What to do about a failure of this class, for the end of the error line.
+fn hint(class: ExitClass) -> &'static str {
+    match class {
+        ExitClass::TempFail => "nothing was lost; the next run retries",
+        ExitClass::Security => {
+            "nothing was sent or deleted; check the credentials, tls, ca_file or cert_sha256"
+        }
+        ExitClass::Config => "fix the configuration (popfetch check validates it)",
+        ExitClass::State => "no mail was deleted; fix or move the state file named above",
+        ExitClass::Protocol => {
+            "the server broke the POP3 or SMTP protocol; mail stays on the server"
+        }
+        ExitClass::Unavailable => "the server says it is unavailable; mail stays on the server",
+        ExitClass::Partial => "see the lines above; the messages stay on the server",
+        ExitClass::Internal => "this is a bug in popfetch; mail stays on the server",
+        ExitClass::Ok => "",
+    }
+}
+
+/// A failure that ends the poll: its class and a one-line message without secrets.
+struct Failure {
+    class: ExitClass,
+    message: String,
+    /// The POP3 link is in an unknown state (broken stream) or the state file is in doubt: drop the link
+    /// without QUIT, so nothing marked for deletion is committed (invariant 2).
+    abort_pop3: bool,
+}
+
+impl Failure {
+    fn of(class: ExitClass, e: impl std::fmt::Display) -> Failure {
+        Failure {
+            class,
+            message: e.to_string(),
+            abort_pop3: false,
+        }
+    }
+}
+
+fn pop3_fail(e: pop3::Pop3Error) -> Failure {
+    Failure {
+        abort_pop3: true,
+        ..Failure::of(e.class(), chain(&e))
+    }
+}
+
+fn state_fail(e: crate::state::StateError) -> Failure {
+    Failure {
+        abort_pop3: true,
+        ..Failure::of(e.class(), chain(&e))
+    }
+}
+
+/// An error and its causes on one line (`a: b: c`): typed errors never interpolate their source (style rule 5),
+/// so the chain is printed once, here.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = s.source();
+    }
+    out
+}
+
+/// A message selected for delivery.
+struct Pending {
+    n: u32,
+    uid: String,
+    size: u64,
+}
+
+async fn poll_inner(
+    config: &Config,
+    acct: &Account,
+    opts: &PollOptions,
+    report: &mut Report,
+) -> Result<(), Failure> {
+    // 1. The lock and the state, before any network traffic: a second run exits 75 without touching the server.
+    let identity = Identity {
+        host: acct.host.clone(),
+        port: acct.port,
+        user: acct.user.clone(),
+    };
+    let mut state = State::open(&config.state_dir, &acct.name, &identity).map_err(state_fail)?;
+    for uid in state.interrupted() {
+        warn!(
+            "account {:?}: uid {uid:?}: possible duplicate: the previous run stopped after handing this message \
+             to the MTA and before recording the answer; it is delivered again unless already deleted",
+            acct.name
+        );
+    }
+    if opts.retry_rejected {
+        state.clear_rejections().map_err(state_fail)?;
+    }
+
+    // 2. Connect and authenticate.
+    let password = acct
+        .password
+        .resolve(&acct.name)
+        .await
+        .map_err(|e| Failure::of(e.class(), chain(&e)))?;
+    let connector = match acct.tls {
+        TlsMode::None => tls::trust_nothing(),
+        TlsMode::Implicit | TlsMode::Stls => tls::connector(&tls::TlsSettings {
+            ca_file: acct.ca_file.clone(),
+            cert_sha256: acct.cert_sha256,
+        }),
+    }
+    .map_err(|e| Failure::of(ExitClass::Config, chain(&e)))?;
+    let security = match acct.tls {
+        TlsMode::Implicit => pop3::Security::Implicit,
+        TlsMode::Stls => pop3::Security::Stls,
+        TlsMode::None => pop3::Security::None,
+    };
+    let pop3_opts = pop3::Options {
+        timeout: acct.timeout,
+        max_line: 64 * 1024,
+        // LIST sizes were checked against max_message_size already; RETR may legitimately be a little larger
+        // (servers that count LF as one octet, catalog P-19), so the hard cap on the wire leaves 1/16 of slack.
+        max_message: acct
+            .max_message_size
+            .saturating_add(acct.max_message_size / 16 + 4096),
+    };
+    let mut client = Client::connect(&acct.host, acct.port, security, &connector, pop3_opts)
+        .await
+        .map_err(pop3_fail)?;
+    client
+        .login(
+            &acct.user,
+            &password,
+            acct.auth,
+            acct.allow_plaintext_password,
+        )
+        .await
+        .map_err(pop3_fail)?;
+    drop(password);
+
+    // 3. What is there, and what is new.
+    let uidl = client.uidl().await.map_err(pop3_fail)?;
+    let sizes: HashMap<u32, u64> = client
+        .list()
+        .await
+        .map_err(pop3_fail)?
+        .into_iter()
+        .collect();
+    let listing: Vec<String> = uidl.iter().map(|(_, u)| u.clone()).collect();
+    let mut todo = VecDeque::new();
+    let mut redele = Vec::new();
+    for (n, uid) in &uidl {
+        let size = sizes.get(n).copied().unwrap_or(0);
+        if state.is_delivered(uid) {
+            // Recorded in an earlier run whose DELE or QUIT did not complete (catalog C-05, P-25, P-26).
+            if !acct.keep {
+                redele.push(*n);
+            }
+            continue;
+        }
+        if let Some(r) = state.rejection(uid) {
+            debug!(
+                "account {:?}: uid {uid:?}: skipped: rejected earlier by the MTA with {} {} (run --retry-rejected to try again)",
+                acct.name, r.code, r.text
+            );
+            continue;
+        }
+        if size > acct.max_message_size {
+            warn!(
+                "account {:?}: uid {uid:?}: {size} bytes exceeds max_message_size {}; left on the server",
+                acct.name, acct.max_message_size
+            );
+            report.skipped += 1;
+            report.worsen(ExitClass::Partial);
+            continue;
+        }
+        todo.push_back(Pending {
+            n: *n,
+            uid: uid.clone(),
+            size,
+        });
+    }
+    report.new = todo.len();
+
+    for n in redele {
+        client.send_dele(n).await.map_err(pop3_fail)?;
+    }
+
+    // 4. The MTA before the first RETR, so an outage costs no download.
+    let mut outcome = Ok(());
+    if !todo.is_empty() {
+        match Mta::connect(
+            &config.smtp.host,
+            config.smtp.port,
+            &config.smtp.helo_name,
+            smtp::Timeouts::default(),
+        )
+        .await
+        {
+            Ok(mut mta) => {
+                let ctx = Ctx {
+                    acct,
+                    by_host: &config.smtp.helo_name,
+                    uidl: &uidl,
+                    shutdown: &opts.shutdown,
+                };
+                outcome = deliver_all(&ctx, &mut client, &mut mta, &mut state, todo, report).await;
+                mta.quit().await;
+            }
+            Err(e) => {
+                outcome = Err(Failure::of(e.class(), chain(&e)));
+            }
+        }
+    }
+    if let Err(f) = &outcome
+        && (f.abort_pop3 || f.class == ExitClass::Internal)
+    {
+        drop(client);
+        if f.class != ExitClass::State {
+            state.compact(&listing).map_err(state_fail)?;
+        }
+        return outcome;
+    }
+
+    // 5. Collect the replies still owed (DELEs, RETRs of messages we stopped before), then QUIT, which commits
+    //    the DELEs: every one of them is for a recorded UID.
+    let mut quit_ok = true;
+    while client.outstanding() > 0 {
+        match client.next_reply().await {
+            Ok(Reply::Dele { n, result }) => note_dele(acct, n, &uidl, result, report),
+            Ok(Reply::Retr { .. }) => {}
+            Err(e) => {
+                quit_ok = false;
+                warn!("account {:?}: {e}; dropping the POP3 link", acct.name);
+                break;
+            }
+        }
+    }
+    if quit_ok {
+        match client.quit().await {
+            Ok(()) => failpoint::hit("after_quit"),
+            Err(e) => warn!(
+                "account {:?}: QUIT failed ({e}); deletions are uncertain and are re-issued next run",
+                acct.name
+            ),
+        }
+    }
+    // 6. Compact: the listing was complete, so absences count towards pruning.
+    state.compact(&listing).map_err(state_fail)?;
+    outcome
+}
+
+fn note_dele(
+    acct: &Account,
+    n: u32,
+    uidl: &[(u32, String)],
+    result: Result<(), pop3::ServerError>,
+    report: &mut Report,
+) {
+    let uid = uidl
+        .iter()
+        .find(|(m, _)| *m == n)
+        .map(|(_, u)| u.as_str())
+        .unwrap_or("?");
+    match result {
+        Ok(()) => report.deleted += 1,
+        // Catalog P-25: the UID stays recorded, so it is not delivered again; DELE is retried next run.
+        Err(e) => warn!(
+            "account {:?}: uid {uid:?}: DELE refused ({}); retried next run",
+            acct.name, e.text
+        ),
+    }
+}
+
+/// RETR (pipelined within [`RETR_WINDOW`]) → pipeline → deliver → record → DELE, in server order.
+async fn deliver_all(
+    ctx: &Ctx<'_>,
+    client: &mut Client,
+    mta: &mut Mta,
+    state: &mut State,
+    mut todo: VecDeque<Pending>,
+    report: &mut Report,
+) -> Result<(), Failure> {
+    let acct = ctx.acct;
+    let window = if client.pipelining() { RETR_WINDOW } else { 1 };
+    let mut in_flight: VecDeque<Pending> = VecDeque::new();
+    loop {
+        if ctx.shutdown.is_requested() {
+            // Stop between messages: nothing is in the MTA's hands unrecorded. Messages not yet delivered stay
+            // on the server; the RETRs already in flight are drained before QUIT.
+            info!(
+                "account {:?}: stopping: shutdown requested, {} message(s) left for the next poll",
+                acct.name,
+                todo.len() + in_flight.len()
+            );
+            return Ok(());
+        }
+        while in_flight.len() < window
+            && let Some(p) = todo.pop_front()
+        {
+            client.send_retr(p.n).await.map_err(pop3_fail)?;
+            in_flight.push_back(p);
+        }
+        if in_flight.is_empty() {
+            return Ok(());
+        }
+        let reply = client.next_reply().await.map_err(pop3_fail)?;
+        let (n, result) = match reply {
+            Reply::Dele { n, result } => {
+                note_dele(acct, n, ctx.uidl, result, report);
+                continue;
+            }
+            Reply::Retr { n, result } => (n, result),
+        };
+        let Some(p) = in_flight.pop_front() else {
+            return Err(Failure::of(
+                ExitClass::Internal,
+                "RETR reply without a request",
+            ));
+        };
+        if p.n != n {
+            return Err(Failure::of(
+                ExitClass::Internal,
+                "RETR replies out of order",
+            ));
+        }
+        let raw = match result {
+            Ok(raw) => {
+                failpoint::hit("after_retr");
+                raw
+            }
+            Err(e) => {
+                warn!(
+                    "account {:?}: uid {:?}: RETR refused ({}); left on the server",
+                    acct.name, p.uid, e.text
+                );
+                report.worsen(ExitClass::TempFail);
+                continue;
+            }
+        };
+        match deliver_one(ctx, client, mta, state, &p, &raw).await? {
+            Delivery::Done => report.delivered += 1,
+            Delivery::Rejected => {
+                report.rejected += 1;
+                report.worsen(ExitClass::Partial);
+            }
+        }
+    }
+}
+
+/// What every message of one poll shares.
+struct Ctx<'a> {
+    acct: &'a Account,
+    /// This host's name for the `by` clause of the Received field.
+    by_host: &'a str,
+    /// The server's listing, to name UIDs in DELE replies.
+    uidl: &'a [(u32, String)],
+    shutdown: &'a Shutdown,
+}
+
+enum Delivery {
+    Done,
+    Rejected,
+}
+
+async fn deliver_one(
+    ctx: &Ctx<'_>,
+    client: &mut Client,
+    mta: &mut Mta,
+    state: &mut State,
+    p: &Pending,
+    raw: &[u8],
+) -> Result<Delivery, Failure> {
+    let acct = ctx.acct;
+    let received = acct.received.then(|| {
+        headers::received_field(&headers::ReceivedInfo {
+            server_host: acct.host.clone(),
+            server_ip: client.peer_ip(),
+            by_host: ctx.by_host.to_owned(),
+            encrypted: client.is_encrypted(),
+            uid: p.uid.clone(),
+            target: acct.target.clone(),
+            unix_time: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0),
+        })
+    });
+    let rules = headers::Rules {
+        target: acct.target.to_ascii_lowercase(),
+        drop: acct.drop_delivered_to,
+        strip: acct.strip_delivered_to.clone(),
+        received,
+    };
+    let filtered = headers::apply(raw, &rules);
+    let from = match headers::return_path(raw) {
+        ReturnPath::Address(a) => Some(a),
+        ReturnPath::Null => None,
+        ReturnPath::Absent => acct.envelope_from_fallback.clone(),
+        ReturnPath::Invalid => {
+            warn!(
+                "account {:?}: uid {:?}: bad Return-Path, using the fallback sender",
+                acct.name, p.uid
+            );
+            acct.envelope_from_fallback.clone()
+        }
+    };
+    let envelope = Envelope {
+        from,
+        to: acct.target.clone(),
+    };
+    let edits = describe_edits(&filtered.edits);
+    let sender = envelope.from.as_deref().unwrap_or("");
+
+    state.begin(&p.uid).map_err(state_fail)?;
+    match mta.deliver(&envelope, &filtered.message).await {
+        Ok(accepted) => {
+            failpoint::hit("after_eod_250");
+            // The MTA has it: make the UID durable before anything can delete the server copy.
+            state.record_delivered(&p.uid).map_err(state_fail)?;
+            failpoint::hit("after_state_fsync");
+            if !acct.keep {
+                client.send_dele(p.n).await.map_err(pop3_fail)?;
+                failpoint::hit("after_dele");
+            }
+            info!(
+                "account {:?}: uid {:?}: {} bytes from <{sender}> delivered to <{}> ({} {}){}{edits}",
+                acct.name,
+                p.uid,
+                p.size,
+                envelope.to,
+                accepted.code,
+                accepted.text,
+                if acct.keep {
+                    ", kept on the server"
+                } else {
+                    ""
+                },
+            );
+            Ok(Delivery::Done)
+        }
+        Err(e) => match e.verdict() {
+            Verdict::Rejected => {
+                state
+                    .record_rejected(&p.uid, e.code().unwrap_or(550), e.text())
+                    .map_err(state_fail)?;
+                warn!(
+                    "account {:?}: uid {:?}: {} bytes from <{sender}> rejected by the MTA: {e}; left on the server \
+                     and not fetched again (run --retry-rejected to retry)",
+                    acct.name, p.uid, p.size
+                );
+                Ok(Delivery::Rejected)
+            }
+            Verdict::Temporary | Verdict::Misconfigured => {
+                let _ = state.record_abandoned(&p.uid);
+                Err(Failure::of(
+                    e.class(),
+                    format!("uid {:?} not delivered, left on the server: {e}", p.uid),
+                ))
+            }
+        },
+    }
+}
+
+/// The header edits of one message, for its log line.
+fn describe_edits(edits: &[Edit]) -> String {
+    let mut parts = Vec::new();
+    for e in edits {
+        match e {
+            Edit::RemovedDeliveredTo {
+                address, reason, ..
+            } => parts.push(format!("removed Delivered-To: {address} ({reason})")),
+            Edit::AddedReceived { .. } => parts.push("added Received".to_owned()),
+            Edit::NormalizedLineEndings { bare_lf, bare_cr } => parts.push(format!(
+                "normalised {} bare line endings to CRLF",
+                bare_lf + bare_cr
+            )),
+        }
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", parts.join("; "))
+    }
+}

@@ -1,1 +1,446 @@
-//! STUB: being written.
+//! Reinjection into the local MTA over one SMTP connection per poll (lettre's low-level `AsyncSmtpConnection`).
+//!
+//! Neighbours: the poller hands in a message that the header pipeline already normalised to CRLF; this module
+//! frames it for DATA, runs MAIL/RCPT/DATA with a deadline on every step, and classifies the outcome.
+//!
+//! lettre traps worked around here (../shared/dependencies.md): its only timeout covers connect, so every step is
+//! wrapped in `tokio::time::timeout`; `message()` always appends `\r\n.\r\n`, so one trailing CRLF is stripped
+//! first; it dot-stuffs only after CRLF, which is safe because the pipeline removed every bare CR and LF; a
+//! connection that saw an I/O error, a timeout or a garbled reply is never used again.
+
+use std::fmt;
+use std::time::Duration;
+
+use lettre::Address;
+use lettre::transport::smtp::client::AsyncSmtpConnection;
+use lettre::transport::smtp::commands::{Data, Mail, Quit, Rcpt, Rset};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
+use lettre::transport::smtp::response::Response;
+
+use crate::error::ExitClass;
+
+/// RFC 5321 §4.5.3.2 minimum timeouts. A too-short end-of-DATA timeout turns a slow MTA into endless duplicates
+/// (fetchmail 6.3.10's NEWS), so these are floors, not tunables.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// TCP connect.
+    pub connect: Duration,
+    /// Greeting, EHLO, MAIL and RCPT replies (§4.5.3.2.1-3: 5 minutes).
+    pub command: Duration,
+    /// Reply to DATA (§4.5.3.2.4: 2 minutes).
+    pub data_init: Duration,
+    /// Writing the message (§4.5.3.2.5: 3 minutes per block; we bound the whole write by it plus size).
+    pub data_block: Duration,
+    /// Reply to end-of-DATA (§4.5.3.2.6: 10 minutes).
+    pub data_end: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Timeouts {
+        Timeouts {
+            connect: Duration::from_secs(30),
+            command: Duration::from_secs(300),
+            data_init: Duration::from_secs(120),
+            data_block: Duration::from_secs(180),
+            data_end: Duration::from_secs(600),
+        }
+    }
+}
+
+/// The SMTP step an error happened in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Connect,
+    Greeting,
+    Mail,
+    Rcpt,
+    Data,
+    EndOfData,
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Phase::Connect => "connect",
+            Phase::Greeting => "greeting/EHLO",
+            Phase::Mail => "MAIL FROM",
+            Phase::Rcpt => "RCPT TO",
+            Phase::Data => "DATA",
+            Phase::EndOfData => "end of DATA",
+        })
+    }
+}
+
+/// Why a transaction or the connection failed.
+#[derive(thiserror::Error, Debug)]
+pub enum SmtpError {
+    /// The MTA could not be reached or dropped the connection.
+    #[error("MTA {addr}: {phase} failed: {reason}")]
+    Unreachable {
+        addr: String,
+        phase: Phase,
+        reason: String,
+    },
+    /// A step took longer than its RFC 5321 limit.
+    #[error("MTA {addr}: no reply to {phase} within {secs} s")]
+    Timeout {
+        addr: String,
+        phase: Phase,
+        secs: u64,
+    },
+    /// The MTA answered with a negative reply.
+    #[error("MTA {addr} answered {code} to {phase}: {text}")]
+    Reply {
+        addr: String,
+        phase: Phase,
+        code: u16,
+        text: String,
+    },
+    /// The MTA broke the protocol (RFC 5321 §3.3: no message data without 354).
+    #[error("MTA {addr}: unexpected reply {code} to {phase}")]
+    Unexpected {
+        addr: String,
+        phase: Phase,
+        code: u16,
+    },
+}
+
+/// What a failed delivery means for the message and the poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Try again next poll: keep the message, stop delivering now (4xx, lost connection, timeout).
+    Temporary,
+    /// This message was refused for good (5xx to MAIL, DATA or end-of-DATA): keep it, record it as rejected.
+    Rejected,
+    /// Every message would fail alike (RCPT 5xx for the configured target, 530 authentication required):
+    /// a configuration problem, nothing is recorded (catalog S-03).
+    Misconfigured,
+}
+
+impl SmtpError {
+    /// How the poller must treat this failure.
+    pub fn verdict(&self) -> Verdict {
+        match self {
+            SmtpError::Reply { code, phase, .. } if (500..600).contains(code) => {
+                if *code == 530 || *phase == Phase::Rcpt || *phase == Phase::Greeting {
+                    Verdict::Misconfigured
+                } else {
+                    Verdict::Rejected
+                }
+            }
+            _ => Verdict::Temporary,
+        }
+    }
+
+    /// The exit class of this failure.
+    pub fn class(&self) -> ExitClass {
+        match self.verdict() {
+            Verdict::Temporary => ExitClass::TempFail,
+            Verdict::Rejected => ExitClass::Partial,
+            Verdict::Misconfigured => ExitClass::Config,
+        }
+    }
+
+    /// The reply code, if the MTA answered.
+    pub fn code(&self) -> Option<u16> {
+        match self {
+            SmtpError::Reply { code, .. } | SmtpError::Unexpected { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// The reply text, if the MTA answered.
+    pub fn text(&self) -> &str {
+        match self {
+            SmtpError::Reply { text, .. } => text,
+            _ => "",
+        }
+    }
+}
+
+/// Envelope of one reinjected message. Both addresses were validated (no CR, LF, NUL, SP, `<`, `>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    /// `None` is the null sender `<>`.
+    pub from: Option<String>,
+    pub to: String,
+}
+
+/// The MTA's acceptance of one message.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    pub code: u16,
+    pub text: String,
+}
+
+/// One open SMTP session with the MTA.
+pub struct Mta {
+    conn: AsyncSmtpConnection,
+    addr: String,
+    timeouts: Timeouts,
+    eight_bit_mime: bool,
+}
+
+impl Mta {
+    /// Connect, read the greeting and send EHLO. Called before the first RETR so an MTA outage costs no
+    /// download (design flow step 4).
+    ///
+    /// # Errors
+    /// [`SmtpError`] with the phase that failed; connect failures and 4xx greetings are temporary.
+    pub async fn connect(
+        host: &str,
+        port: u16,
+        helo_name: &str,
+        timeouts: Timeouts,
+    ) -> Result<Mta, SmtpError> {
+        let addr = format!("{host}:{port}");
+        let client_id = ClientId::Domain(helo_name.to_owned());
+        let fut = AsyncSmtpConnection::connect_tokio1(
+            (host, port),
+            Some(timeouts.connect),
+            &client_id,
+            None,
+            None,
+        );
+        let budget = timeouts.connect + timeouts.command * 2;
+        let conn = match tokio::time::timeout(budget, fut).await {
+            Err(_) => {
+                return Err(SmtpError::Timeout {
+                    addr,
+                    phase: Phase::Greeting,
+                    secs: budget.as_secs(),
+                });
+            }
+            Ok(Err(e)) => return Err(classify(&addr, Phase::Greeting, e)),
+            Ok(Ok(conn)) => conn,
+        };
+        let eight_bit_mime = conn.server_info().supports_feature(Extension::EightBitMime);
+        Ok(Mta {
+            conn,
+            addr,
+            timeouts,
+            eight_bit_mime,
+        })
+    }
+
+    /// The `host:port` of the MTA, for log lines.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// Run one MAIL/RCPT/DATA transaction for `message` (CRLF-only bytes).
+    ///
+    /// On `Err`, check [`SmtpError::verdict`]. After a [`Verdict::Temporary`] error the session must not be used
+    /// again (the caller drops it). A negative reply before DATA is followed by RSET so the session stays usable.
+    ///
+    /// # Cancel safety
+    /// Not cancel safe: a cancelled call leaves the session mid-transaction; drop the `Mta`.
+    pub async fn deliver(
+        &mut self,
+        envelope: &Envelope,
+        message: &[u8],
+    ) -> Result<Accepted, SmtpError> {
+        let t = self.timeouts;
+        let from = match &envelope.from {
+            None => None,
+            Some(a) => Some(parse_address(&self.addr, Phase::Mail, a)?),
+        };
+        let to = parse_address(&self.addr, Phase::Rcpt, &envelope.to)?;
+        let mut params = Vec::new();
+        // RFC 6152: declare 8-bit content only when the MTA advertised 8BITMIME; otherwise send it unchanged as
+        // fetchmail does (a local Postfix accepts it; converting would break signatures).
+        if self.eight_bit_mime && !message.is_ascii() {
+            params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+        }
+
+        let r = self
+            .step(Phase::Mail, t.command, Mail::new(from, params))
+            .await;
+        self.expect(Phase::Mail, r, 250).await?;
+        let r = self
+            .step(Phase::Rcpt, t.command, Rcpt::new(to, vec![]))
+            .await;
+        self.expect(Phase::Rcpt, r, 250).await?;
+        let r = self.step(Phase::Data, t.data_init, Data).await;
+        self.expect(Phase::Data, r, 354).await?;
+
+        let body = frame_for_data(message);
+        // The write is bounded by the data-block time plus a generous rate floor (1 MiB/s); the reply by the
+        // RFC's 10 minutes.
+        let write_budget = t.data_block + Duration::from_secs(message.len() as u64 / (1 << 20));
+        let budget = write_budget + t.data_end;
+        let fut = async {
+            if body.is_empty() {
+                // lettre's message() would put an empty line before the terminator: send the bare terminator.
+                self.conn.command(".\r\n").await
+            } else {
+                self.conn.message(body).await
+            }
+        };
+        let reply = match tokio::time::timeout(budget, fut).await {
+            Err(_) => {
+                return Err(SmtpError::Timeout {
+                    addr: self.addr.clone(),
+                    phase: Phase::EndOfData,
+                    secs: budget.as_secs(),
+                });
+            }
+            Ok(r) => r,
+        };
+        match reply {
+            Ok(resp) if (200..300).contains(&code_of(&resp)) => Ok(Accepted {
+                code: code_of(&resp),
+                text: reply_text(&resp),
+            }),
+            Ok(resp) => Err(SmtpError::Unexpected {
+                addr: self.addr.clone(),
+                phase: Phase::EndOfData,
+                code: code_of(&resp),
+            }),
+            Err(e) => Err(classify(&self.addr, Phase::EndOfData, e)),
+        }
+    }
+
+    /// Send QUIT and close. Errors are irrelevant at this point: every message already has its outcome.
+    pub async fn quit(mut self) {
+        let _ = tokio::time::timeout(self.timeouts.command, self.conn.command(Quit)).await;
+    }
+
+    async fn step(
+        &mut self,
+        phase: Phase,
+        limit: Duration,
+        cmd: impl fmt::Display,
+    ) -> Result<Response, SmtpError> {
+        match tokio::time::timeout(limit, self.conn.command(cmd)).await {
+            Err(_) => Err(SmtpError::Timeout {
+                addr: self.addr.clone(),
+                phase,
+                secs: limit.as_secs(),
+            }),
+            Ok(Err(e)) => Err(classify(&self.addr, phase, e)),
+            Ok(Ok(resp)) => Ok(resp),
+        }
+    }
+
+    /// Check a step's reply. A negative reply before DATA leaves the session in a defined state after RSET
+    /// (RFC 5321 §4.1.1.5), so later messages can still use it.
+    async fn expect(
+        &mut self,
+        phase: Phase,
+        r: Result<Response, SmtpError>,
+        want: u16,
+    ) -> Result<(), SmtpError> {
+        match r {
+            Ok(resp) if code_of(&resp) == want => Ok(()),
+            Ok(resp) => Err(SmtpError::Unexpected {
+                addr: self.addr.clone(),
+                phase,
+                code: code_of(&resp),
+            }),
+            Err(e @ SmtpError::Reply { .. }) => {
+                let limit = self.timeouts.command;
+                let _ = tokio::time::timeout(limit, self.conn.command(Rset)).await;
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn parse_address(addr: &str, phase: Phase, a: &str) -> Result<Address, SmtpError> {
+    a.parse::<Address>().map_err(|_| SmtpError::Reply {
+        addr: addr.to_owned(),
+        phase,
+        code: 553,
+        text: "address refused by popfetch's own syntax check".to_owned(),
+    })
+}
+
+fn code_of(resp: &Response) -> u16 {
+    resp.code().to_string().parse().unwrap_or(0)
+}
+
+fn reply_text(resp: &Response) -> String {
+    sanitize(&resp.message().collect::<Vec<_>>().join(" "))
+}
+
+/// Turn a lettre error into ours: negative replies keep their code and text, everything else is a lost link.
+fn classify(addr: &str, phase: Phase, e: lettre::transport::smtp::Error) -> SmtpError {
+    use std::error::Error as _;
+    if let Some(code) = e.status() {
+        let code = code.to_string().parse().unwrap_or(0);
+        let text = e.source().map(|s| s.to_string()).unwrap_or_default();
+        return SmtpError::Reply {
+            addr: addr.to_owned(),
+            phase,
+            code,
+            text: sanitize(&text),
+        };
+    }
+    let phase = if phase == Phase::Greeting && e.is_timeout() {
+        Phase::Connect
+    } else {
+        phase
+    };
+    SmtpError::Unreachable {
+        addr: addr.to_owned(),
+        phase,
+        reason: sanitize(&e.to_string()),
+    }
+}
+
+/// Keep MTA text printable and short: it goes into one log line.
+fn sanitize(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(300)
+        .collect();
+    out.truncate(out.trim_end().len());
+    out
+}
+
+/// Prepare CRLF-only message bytes for lettre's `message()`, which appends `\r\n.\r\n` itself: strip exactly one
+/// trailing CRLF so a message ending in CRLF does not gain an empty line. A message without a final line break
+/// gets one from the terminator (SMTP cannot carry a partial last line, RFC 5321 §4.1.1.4).
+pub fn frame_for_data(message: &[u8]) -> &[u8] {
+    message.strip_suffix(b"\r\n").unwrap_or(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s10_frame_strips_exactly_one_trailing_crlf() {
+        assert_eq!(frame_for_data(b"a\r\n"), b"a");
+        assert_eq!(frame_for_data(b"a\r\n\r\n"), b"a\r\n");
+        assert_eq!(frame_for_data(b"a"), b"a");
+        assert_eq!(frame_for_data(b""), b"");
+        assert_eq!(frame_for_data(b"\r\n"), b"");
+    }
+
+    #[test]
+    fn s03_rcpt_5xx_is_misconfiguration_and_eod_5xx_a_rejection() {
+        let e = |phase, code| SmtpError::Reply {
+            addr: "x".into(),
+            phase,
+            code,
+            text: String::new(),
+        };
+        assert_eq!(e(Phase::Rcpt, 550).verdict(), Verdict::Misconfigured);
+        assert_eq!(e(Phase::Mail, 530).verdict(), Verdict::Misconfigured);
+        assert_eq!(e(Phase::EndOfData, 550).verdict(), Verdict::Rejected);
+        assert_eq!(e(Phase::Mail, 553).verdict(), Verdict::Rejected);
+        assert_eq!(e(Phase::EndOfData, 451).verdict(), Verdict::Temporary);
+        assert_eq!(e(Phase::Rcpt, 450).verdict(), Verdict::Temporary);
+        assert_eq!(e(Phase::EndOfData, 451).class(), ExitClass::TempFail);
+        assert_eq!(e(Phase::EndOfData, 554).class(), ExitClass::Partial);
+    }
+
+    #[test]
+    fn sanitize_strips_controls() {
+        assert_eq!(sanitize("a\r\nb\x1b[31m"), "a  b [31m");
+    }
+}

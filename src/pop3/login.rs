@@ -1,0 +1,129 @@
+//! Authentication exchanges of [`Client`]: USER/PASS, AUTH PLAIN (RFC 5034) and APOP (RFC 1939 §7). The
+//! mechanism choice and encodings are pure functions in [`crate::pop3::auth`].
+
+use super::Client;
+use crate::config::AuthMethod;
+use crate::pop3::Pop3Error;
+use crate::pop3::auth::{self, Mechanism};
+use crate::pop3::codec::AuthLine;
+use crate::pop3::text::sanitize;
+use crate::secret::Secret;
+
+impl Client {
+    /// Authenticate. `Auto` uses AUTH PLAIN when CAPA lists it in SASL, else USER/PASS; APOP only when asked (it
+    /// needs a valid greeting timestamp). A failure is returned as is: no other mechanism is tried. Over an
+    /// unencrypted link no password-bearing command is sent unless `allow_plaintext` (T-15). AUTH PLAIN sends an
+    /// initial response unless `AUTH PLAIN <b64>` would exceed 255 octets (RFC 5034 §4), then the continuation.
+    ///
+    /// # Errors
+    /// [`Pop3Error::PlaintextRefused`], [`Pop3Error::AuthNotOffered`], [`Pop3Error::NoApopTimestamp`] and
+    /// [`Pop3Error::BadCredential`] before anything is sent; [`Pop3Error::Server`] for `-ERR`; transport errors.
+    ///
+    /// # Cancel safety
+    /// Not cancel-safe (see [`Client`]).
+    pub async fn login(
+        &mut self,
+        user: &str,
+        password: &Secret,
+        method: AuthMethod,
+        allow_plaintext: bool,
+    ) -> Result<(), Pop3Error> {
+        self.enter(true)?;
+        let r = self
+            .login_inner(user, password, method, allow_plaintext)
+            .await;
+        self.leave(r)
+    }
+
+    async fn login_inner(
+        &mut self,
+        user: &str,
+        password: &Secret,
+        method: AuthMethod,
+        allow_plaintext: bool,
+    ) -> Result<(), Pop3Error> {
+        if !auth::is_line_safe(user) || !auth::is_line_safe(password.expose()) {
+            return Err(Pop3Error::BadCredential);
+        }
+        let mech = auth::choose(method, &self.caps)?;
+        let ts = match mech {
+            Mechanism::Apop => Some(
+                self.apop_timestamp
+                    .clone()
+                    .ok_or(Pop3Error::NoApopTimestamp)?,
+            ),
+            Mechanism::UserPass | Mechanism::Plain => None,
+        };
+        if !self.encrypted && !allow_plaintext {
+            return Err(Pop3Error::PlaintextRefused);
+        }
+        self.secrets.push(password.clone());
+        self.check_idle("login").await?;
+        let shown_user = sanitize(user.as_bytes(), &[]);
+        match (mech, ts) {
+            (Mechanism::Apop, Some(ts)) => {
+                let digest = Secret::new(auth::apop_digest(&ts, password.expose()));
+                self.secrets.push(digest.clone());
+                let line = format!("APOP {user} {}", digest.expose());
+                self.send(&line, &format!("APOP {shown_user} [redacted]"), "apop")
+                    .await?;
+                self.expect_ok("APOP", "apop").await
+            }
+            (Mechanism::UserPass, _) => {
+                self.send(
+                    &format!("USER {user}"),
+                    &format!("USER {shown_user}"),
+                    "user",
+                )
+                .await?;
+                self.expect_ok("USER", "user").await?;
+                let line = format!("PASS {}", password.expose());
+                self.send(&line, "PASS [redacted]", "pass").await?;
+                self.expect_ok("PASS", "pass").await
+            }
+            (Mechanism::Plain, _) => self.auth_plain(user, password).await,
+            (Mechanism::Apop, None) => Err(Pop3Error::NoApopTimestamp),
+        }
+    }
+
+    /// AUTH PLAIN (RFC 5034 §4, RFC 4616).
+    async fn auth_plain(&mut self, user: &str, password: &Secret) -> Result<(), Pop3Error> {
+        let response = Secret::new(auth::plain_response(user, password.expose()));
+        self.secrets.push(response.clone());
+        if auth::initial_response_fits(response.expose()) {
+            let line = format!("AUTH PLAIN {}", response.expose());
+            self.send(&line, "AUTH PLAIN [redacted]", "auth").await?;
+        } else {
+            self.send("AUTH PLAIN", "AUTH PLAIN", "auth").await?;
+            match self.read_auth_line().await? {
+                AuthLine::Continue(_) => self.send(response.expose(), "[redacted]", "auth").await?,
+                AuthLine::Status(st) if !st.ok => {
+                    return Err(Pop3Error::Server {
+                        command: "AUTH",
+                        error: self.server_error(&st),
+                    });
+                }
+                AuthLine::Status(_) => {
+                    return Err(Pop3Error::Protocol {
+                        what: "auth succeeded before credentials were sent".into(),
+                    });
+                }
+            }
+        }
+        match self.read_auth_line().await? {
+            AuthLine::Status(st) if st.ok => Ok(()),
+            AuthLine::Status(st) => Err(Pop3Error::Server {
+                command: "AUTH",
+                error: self.server_error(&st),
+            }),
+            AuthLine::Continue(_) => {
+                // PLAIN has no further round; cancel the exchange (RFC 5034 §4) before reporting.
+                self.send("*", "*", "auth").await?;
+                let _ = self.read_auth_line().await;
+                Err(Pop3Error::Protocol {
+                    what: "unexpected sasl challenge after plain credentials".into(),
+                })
+            }
+        }
+    }
+}

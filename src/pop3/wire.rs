@@ -1,0 +1,318 @@
+//! The wire plumbing of [`Client`]: writing command lines, reading responses into the one buffer with their
+//! deadlines, the STLS/implicit TLS handshake, and the checks for unsolicited bytes.
+
+use std::io;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::{Instant, timeout, timeout_at};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls;
+use tracing::{debug, trace};
+
+use super::{Client, Expect, FLOOR_RATE, InFlight, READ_CHUNK};
+use crate::pop3::codec::{self, AuthLine, BodyDecoder, Capabilities, CodecError, StatusLine};
+use crate::pop3::stream::Stream;
+use crate::pop3::text::sanitize;
+use crate::pop3::{Pop3Error, ServerError};
+
+impl Client {
+    /// Start an operation: refuse on a poisoned session, and poison it until [`Client::leave`] (so a cancelled
+    /// call leaves it poisoned). `idle` additionally requires that no reply is outstanding.
+    pub(super) fn enter(&mut self, idle: bool) -> Result<(), Pop3Error> {
+        if self.poisoned {
+            return Err(Pop3Error::Aborted);
+        }
+        if idle && (self.outstanding() > 0 || self.inflight.is_some()) {
+            return Err(Pop3Error::Misuse {
+                what: "replies to queued commands are still outstanding",
+            });
+        }
+        self.poisoned = true;
+        Ok(())
+    }
+
+    pub(super) fn leave<T>(&mut self, r: Result<T, Pop3Error>) -> Result<T, Pop3Error> {
+        self.poisoned = matches!(&r, Err(e) if e.is_fatal());
+        r
+    }
+
+    /// Nothing may arrive while no command is outstanding (P-05).
+    pub(super) async fn check_idle(&mut self, phase: &'static str) -> Result<(), Pop3Error> {
+        if self.drain_unsolicited(phase).await? {
+            Err(unsolicited())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Pull in whatever the socket already holds without waiting, and report whether any unread byte exists.
+    /// Catches a server that sent more than was asked for (P-05) or bytes injected after the STLS reply (T-04).
+    pub(super) async fn drain_unsolicited(
+        &mut self,
+        phase: &'static str,
+    ) -> Result<bool, Pop3Error> {
+        if self.start < self.buf.len() {
+            return Ok(true);
+        }
+        // A zero timeout polls the read exactly once: ready data is taken, an empty socket yields at once.
+        match timeout(Duration::ZERO, self.stream.read_buf(&mut self.buf)).await {
+            Err(_) => Ok(false),
+            Ok(Ok(0)) => Err(Pop3Error::Closed { phase }),
+            Ok(Ok(_)) => Ok(true),
+            Ok(Err(source)) => Err(Pop3Error::Io { phase, source }),
+        }
+    }
+
+    pub(super) async fn start_tls(
+        &mut self,
+        tls: &TlsConnector,
+        name: rustls_pki_types::ServerName<'static>,
+    ) -> Result<(), Pop3Error> {
+        let phase = "tls handshake";
+        let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Gone) else {
+            return Err(Pop3Error::Misuse {
+                what: "tls started twice",
+            });
+        };
+        let s = match timeout(self.opts.timeout, tls.connect(name, tcp)).await {
+            Err(_) => return Err(Pop3Error::Timeout { phase }),
+            Ok(Err(e)) => return Err(handshake_error(e)),
+            Ok(Ok(s)) => s,
+        };
+        debug!(version = ?s.get_ref().1.protocol_version(), "tls established");
+        self.stream = Stream::Tls(Box::new(s));
+        self.encrypted = true;
+        Ok(())
+    }
+
+    pub(super) async fn capa(&mut self) -> Result<Capabilities, Pop3Error> {
+        // Right after the greeting or the handshake nothing else may be waiting (P-05: a greeting with a fake
+        // listing glued to it).
+        self.check_idle("capa").await?;
+        self.send("CAPA", "CAPA", "capa").await?;
+        let (st, body) = self.read_response(Expect::MultiOnOk, "capa").await?;
+        if !st.ok {
+            debug!("server refused capa; assuming the rfc 1939 baseline");
+            return Ok(Capabilities::default());
+        }
+        let caps = codec::parse_capabilities(&body.unwrap_or_default(), self.opts.max_line)
+            .map_err(|source| Pop3Error::Codec {
+                phase: "capa",
+                source,
+            })?;
+        debug!(capabilities = ?caps.raw, encrypted = self.encrypted, "capabilities");
+        Ok(caps)
+    }
+
+    pub(super) async fn expect_ok(
+        &mut self,
+        command: &'static str,
+        phase: &'static str,
+    ) -> Result<(), Pop3Error> {
+        let (st, _) = self.read_response(Expect::Single, phase).await?;
+        if st.ok {
+            Ok(())
+        } else {
+            Err(Pop3Error::Server {
+                command,
+                error: self.server_error(&st),
+            })
+        }
+    }
+
+    /// Write one command line. `shown` is what the trace shows (secrets replaced).
+    pub(super) async fn send(
+        &mut self,
+        line: &str,
+        shown: &str,
+        phase: &'static str,
+    ) -> Result<(), Pop3Error> {
+        trace!("C: {shown}");
+        let mut bytes = Vec::with_capacity(line.len() + 2);
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.extend_from_slice(b"\r\n");
+        let stream = &mut self.stream;
+        let write = async {
+            stream.write_all(&bytes).await?;
+            stream.flush().await
+        };
+        match timeout(self.opts.timeout, write).await {
+            Err(_) => Err(Pop3Error::Timeout { phase }),
+            Ok(Err(source)) => Err(Pop3Error::Io { phase, source }),
+            Ok(Ok(())) => Ok(()),
+        }
+    }
+
+    /// Read one response, resuming a half-read one. Returns the status and, for `MultiOnOk` and `+OK`, the body.
+    pub(super) async fn read_response(
+        &mut self,
+        expect: Expect,
+        phase: &'static str,
+    ) -> Result<(StatusLine, Option<Vec<u8>>), Pop3Error> {
+        let codec_err = |source: CodecError| match source {
+            CodecError::TooLarge { limit } => Pop3Error::TooLarge { phase, limit },
+            source => Pop3Error::Codec { phase, source },
+        };
+        if self.inflight.is_none() {
+            let deadline = self.deadline(self.opts.max_line as u64);
+            self.inflight = Some(InFlight {
+                status: None,
+                body: None,
+                scanned: 0,
+                deadline,
+            });
+        }
+        loop {
+            let unread = &self.buf[self.start..];
+            let Some(inf) = self.inflight.as_mut() else {
+                return Err(Pop3Error::Misuse {
+                    what: "response state lost",
+                });
+            };
+            let deadline = inf.deadline;
+            if let Some(body) = inf.body.as_mut() {
+                let (used, done) = body.feed(unread).map_err(codec_err)?;
+                self.consume(used);
+                if done {
+                    let Some(InFlight {
+                        status: Some(st),
+                        body: Some(body),
+                        ..
+                    }) = self.inflight.take()
+                    else {
+                        return Err(Pop3Error::Misuse {
+                            what: "response state lost",
+                        });
+                    };
+                    trace!("S: [{} bytes]", body.len());
+                    return Ok((st, Some(body.into_body())));
+                }
+            } else {
+                match codec::find_line_end(unread, inf.scanned, self.opts.max_line)
+                    .map_err(codec_err)?
+                {
+                    Some(end) => {
+                        let st = codec::parse_status(&unread[..end]).map_err(codec_err)?;
+                        self.trace_status(&unread[..end]);
+                        self.consume(end);
+                        if st.bare_lf {
+                            debug!(phase, "server ended a status line with a bare lf");
+                        }
+                        if expect == Expect::MultiOnOk && st.ok {
+                            let deadline = self.deadline(self.opts.max_message);
+                            let inf = InFlight {
+                                body: Some(BodyDecoder::new(self.opts.max_message, st.bare_lf)),
+                                status: Some(st),
+                                scanned: 0,
+                                deadline,
+                            };
+                            self.inflight = Some(inf);
+                            continue;
+                        }
+                        self.inflight = None;
+                        return Ok((st, None));
+                    }
+                    None => inf.scanned = unread.len(),
+                }
+            }
+            self.fill(phase, deadline).await?;
+        }
+    }
+
+    /// A line during AUTH. Not resumable; login is not cancel-safe anyway.
+    pub(super) async fn read_auth_line(&mut self) -> Result<AuthLine, Pop3Error> {
+        let phase = "auth";
+        let deadline = self.deadline(self.opts.max_line as u64);
+        loop {
+            let unread = &self.buf[self.start..];
+            match codec::parse_auth_line(unread, self.opts.max_line) {
+                Err(source) => return Err(Pop3Error::Codec { phase, source }),
+                Ok(Some((line, used))) => {
+                    self.trace_status(&unread[..used]);
+                    self.consume(used);
+                    return Ok(line);
+                }
+                Ok(None) => self.fill(phase, deadline).await?,
+            }
+        }
+    }
+
+    /// The total deadline for a response of at most `cap` bytes.
+    pub(super) fn deadline(&self, cap: u64) -> Instant {
+        Instant::now() + self.opts.timeout + Duration::from_secs(cap / FLOOR_RATE)
+    }
+
+    /// Read more bytes: within `timeout` of now and before `deadline`.
+    pub(super) async fn fill(
+        &mut self,
+        phase: &'static str,
+        deadline: Instant,
+    ) -> Result<(), Pop3Error> {
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        self.buf.reserve(READ_CHUNK);
+        let until = deadline.min(Instant::now() + self.opts.timeout);
+        match timeout_at(until, self.stream.read_buf(&mut self.buf)).await {
+            Err(_) => Err(Pop3Error::Timeout { phase }),
+            Ok(Ok(0)) => Err(Pop3Error::Closed { phase }),
+            Ok(Ok(_)) => Ok(()),
+            // rustls reports a TCP close without close_notify as UnexpectedEof: a truncation, never a clean end.
+            Ok(Err(source)) => Err(Pop3Error::Io { phase, source }),
+        }
+    }
+
+    pub(super) fn consume(&mut self, n: usize) {
+        self.start += n;
+        if self.start >= self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        }
+    }
+
+    pub(super) fn secret_bytes(&self) -> Vec<&[u8]> {
+        self.secrets.iter().map(|s| s.expose().as_bytes()).collect()
+    }
+
+    pub(super) fn trace_status(&self, line: &[u8]) {
+        if tracing::enabled!(tracing::Level::TRACE) {
+            let line = line.strip_suffix(b"\n").unwrap_or(line);
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            trace!("S: {}", sanitize(line, &self.secret_bytes()));
+        }
+    }
+
+    pub(super) fn server_error(&self, st: &StatusLine) -> ServerError {
+        ServerError {
+            code: st.code.clone(),
+            text: sanitize(&st.text, &self.secret_bytes()),
+        }
+    }
+}
+
+pub(super) fn unsolicited() -> Pop3Error {
+    Pop3Error::Protocol {
+        what: "data received while no command was outstanding".into(),
+    }
+}
+
+/// A failed handshake: rustls' own verdict when there is one, else the transport failure.
+pub(super) fn handshake_error(e: io::Error) -> Pop3Error {
+    if e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) {
+        if let Some(Ok(tls)) = e
+            .into_inner()
+            .map(|inner| inner.downcast::<rustls::Error>())
+        {
+            return Pop3Error::Tls(*tls);
+        }
+        return Pop3Error::Protocol {
+            what: "tls handshake failed".into(),
+        };
+    }
+    Pop3Error::Io {
+        phase: "tls handshake",
+        source: e,
+    }
+}

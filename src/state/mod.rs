@@ -1,0 +1,536 @@
+//! Per-account state: which UIDs were delivered (or permanently rejected by the MTA), kept durably, and the
+//! per-account lock (design "State", invariants 1-3; catalog C-01..C-16, T-22).
+//!
+//! [`State::open`] takes an exclusive `flock` on `<dir>/<account>.lock`, then reads `<dir>/<account>.state`
+//! (format in [`mod@format`], decoded by the pure [`format::decode`]). The poller journals each attempt:
+//! [`State::begin`] right before the message goes to the MTA, then [`State::record_delivered`] (only after it
+//! returns may the message be `DELE`d), [`State::record_rejected`] or [`State::record_abandoned`]. Each record is
+//! one appended line, fsynced before the call returns. At the end of a successful poll [`State::compact`]
+//! rewrites the file atomically: temp file, fsync, rename, fsync of the directory (C-06).
+//!
+//! # Safety of the files (T-22)
+//! Files are created `0600` and the directory `0700`, with the mode given to `open(2)`/`mkdir(2)` (no
+//! chmod-after-write window) and then set explicitly so no umask widens or narrows it. A symbolic link at the
+//! state, temp or lock path is refused, never followed (`O_NOFOLLOW` where its value is known, and an `lstat`
+//! check everywhere). The lock file is never removed: unlinking a lock file races with a second run that has
+//! just opened it.
+//!
+//! # Failures
+//! Nothing here resets state silently (invariant 3): a corrupt, foreign or newer file refuses the account. After
+//! a failed append or fsync the file's tail is unknown (an fsync error may already have dropped the dirty pages),
+//! so the [`State`] refuses every later write of this run ([`StateError::Poisoned`]) and the caller stops.
+
+pub mod format;
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fs::{self, DirBuilder, File, OpenOptions, Permissions, TryLockError};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use thiserror::Error;
+
+use crate::error::ExitClass;
+use format::{Entry, Outcome, PRUNE_AFTER, Record};
+pub use format::{Identity, Rejection};
+
+/// Refuse to read a state file larger than this: even 100 000 UIDs of the 1 KiB maximum fit well below it.
+pub const MAX_STATE_BYTES: u64 = 256 << 20;
+/// Rejection texts are stored up to this many bytes (cut at a character boundary): they are for the log only.
+pub const MAX_REJECTION_TEXT: usize = 1000;
+
+/// `O_NOFOLLOW` for the Linux targets whose value is known; elsewhere 0 and only the `lstat` check guards.
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86", target_arch = "x86_64", target_arch = "riscv64")
+))]
+const O_NOFOLLOW: i32 = 0o400_000;
+#[cfg(all(target_os = "linux", any(target_arch = "arm", target_arch = "aarch64")))]
+const O_NOFOLLOW: i32 = 0o100_000;
+#[cfg(not(all(
+    target_os = "linux",
+    any(
+        target_arch = "x86",
+        target_arch = "x86_64",
+        target_arch = "riscv64",
+        target_arch = "arm",
+        target_arch = "aarch64"
+    )
+)))]
+const O_NOFOLLOW: i32 = 0;
+
+/// Why the state of an account cannot be used or written.
+#[derive(Error, Debug)]
+pub enum StateError {
+    #[error("{path}: another popfetch holds the lock", path = path.display())]
+    Locked { path: PathBuf },
+    #[error(
+        "state file {path} is corrupt at line {line}: {why}; nothing is delivered for this account until the file \
+         is repaired or moved away (moving it away makes every message on the server new again)",
+        path = path.display()
+    )]
+    Corrupt {
+        path: PathBuf,
+        line: usize,
+        why: String,
+    },
+    #[error(
+        "state file {path} belongs to {found}, not {expected}; if the account really moved, move the file away \
+         (every message on the server is then new again), otherwise fix host, port or user in the configuration",
+        path = path.display()
+    )]
+    Foreign {
+        path: PathBuf,
+        expected: String,
+        found: String,
+    },
+    #[error(
+        "state file {path} has format version {version}, this popfetch reads only version {v}; use a newer popfetch",
+        path = path.display(), v = format::VERSION
+    )]
+    UnsupportedVersion { path: PathBuf, version: u32 },
+    #[error("state file {path} is larger than {MAX_STATE_BYTES} bytes ({len} bytes)", path = path.display())]
+    TooLarge { path: PathBuf, len: u64 },
+    #[error("refusing {path}: {why}", path = path.display())]
+    Unsafe { path: PathBuf, why: &'static str },
+    #[error(
+        "account name {account:?} cannot name a state file (empty, starts with '.', or contains '/' or NUL)"
+    )]
+    AccountName { account: String },
+    #[error("an earlier write to {path} failed; no more state is written in this run", path = path.display())]
+    Poisoned { path: PathBuf },
+    #[error("cannot {op} {path}", path = path.display())]
+    Io {
+        path: PathBuf,
+        op: &'static str,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl StateError {
+    /// Exit class: a held lock is temporary (the other run finishes); everything else needs a human.
+    pub fn class(&self) -> ExitClass {
+        match self {
+            StateError::Locked { .. } => ExitClass::TempFail,
+            _ => ExitClass::State,
+        }
+    }
+}
+
+fn io_err(path: &Path, op: &'static str) -> impl FnOnce(io::Error) -> StateError {
+    let path = path.to_path_buf();
+    move |source| StateError::Io { path, op, source }
+}
+
+/// The state of one account, locked for this process until dropped.
+#[derive(Debug)]
+pub struct State {
+    dir: PathBuf,
+    path: PathBuf,
+    tmp_path: PathBuf,
+    identity: Identity,
+    entries: BTreeMap<String, Entry>,
+    /// UIDs pending when the file was opened: begun by an earlier run that never concluded them.
+    earlier_pending: BTreeSet<String>,
+    /// The state file, positioned at its end; `None` until it exists.
+    file: Option<File>,
+    existed: bool,
+    poisoned: bool,
+    /// Held for the flock; released when dropped (closing the descriptor releases it).
+    _lock: File,
+}
+
+/// Refuse a symlink or non-regular file at `path`; `Ok(false)` when nothing is there.
+fn check_regular(path: &Path) -> Result<bool, StateError> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Err(StateError::Unsafe {
+            path: path.to_path_buf(),
+            why: "it is a symbolic link (not followed)",
+        }),
+        Ok(m) if !m.is_file() => Err(StateError::Unsafe {
+            path: path.to_path_buf(),
+            why: "not a regular file",
+        }),
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io_err(path, "inspect")(e)),
+    }
+}
+
+/// Open (maybe create, `0600`) a regular file without following a symlink; `opts` says read/write/create.
+fn open_nofollow(
+    path: &Path,
+    opts: &mut OpenOptions,
+    op: &'static str,
+) -> Result<File, StateError> {
+    let file = opts
+        .mode(0o600)
+        .custom_flags(O_NOFOLLOW)
+        .open(path)
+        .map_err(io_err(path, op))?;
+    let meta = file.metadata().map_err(io_err(path, "inspect"))?;
+    if !meta.is_file() {
+        return Err(StateError::Unsafe {
+            path: path.to_path_buf(),
+            why: "not a regular file",
+        });
+    }
+    Ok(file)
+}
+
+fn fsync_dir(dir: &Path) -> Result<(), StateError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir, "fsync directory"))
+}
+
+fn valid_account(account: &str) -> bool {
+    !account.is_empty() && !account.starts_with('.') && !account.contains(['/', '\0'])
+}
+
+impl State {
+    /// Lock and read the state of `account` in `dir`, creating `dir` (`0700`) when missing.
+    ///
+    /// A missing state file is a fresh, empty state ([`State::existed`] says which); it is created (`0600`) by the
+    /// first write. A torn last line is logged and cut off before anything is appended.
+    ///
+    /// # Errors
+    /// [`StateError::Locked`] when another process (or another `State` in this one) holds the account;
+    /// [`StateError::Foreign`] when the file names another server or user; [`StateError::Corrupt`],
+    /// [`StateError::UnsupportedVersion`], [`StateError::Unsafe`] (symlink) and I/O errors otherwise. On any error
+    /// nothing was written.
+    pub fn open(dir: &Path, account: &str, identity: &Identity) -> Result<State, StateError> {
+        if !valid_account(account) {
+            return Err(StateError::AccountName {
+                account: account.to_string(),
+            });
+        }
+        if !dir.exists() {
+            DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(io_err(dir, "create directory"))?;
+            fs::set_permissions(dir, Permissions::from_mode(0o700))
+                .map_err(io_err(dir, "set permissions of"))?;
+        }
+        let lock_path = dir.join(format!("{account}.lock"));
+        check_regular(&lock_path)?;
+        let lock = open_nofollow(
+            &lock_path,
+            OpenOptions::new().read(true).write(true).create(true),
+            "open",
+        )?;
+        lock.set_permissions(Permissions::from_mode(0o600))
+            .map_err(io_err(&lock_path, "set permissions of"))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => return Err(StateError::Locked { path: lock_path }),
+            Err(TryLockError::Error(e)) => return Err(io_err(&lock_path, "lock")(e)),
+        }
+
+        let path = dir.join(format!("{account}.state"));
+        let mut state = State {
+            dir: dir.to_path_buf(),
+            tmp_path: dir.join(format!("{account}.state.tmp")),
+            path,
+            identity: identity.clone(),
+            entries: BTreeMap::new(),
+            earlier_pending: BTreeSet::new(),
+            file: None,
+            existed: false,
+            poisoned: false,
+            _lock: lock,
+        };
+        if check_regular(&state.path)? {
+            state.load()?;
+        }
+        Ok(state)
+    }
+
+    fn load(&mut self) -> Result<(), StateError> {
+        let path = self.path.clone();
+        let mut file = open_nofollow(&path, OpenOptions::new().read(true).append(true), "open")?;
+        let len = file.metadata().map_err(io_err(&path, "inspect"))?.len();
+        if len > MAX_STATE_BYTES {
+            return Err(StateError::TooLarge { path, len });
+        }
+        let mut text = Vec::new();
+        // `take` bounds the read even if the file grows meanwhile (nobody else should write it: we hold the lock).
+        (&mut file)
+            .take(MAX_STATE_BYTES)
+            .read_to_end(&mut text)
+            .map_err(io_err(&path, "read"))?;
+        let journal = format::decode(&text).map_err(|e| match e {
+            format::DecodeError::Corrupt { line, why } => StateError::Corrupt {
+                path: path.clone(),
+                line,
+                why,
+            },
+            format::DecodeError::UnsupportedVersion { version } => StateError::UnsupportedVersion {
+                path: path.clone(),
+                version,
+            },
+        })?;
+        if !journal.identity.same_account(&self.identity) {
+            return Err(StateError::Foreign {
+                path,
+                expected: self.identity.to_string(),
+                found: journal.identity.to_string(),
+            });
+        }
+        if let Some(line) = journal.torn_line {
+            tracing::warn!(path = %path.display(), line, "ignoring the torn last line of the state file (an append \
+                interrupted by a crash; it was never acknowledged)");
+            // Cut it off so the next append starts on a line of its own.
+            file.set_len(journal.valid_len as u64)
+                .map_err(io_err(&path, "truncate"))?;
+            file.sync_all().map_err(io_err(&path, "fsync"))?;
+        }
+        self.earlier_pending = journal
+            .entries
+            .iter()
+            .filter(|(_, e)| e.pending)
+            .map(|(u, _)| u.clone())
+            .collect();
+        self.entries = journal.entries;
+        self.file = Some(file);
+        self.existed = true;
+        Ok(())
+    }
+
+    /// The state file's path (it may not exist yet).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether a state file existed when this state was opened (false: a fresh account, or a lost file; C-08).
+    pub fn existed(&self) -> bool {
+        self.existed
+    }
+
+    /// The MTA accepted this UID (in this or an earlier run).
+    pub fn is_delivered(&self, uid: &str) -> bool {
+        self.entries
+            .get(uid)
+            .is_some_and(|e| e.outcome == Some(Outcome::Delivered))
+    }
+
+    /// The MTA rejected this UID permanently, and no `--retry-rejected` cleared it since.
+    pub fn rejection(&self, uid: &str) -> Option<&Rejection> {
+        match self.entries.get(uid)?.outcome.as_ref()? {
+            Outcome::Rejected(r) => Some(r),
+            Outcome::Delivered => None,
+        }
+    }
+
+    /// Every recorded rejection, in UID order.
+    pub fn rejections(&self) -> impl Iterator<Item = (&str, &Rejection)> {
+        self.entries.iter().filter_map(|(uid, e)| match &e.outcome {
+            Some(Outcome::Rejected(r)) => Some((uid.as_str(), r)),
+            _ => None,
+        })
+    }
+
+    /// How many UIDs are recorded as delivered (for the caller's UIDL-format guard, C-13).
+    pub fn delivered_count(&self) -> usize {
+        self.entries
+            .values()
+            .filter(|e| e.outcome == Some(Outcome::Delivered))
+            .count()
+    }
+
+    /// UIDs whose delivery was begun but never concluded in an earlier run: that run was killed between sending
+    /// the message and recording the outcome, so the MTA may have it already (the one duplicate window, C-03).
+    /// A UID leaves this list once this run records it delivered or rejected. Logged by the caller.
+    pub fn interrupted(&self) -> Vec<String> {
+        self.earlier_pending
+            .iter()
+            .filter(|u| self.is_pending(u))
+            .cloned()
+            .collect()
+    }
+
+    /// Whether `uid` is in [`State::interrupted`]: delivering it now may duplicate it.
+    pub fn is_interrupted(&self, uid: &str) -> bool {
+        self.earlier_pending.contains(uid) && self.is_pending(uid)
+    }
+
+    fn is_pending(&self, uid: &str) -> bool {
+        self.entries.get(uid).is_some_and(|e| e.pending)
+    }
+
+    /// Journal "begin `uid`" (appended and fsynced) right before the message goes to the MTA.
+    pub fn begin(&mut self, uid: &str) -> Result<(), StateError> {
+        self.append(&Record::Begin { uid, absent: 0 }, true)
+    }
+
+    /// Journal "delivered `uid`" and fsync it (and the directory when this creates the file). Only after this
+    /// returns `Ok` may the caller `DELE` the message (invariant 1).
+    pub fn record_delivered(&mut self, uid: &str) -> Result<(), StateError> {
+        self.append(&Record::Delivered { uid, absent: 0 }, true)
+    }
+
+    /// Journal a permanent MTA rejection (5xx), fsynced: the UID is not fetched again unless `--retry-rejected`.
+    /// `text` is kept up to [`MAX_REJECTION_TEXT`] bytes.
+    pub fn record_rejected(&mut self, uid: &str, code: u16, text: &str) -> Result<(), StateError> {
+        let mut cut = text.len().min(MAX_REJECTION_TEXT);
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let unix_time = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let rejection = Rejection {
+            code,
+            text: text[..cut].to_string(),
+            unix_time,
+        };
+        self.append(
+            &Record::Rejected {
+                uid,
+                absent: 0,
+                rejection: &rejection,
+            },
+            true,
+        )
+    }
+
+    /// The attempt ended without delivery (4xx, connection lost): clear this run's begin mark. Not fsynced: a
+    /// lost record only causes a spurious "interrupted" warning next run. A mark left by an earlier run stays
+    /// until the UID is delivered or rejected, so the run that finally delivers it still knows it may duplicate.
+    pub fn record_abandoned(&mut self, uid: &str) -> Result<(), StateError> {
+        if !self.is_pending(uid) || self.earlier_pending.contains(uid) {
+            return Ok(());
+        }
+        self.append(&Record::Abandon { uid }, false)
+    }
+
+    /// `run --retry-rejected`: forget every rejection (one atomic rewrite).
+    pub fn clear_rejections(&mut self) -> Result<(), StateError> {
+        let mut entries = self.entries.clone();
+        for e in entries.values_mut() {
+            if matches!(e.outcome, Some(Outcome::Rejected(_))) {
+                e.outcome = None;
+            }
+        }
+        entries.retain(|_, e| !e.is_empty());
+        if entries == self.entries {
+            return Ok(());
+        }
+        self.rewrite(entries)
+    }
+
+    /// End of a successful poll: `listing` holds every UID the server listed. An entry absent from
+    /// [`format::PRUNE_AFTER`] consecutive successful listings is pruned, so one empty or partial listing (an
+    /// index rebuild, C-12) resets nothing. The file is rewritten atomically (C-06).
+    pub fn compact(&mut self, listing: &[String]) -> Result<(), StateError> {
+        let listed: HashSet<&str> = listing.iter().map(String::as_str).collect();
+        let mut entries = self.entries.clone();
+        entries.retain(|uid, e| {
+            e.absent = if listed.contains(uid.as_str()) {
+                0
+            } else {
+                e.absent.saturating_add(1)
+            };
+            e.absent < PRUNE_AFTER
+        });
+        self.rewrite(entries)
+    }
+
+    /// Prove the state can still be written (C-10: after a failed write, e.g. a full disk): write the current
+    /// state to the temp file, fsync it, remove it. Changes nothing.
+    pub fn probe_writable(&mut self) -> Result<(), StateError> {
+        self.check_poisoned()?;
+        let bytes = format::encode_snapshot(&self.identity, &self.entries);
+        let file = self.write_temp(&bytes)?;
+        drop(file);
+        fs::remove_file(&self.tmp_path).map_err(io_err(&self.tmp_path, "remove"))
+    }
+
+    fn check_poisoned(&self) -> Result<(), StateError> {
+        if self.poisoned {
+            return Err(StateError::Poisoned {
+                path: self.path.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Append one record; the in-memory state changes only once the bytes are written (and fsynced if `sync`).
+    fn append(&mut self, record: &Record<'_>, sync: bool) -> Result<(), StateError> {
+        self.check_poisoned()?;
+        if self.file.is_none() {
+            // The first write creates the file atomically with its header, so a torn header is always corruption.
+            self.rewrite(self.entries.clone())?;
+        }
+        let bytes = format::encode_record(record);
+        let path = &self.path;
+        let Some(file) = self.file.as_mut() else {
+            return Err(StateError::Poisoned { path: path.clone() });
+        };
+        let result = file.write_all(&bytes).map_err(io_err(path, "append to"));
+        let result = result.and_then(|()| {
+            if sync {
+                file.sync_data().map_err(io_err(path, "fsync"))
+            } else {
+                Ok(())
+            }
+        });
+        if result.is_err() {
+            self.poisoned = true;
+        }
+        result?;
+        format::apply(&mut self.entries, record);
+        Ok(())
+    }
+
+    /// Create the temp file (`0600`, exclusively), write `bytes`, fsync it.
+    fn write_temp(&self, bytes: &[u8]) -> Result<File, StateError> {
+        let tmp = &self.tmp_path;
+        // A temp file left by a crash (C-06) is ours: we hold the lock. Removing a symlink removes only the link.
+        match fs::remove_file(tmp) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(tmp, "remove")(e)),
+            _ => {}
+        }
+        // `create_new` is O_EXCL: it never follows a symlink planted meanwhile.
+        let mut file = open_nofollow(
+            tmp,
+            OpenOptions::new().read(true).write(true).create_new(true),
+            "create",
+        )?;
+        file.set_permissions(Permissions::from_mode(0o600))
+            .map_err(io_err(tmp, "set permissions of"))?;
+        file.write_all(bytes).map_err(io_err(tmp, "write"))?;
+        file.sync_all().map_err(io_err(tmp, "fsync"))?;
+        Ok(file)
+    }
+
+    /// Replace the file with a snapshot of `entries`: temp file, fsync, rename over, fsync the directory (C-06).
+    /// Until the rename the old file stays complete; after it the new one is.
+    fn rewrite(&mut self, entries: BTreeMap<String, Entry>) -> Result<(), StateError> {
+        self.check_poisoned()?;
+        let bytes = format::encode_snapshot(&self.identity, &entries);
+        let file = match self.write_temp(&bytes) {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = fs::remove_file(&self.tmp_path);
+                return Err(e);
+            }
+        };
+        if let Err(e) = fs::rename(&self.tmp_path, &self.path) {
+            let _ = fs::remove_file(&self.tmp_path);
+            return Err(io_err(&self.path, "rename over")(e));
+        }
+        // The rename happened: the new file is the state now, durable or not.
+        self.file = Some(file);
+        self.entries = entries;
+        if let Err(e) = fsync_dir(&self.dir) {
+            self.poisoned = true;
+            return Err(e);
+        }
+        Ok(())
+    }
+}

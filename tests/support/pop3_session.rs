@@ -1,0 +1,561 @@
+//! The protocol side of the fake POP3 server: one connection from greeting to QUIT (RFC 1939 §4–§6), with the
+//! faults selected in [`Pop3Behavior`]. State shared with `FakePop3` is touched only under its lock, briefly.
+
+use std::net::TcpStream;
+
+use base64::Engine;
+use md5::{Digest, Md5};
+
+use super::pop3::{Msg, Pop3Behavior, Pop3Tls, STLS_JUNK, Shared, stuffed_with_terminator};
+use super::wire::{Dir, LineError, Wire, escape, lock};
+
+/// RFC 2449 §4: a command line is at most 255 octets including CRLF. The fake reads up to this bound and treats
+/// longer lines as a violation, closing the connection.
+const MAX_COMMAND: usize = 255;
+/// Read bound used for lines, so an over-long line is still recognised as such.
+const READ_LIMIT: usize = 4096;
+
+enum Phase {
+    Authorization {
+        user: Option<String>,
+    },
+    Transaction {
+        snapshot: Vec<Msg>,
+        deleted: Vec<bool>,
+    },
+}
+
+/// How a command handler wants the session to go on.
+enum Next {
+    Continue,
+    End,
+}
+
+struct Conn {
+    wire: Wire,
+    state: Shared,
+    idx: usize,
+    b: Pop3Behavior,
+    phase: Phase,
+}
+
+pub(crate) fn serve(tcp: TcpStream, state: Shared) {
+    let (idx, b) = {
+        let mut st = lock(&state);
+        st.sessions.push(Default::default());
+        (st.sessions.len() - 1, st.behavior.clone())
+    };
+    let rec_state = state.clone();
+    let wire = Wire::new(
+        tcp,
+        Box::new(move |dir, bytes| {
+            let mut st = lock(&rec_state);
+            let s = &mut st.sessions[idx];
+            match dir {
+                Dir::Client => s.client_bytes.extend_from_slice(bytes),
+                Dir::Server => s.server_bytes.extend_from_slice(bytes),
+            }
+        }),
+    );
+    let mut conn = Conn {
+        wire,
+        state,
+        idx,
+        b,
+        phase: Phase::Authorization { user: None },
+    };
+    let outcome = conn.run();
+    conn.wire.close();
+    let mut st = lock(&conn.state);
+    let marked: Vec<String> = match &conn.phase {
+        Phase::Transaction { snapshot, deleted } => snapshot
+            .iter()
+            .zip(deleted)
+            .filter(|(_, d)| **d)
+            .map(|(m, _)| m.uid.clone())
+            .collect(),
+        Phase::Authorization { .. } => Vec::new(),
+    };
+    let s = &mut st.sessions[idx];
+    s.marked = marked;
+    s.finished = true;
+    if let Err(e) = outcome {
+        s.error.get_or_insert(e);
+    }
+}
+
+impl Conn {
+    fn run(&mut self) -> Result<(), String> {
+        if let Pop3Tls::Implicit(cfg) = &self.b.tls {
+            self.wire.upgrade(cfg.clone()).map_err(|e| e.to_string())?;
+            lock(&self.state).sessions[self.idx].tls_at = Some(0);
+        }
+        let greeting = format!("{}\r\n", self.b.greeting);
+        self.wire
+            .send(greeting.as_bytes())
+            .map_err(|e| e.to_string())?;
+        loop {
+            let line = match self.wire.read_line(READ_LIMIT) {
+                Ok(line) => line,
+                Err(LineError::Eof) => return Ok(()),
+                Err(LineError::TooLong) => {
+                    self.violation(format!("command line longer than {READ_LIMIT} octets"));
+                    let _ = self.reply_raw("-ERR line too long\r\n");
+                    return Err("line too long".into());
+                }
+                Err(LineError::Io(e)) => return Err(e.to_string()),
+            };
+            match self.command(&line) {
+                Ok(Next::Continue) => {}
+                Ok(Next::End) => return Ok(()),
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    }
+
+    fn violation(&self, what: String) {
+        lock(&self.state)
+            .violations
+            .push(format!("pop3 session {}: {what}", self.idx));
+    }
+
+    fn session<R>(&self, f: impl FnOnce(&mut super::pop3::Session) -> R) -> R {
+        f(&mut lock(&self.state).sessions[self.idx])
+    }
+
+    /// Check lockstep, then send. `verb` names the command being answered (never its arguments: they may hold
+    /// secrets).
+    fn reply(&mut self, verb: &str, text: &str) -> std::io::Result<()> {
+        self.check_lockstep(verb);
+        self.reply_raw(text)
+    }
+
+    fn reply_raw(&mut self, text: &str) -> std::io::Result<()> {
+        self.reply_bytes(text.as_bytes())
+    }
+
+    fn reply_bytes(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        if let Some(d) = self.b.reply_delay {
+            std::thread::sleep(d);
+        }
+        match self.b.write_chunks {
+            Some((size, pause)) => {
+                for (i, chunk) in bytes.chunks(size.max(1)).enumerate() {
+                    if i > 0 {
+                        std::thread::sleep(pause);
+                    }
+                    self.wire.send(chunk)?;
+                }
+                Ok(())
+            }
+            None => self.wire.send(bytes),
+        }
+    }
+
+    fn check_lockstep(&mut self, verb: &str) {
+        if !self.b.enforce_lockstep || self.b.pipelining {
+            return;
+        }
+        self.wire.poll_pending();
+        if !self.wire.buffered().is_empty() {
+            let ahead = super::wire::describe_ahead(self.wire.buffered());
+            self.violation(format!(
+                "client sent {ahead} before the reply to {verb} (no PIPELINING)"
+            ));
+        }
+    }
+
+    fn command(&mut self, raw: &[u8]) -> std::io::Result<Next> {
+        let body = raw.strip_suffix(b"\n").unwrap_or(raw);
+        let body = match body.strip_suffix(b"\r") {
+            Some(b) => b,
+            None => {
+                self.violation(format!(
+                    "command line not ending in CRLF: {:?}",
+                    escape(raw)
+                ));
+                body
+            }
+        };
+        if raw.len() > MAX_COMMAND {
+            self.violation(format!(
+                "command line of {} octets exceeds 255 (RFC 2449 §4)",
+                raw.len()
+            ));
+        }
+        let line = String::from_utf8_lossy(body).into_owned();
+        self.session(|s| s.commands.push(line.clone()));
+        let (verb, arg) = match line.split_once(' ') {
+            Some((v, a)) => (v.to_ascii_uppercase(), a.to_string()),
+            None => (line.to_ascii_uppercase(), String::new()),
+        };
+        let authorized = matches!(self.phase, Phase::Transaction { .. });
+        match verb.as_str() {
+            "CAPA" => {
+                let text = self.capa();
+                self.reply("CAPA", &text)?;
+            }
+            "QUIT" => {
+                self.quit()?;
+                return Ok(Next::End);
+            }
+            "NOOP" if authorized => self.reply("NOOP", "+OK\r\n")?,
+            "STLS" => return self.stls(),
+            "USER" | "PASS" | "AUTH" | "APOP" if authorized => {
+                self.reply(&verb, "-ERR already authenticated\r\n")?
+            }
+            "USER" => self.user(&arg)?,
+            "PASS" => self.pass(&arg)?,
+            "AUTH" => self.auth(&arg)?,
+            "APOP" => self.apop(&arg)?,
+            "STAT" | "LIST" | "UIDL" | "RETR" | "TOP" | "DELE" | "RSET" if authorized => {
+                return self.transaction(&verb, &arg);
+            }
+            "STAT" | "LIST" | "UIDL" | "RETR" | "TOP" | "DELE" | "RSET" | "NOOP" => {
+                self.reply(&verb, "-ERR not authenticated\r\n")?
+            }
+            _ => self.reply("unknown command", "-ERR unknown command\r\n")?,
+        }
+        Ok(Next::Continue)
+    }
+
+    fn capa(&self) -> String {
+        let lines = match &self.b.capa {
+            Some(lines) => lines.clone(),
+            None => {
+                let mut v: Vec<String> = Vec::new();
+                if self.b.user_pass {
+                    v.push("USER".into());
+                }
+                v.extend(
+                    [
+                        "UIDL",
+                        "TOP",
+                        "RESP-CODES",
+                        "AUTH-RESP-CODE",
+                        "EXPIRE NEVER",
+                    ]
+                    .map(String::from),
+                );
+                if self.b.pipelining {
+                    v.push("PIPELINING".into());
+                }
+                if self.b.advertise_stls && !self.wire.is_tls() {
+                    v.push("STLS".into());
+                }
+                if self.b.sasl_plain {
+                    v.push("SASL PLAIN".into());
+                }
+                v.push("IMPLEMENTATION popfetch-fake".into());
+                v
+            }
+        };
+        let mut out = String::from("+OK Capability list follows\r\n");
+        for l in lines {
+            out.push_str(&l);
+            out.push_str("\r\n");
+        }
+        out.push_str(".\r\n");
+        out
+    }
+
+    fn stls(&mut self) -> std::io::Result<Next> {
+        let cfg = match (&self.b.tls, &self.phase) {
+            _ if self.wire.is_tls() => None,
+            (Pop3Tls::Stls(cfg), Phase::Authorization { .. }) => Some(cfg.clone()),
+            _ => None,
+        };
+        let Some(cfg) = cfg else {
+            self.reply("STLS", "-ERR STLS not available\r\n")?;
+            return Ok(Next::Continue);
+        };
+        // RFC 2595 §4: the client must send nothing after STLS until the handshake; checked whatever the lockstep
+        // setting, since this is where command injection lives.
+        self.wire.poll_pending();
+        if !self.wire.buffered().is_empty() {
+            let ahead = super::wire::describe_ahead(self.wire.buffered());
+            self.violation(format!("client sent {ahead} after STLS before its reply"));
+        }
+        let mut out = b"+OK Begin TLS negotiation\r\n".to_vec();
+        if self.b.stls_junk_after_ok {
+            out.extend_from_slice(STLS_JUNK);
+        }
+        self.reply_bytes(&out)?;
+        let pending = self.wire.buffered().len();
+        self.session(|s| s.tls_at = Some(s.client_bytes.len() - pending));
+        self.wire.upgrade(cfg)?;
+        // RFC 2595 §4: state from before TLS is forgotten.
+        self.phase = Phase::Authorization { user: None };
+        Ok(Next::Continue)
+    }
+
+    fn plaintext_refused(&mut self, verb: &str) -> std::io::Result<bool> {
+        if self.b.require_tls_for_auth && !self.wire.is_tls() {
+            self.reply(
+                verb,
+                "-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.\r\n",
+            )?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    fn user(&mut self, arg: &str) -> std::io::Result<()> {
+        if !self.b.user_pass {
+            return self.reply("USER", "-ERR USER not supported\r\n");
+        }
+        if self.plaintext_refused("USER")? {
+            return Ok(());
+        }
+        self.phase = Phase::Authorization {
+            user: Some(arg.to_string()),
+        };
+        self.reply("USER", "+OK\r\n")
+    }
+
+    fn pass(&mut self, arg: &str) -> std::io::Result<()> {
+        let Phase::Authorization { user: Some(user) } = &self.phase else {
+            return self.reply("PASS", "-ERR No username given.\r\n");
+        };
+        let ok = *user == self.b.user && arg == self.b.pass;
+        self.phase = Phase::Authorization { user: None };
+        self.finish_login("PASS", ok)
+    }
+
+    fn auth(&mut self, arg: &str) -> std::io::Result<()> {
+        let (mech, initial) = match arg.split_once(' ') {
+            Some((m, i)) => (m, Some(i.to_string())),
+            None => (arg, None),
+        };
+        if !self.b.sasl_plain || !mech.eq_ignore_ascii_case("PLAIN") {
+            return self.reply("AUTH", "-ERR Unsupported authentication mechanism.\r\n");
+        }
+        if self.plaintext_refused("AUTH")? {
+            return Ok(());
+        }
+        let response = match initial {
+            Some(i) => i,
+            None => {
+                // RFC 5034 §4: empty challenge as "+ ".
+                self.reply("AUTH", "+ \r\n")?;
+                let line = match self.wire.read_line(READ_LIMIT) {
+                    Ok(l) => l,
+                    Err(LineError::Io(e)) => return Err(e),
+                    Err(_) => return Err(std::io::Error::other("eof in AUTH exchange")),
+                };
+                let text = String::from_utf8_lossy(&line)
+                    .trim_end_matches(['\r', '\n'])
+                    .to_string();
+                self.session(|s| s.commands.push(text.clone()));
+                text
+            }
+        };
+        if response == "*" {
+            return self.reply("AUTH", "-ERR Authentication aborted\r\n");
+        }
+        let decoded = if response == "=" {
+            Some(Vec::new())
+        } else {
+            base64::engine::general_purpose::STANDARD
+                .decode(response.as_bytes())
+                .ok()
+        };
+        let ok = decoded.is_some_and(|d| {
+            let parts: Vec<&[u8]> = d.split(|&b| b == 0).collect();
+            parts.len() == 3
+                && (parts[0].is_empty() || parts[0] == self.b.user.as_bytes())
+                && parts[1] == self.b.user.as_bytes()
+                && parts[2] == self.b.pass.as_bytes()
+        });
+        self.finish_login("AUTH", ok)
+    }
+
+    fn apop(&mut self, arg: &str) -> std::io::Result<()> {
+        let timestamp = self.b.greeting.find('<').and_then(|s| {
+            let rest = &self.b.greeting[s..];
+            rest.find('>').map(|e| rest[..=e].to_string())
+        });
+        let (Some(ts), true) = (timestamp, self.b.apop) else {
+            return self.reply("APOP", "-ERR APOP not supported\r\n");
+        };
+        let digest = Md5::digest(format!("{ts}{}", self.b.pass).as_bytes());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        let ok = arg
+            .split_once(' ')
+            .is_some_and(|(u, d)| u == self.b.user && d == hex);
+        self.finish_login("APOP", ok)
+    }
+
+    fn finish_login(&mut self, verb: &str, ok: bool) -> std::io::Result<()> {
+        if let Some(err) = self.b.err_on_pass.clone() {
+            return self.reply(verb, &format!("{err}\r\n"));
+        }
+        if !ok {
+            return self.reply(verb, "-ERR [AUTH] Authentication failed.\r\n");
+        }
+        let snapshot = lock(&self.state).mailbox.clone();
+        let deleted = vec![false; snapshot.len()];
+        self.phase = Phase::Transaction { snapshot, deleted };
+        self.session(|s| s.authenticated = true);
+        self.reply(verb, "+OK Logged in.\r\n")
+    }
+
+    fn quit(&mut self) -> std::io::Result<()> {
+        let committed: Vec<String> = match &self.phase {
+            Phase::Transaction { snapshot, deleted } => snapshot
+                .iter()
+                .zip(deleted)
+                .filter(|(_, d)| **d)
+                .map(|(m, _)| m.uid.clone())
+                .collect(),
+            Phase::Authorization { .. } => Vec::new(),
+        };
+        {
+            // RFC 1939 §6: the UPDATE state removes the marked messages.
+            let mut st = lock(&self.state);
+            st.mailbox.retain(|m| !committed.contains(&m.uid));
+            st.dele_log.extend(committed.iter().cloned());
+            st.sessions[self.idx].quit = true;
+        }
+        let text = if committed.is_empty() {
+            "+OK Logging out.\r\n".to_string()
+        } else {
+            format!("+OK Logging out, {} messages deleted.\r\n", committed.len())
+        };
+        self.reply("QUIT", &text)
+    }
+
+    fn transaction(&mut self, verb: &str, arg: &str) -> std::io::Result<Next> {
+        let Phase::Transaction { snapshot, deleted } = &mut self.phase else {
+            return Ok(Next::Continue);
+        };
+        let text: Vec<u8> = match verb {
+            "STAT" => {
+                let (n, size) = (0..snapshot.len())
+                    .filter(|&i| !deleted[i])
+                    .fold((0, 0), |(n, s), i| (n + 1, s + snapshot[i].bytes.len()));
+                format!("+OK {n} {size}\r\n").into_bytes()
+            }
+            "LIST" | "UIDL" => {
+                let item = |i: usize| {
+                    if verb == "LIST" {
+                        format!("{} {}", i + 1, snapshot[i].bytes.len())
+                    } else {
+                        format!("{} {}", i + 1, snapshot[i].uid)
+                    }
+                };
+                if arg.is_empty() {
+                    let mut out = String::from("+OK\r\n");
+                    for i in (0..snapshot.len()).filter(|&i| !deleted[i]) {
+                        out.push_str(&item(i));
+                        out.push_str("\r\n");
+                    }
+                    out.push_str(".\r\n");
+                    out.into_bytes()
+                } else {
+                    match pick(deleted, arg) {
+                        Some(i) => format!("+OK {}\r\n", item(i)).into_bytes(),
+                        None => b"-ERR no such message\r\n".to_vec(),
+                    }
+                }
+            }
+            "RETR" => match pick(deleted, arg) {
+                Some(i) => {
+                    let msg = snapshot[i].clone();
+                    return self.retr(i, &msg);
+                }
+                None => b"-ERR no such message\r\n".to_vec(),
+            },
+            "TOP" => {
+                let mut it = arg.split(' ');
+                match (
+                    it.next().and_then(|a| pick(deleted, a)),
+                    it.next().and_then(|k| k.parse::<usize>().ok()),
+                ) {
+                    (Some(i), Some(k)) => {
+                        let mut out = b"+OK\r\n".to_vec();
+                        out.extend(stuffed_with_terminator(
+                            &top(&snapshot[i].bytes, k),
+                            self.b.stuff_dots,
+                        ));
+                        out
+                    }
+                    _ => b"-ERR no such message\r\n".to_vec(),
+                }
+            }
+            "DELE" => match pick(deleted, arg) {
+                Some(i) => {
+                    deleted[i] = true;
+                    format!("+OK message {} deleted\r\n", i + 1).into_bytes()
+                }
+                None => b"-ERR no such message\r\n".to_vec(),
+            },
+            "RSET" => {
+                deleted.iter_mut().for_each(|d| *d = false);
+                b"+OK\r\n".to_vec()
+            }
+            _ => b"-ERR unknown command\r\n".to_vec(),
+        };
+        self.check_lockstep(verb);
+        self.reply_bytes(&text)?;
+        Ok(Next::Continue)
+    }
+
+    fn retr(&mut self, i: usize, msg: &Msg) -> std::io::Result<Next> {
+        let status = format!("+OK {} octets\r\n", msg.bytes.len());
+        let mut full = status.clone().into_bytes();
+        full.extend(stuffed_with_terminator(&msg.bytes, self.b.stuff_dots));
+        self.check_lockstep("RETR");
+        if let Some((n, k)) = self.b.drop_during_retr.filter(|(n, _)| *n == i) {
+            let _ = n;
+            self.reply_bytes(&full[..k.min(full.len())])?;
+            self.session(|s| {
+                s.error = Some(format!("fault: dropped after {k} bytes of RETR {}", i + 1))
+            });
+            return Ok(Next::End);
+        }
+        let stall_at = match self.b.stall_during_retr.filter(|(n, _)| *n == i) {
+            Some((_, k)) => Some(k.min(full.len())),
+            None if self.b.stall_after_retr_ok => Some(status.len()),
+            None => None,
+        };
+        if let Some(k) = stall_at {
+            self.reply_bytes(&full[..k])?;
+            self.session(|s| {
+                s.error = Some(format!("fault: stalled after {k} bytes of RETR {}", i + 1))
+            });
+            self.wire.stall();
+            return Ok(Next::End);
+        }
+        self.reply_bytes(&full)?;
+        let mut st = lock(&self.state);
+        st.retr_log.push(msg.uid.clone());
+        st.sessions[self.idx].retr_count += 1;
+        Ok(Next::Continue)
+    }
+}
+
+/// Resolve a message-number argument against the session's numbering (deleted messages do not resolve).
+fn pick(deleted: &[bool], arg: &str) -> Option<usize> {
+    let n: usize = arg.parse().ok()?;
+    (n >= 1 && n <= deleted.len() && !deleted[n - 1]).then_some(n - 1)
+}
+
+/// RFC 1939 §7 TOP: the header, the blank line, and the first `k` body lines.
+fn top(content: &[u8], k: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut in_body = false;
+    let mut body_lines = 0;
+    for line in content.split_inclusive(|&b| b == b'\n') {
+        if in_body {
+            if body_lines == k {
+                break;
+            }
+            body_lines += 1;
+        } else if line == b"\r\n" || line == b"\n" {
+            in_body = true;
+        }
+        out.extend_from_slice(line);
+    }
+    out
+}
