@@ -79,8 +79,8 @@ impl Servers {
                 return None;
             }
             panic!(
-                "interop test {test} cannot run: {why}. Install the servers with .ci/interop-deps.sh \
-                 (or run tests/interop/run.sh), or set POPFETCH_SKIP_INTEROP=1 to skip this suite."
+                "interop test {test} cannot run: {why}. Run the suite as root with tests/interop/run.sh (it \
+                 installs Dovecot and Postfix with .ci/interop-deps.sh), or set POPFETCH_SKIP_INTEROP=1 to skip it."
             );
         }
         static SEQ: AtomicUsize = AtomicUsize::new(0);
