@@ -949,7 +949,13 @@ fn s_thousand_messages_one_smtp_connection() {
     let before = s.postfix_log().len();
     let run = s.run(&s.config(Tls::Implicit, &s.path("CA_FILE"), ""));
     assert_eq!(run.code(), Some(0), "{}", s.context(&run));
+    let queued = Instant::now();
     s.wait_queue();
+    eprintln!(
+        "1000 messages: popfetch run {:?}, Postfix delivery after it {:?}",
+        run.elapsed,
+        queued.elapsed()
+    );
     let log = s.postfix_log();
     let during = &log[before..];
     let connects = during
