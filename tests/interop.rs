@@ -1038,6 +1038,66 @@ fn s_postfix_down_tempfail_then_delivers() {
     assert_eq!(s.dovecot_left(), 0, "{}", s.context(&up));
 }
 
+/// The harness itself: the suite's Postfix rejects a bare LF (so the content cases prove popfetch sends none) and
+/// delivers a clean message through local(8) to the target's Maildir.
+#[test]
+#[ignore = "needs dovecot and postfix: run tests/interop/run.sh"]
+fn harness_postfix_rejects_bare_lf_and_delivers_clean_mail() {
+    use std::io::{BufRead, BufReader, Write};
+    let s = servers!("harness_postfix_rejects_bare_lf_and_delivers_clean_mail");
+    let port: u16 = s.get("SMTP_PORT").parse().expect("SMTP_PORT");
+    let session = |body: &[u8]| -> String {
+        let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to Postfix");
+        tcp.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let mut w = tcp.try_clone().expect("clone");
+        let mut r = BufReader::new(tcp);
+        let mut reply = || {
+            let mut all = String::new();
+            loop {
+                let mut line = String::new();
+                r.read_line(&mut line).expect("read reply");
+                all.push_str(&line);
+                if line.len() < 4 || line.as_bytes()[3] != b'-' {
+                    return all;
+                }
+            }
+        };
+        reply();
+        for cmd in [
+            "EHLO harness\r\n",
+            "MAIL FROM:<sender@example.test>\r\n",
+            "RCPT TO:<joe@example.test>\r\n",
+        ] {
+            w.write_all(cmd.as_bytes()).expect("write");
+            assert!(reply().starts_with("250"), "{cmd}");
+        }
+        w.write_all(b"DATA\r\n").expect("write");
+        assert!(reply().starts_with("354"));
+        w.write_all(body).expect("write");
+        w.write_all(b".\r\n").expect("write");
+        reply()
+    };
+    let bare = session(b"Subject: bare\r\n\r\nbare\nLF\r\n");
+    assert!(
+        bare.starts_with("550 5.5.2"),
+        "Postfix accepted a bare LF: {bare}"
+    );
+    let clean = session(b"Subject: clean\r\nX-Case: clean\r\n\r\nclean\r\n");
+    assert!(clean.starts_with("250"), "{clean}");
+    s.wait_queue();
+    let delivered = s.delivered();
+    assert_eq!(delivered.len(), 1);
+    assert!(contains(
+        &delivered[0],
+        b"\nDelivered-To: joe@example.test\n"
+    ));
+    assert!(contains(
+        &delivered[0],
+        b"\nSubject: clean\nX-Case: clean\n\nclean\n"
+    ));
+}
+
 #[test]
 fn interop_ignore_reason_names_the_runner() {
     // The runner script the ignore reason points at exists and is executable.

@@ -199,8 +199,9 @@ mailbox_size_limit = 104857600
 # No header rewriting or added headers for our client, so delivered bytes can be compared exactly.
 local_header_rewrite_clients =
 always_add_missing_headers = no
-# Postfix 3.7 defaults differ from 3.9; be explicit and strict: bare LF from popfetch is a bug.
-smtpd_forbid_bare_newline = yes
+# Postfix 3.7 defaults differ from 3.9; be explicit and strict: bare LF from popfetch is a bug. ("yes" means
+# "normalize" since 3.7.10; "reject" answers 550 5.5.2 for a bare LF anywhere in the session.)
+smtpd_forbid_bare_newline = reject
 smtpd_forbid_bare_newline_exclusions =
 smtpd_forbid_unauth_pipelining = yes
 smtpd_banner = \$myhostname ESMTP popfetch-interop
