@@ -114,6 +114,9 @@ pub struct Scheduler {
     /// Accounts with a poll in flight; kept apart from `entries` so that a poll of an account removed by a reload
     /// is still known to be running (no second poll of a re-added name can start beside it).
     busy: BTreeSet<String>,
+    /// Busy accounts a wake-up arrived for: polled again as soon as their current poll ends, since it may have
+    /// listed the mailbox before the mail the wake-up is about arrived.
+    woken: BTreeSet<String>,
     rng: Rng,
 }
 
@@ -130,6 +133,7 @@ impl Scheduler {
         Scheduler {
             entries: BTreeMap::new(),
             busy: BTreeSet::new(),
+            woken: BTreeSet::new(),
             rng,
         }
     }
@@ -174,10 +178,14 @@ impl Scheduler {
         removed
     }
 
-    /// SIGUSR1: every account that is not polling right now is due now, stopped ones included (catalog D-04).
+    /// SIGUSR1: every account is due now, stopped ones included (catalog D-04); one polling right now is polled
+    /// again as soon as that poll ends.
     pub fn wake_all(&mut self, now: Instant) {
-        for e in self.entries.values_mut() {
+        for (name, e) in self.entries.iter_mut() {
             e.next_due = now;
+            if self.busy.contains(name) {
+                self.woken.insert(name.clone());
+            }
         }
     }
 
@@ -230,6 +238,15 @@ impl Scheduler {
     /// The poll of `name` ended with `class` at `now`: schedule the next one.
     pub fn on_result(&mut self, name: &str, class: ExitClass, now: Instant) -> Transition {
         self.busy.remove(name);
+        let woken = self.woken.remove(name);
+        let t = self.schedule_after(name, class, now);
+        if woken && let Some(e) = self.entries.get_mut(name) {
+            e.next_due = now;
+        }
+        t
+    }
+
+    fn schedule_after(&mut self, name: &str, class: ExitClass, now: Instant) -> Transition {
         let Some(e) = self.entries.get_mut(name) else {
             return Transition::Gone;
         };
