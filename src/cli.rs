@@ -38,11 +38,6 @@ pub struct Cli {
     #[arg(short, long, global = true)]
     pub quiet: bool,
 
-    /// Where log lines go: stderr (default), journald (falls back to stderr when there is no journal socket),
-    /// or syslog (facility mail)
-    #[arg(long, value_enum, global = true, default_value_t = LogTarget::Stderr, value_name = "TARGET")]
-    pub log: LogTarget,
-
     /// What to do (default: run)
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -96,6 +91,11 @@ pub struct DaemonArgs {
     /// 10-minute SMTP end-of-DATA timeout plus a minute)
     #[arg(long, value_name = "SECONDS", default_value_t = crate::daemon::DEFAULT_STOP_GRACE.as_secs())]
     pub stop_grace: u64,
+
+    /// Where log lines go: stderr (default), journald (falls back to stderr when there is no journal socket),
+    /// or syslog (facility mail)
+    #[arg(long, value_enum, default_value_t = LogTarget::Stderr, value_name = "TARGET")]
+    pub log: LogTarget,
 }
 
 /// Options of `filter`.
@@ -181,14 +181,18 @@ mod tests {
         };
         assert_eq!(args.accounts, ["a"]);
         assert_eq!(args.stop_grace, 5);
-        assert_eq!(cli.log, LogTarget::Journald);
+        assert_eq!(args.log, LogTarget::Journald);
         let cli = Cli::try_parse_from(["popfetch", "daemon"]).unwrap();
         let Some(Command::Daemon(args)) = cli.command else {
             panic!("expected daemon")
         };
-        assert_eq!(args.stop_grace, 660);
-        assert_eq!(cli.log, LogTarget::Stderr);
-        assert!(Cli::try_parse_from(["popfetch", "--log", "file", "daemon"]).is_err());
+        assert_eq!(
+            std::time::Duration::from_secs(args.stop_grace),
+            crate::daemon::DEFAULT_STOP_GRACE
+        );
+        assert_eq!(args.log, LogTarget::Stderr);
+        assert!(Cli::try_parse_from(["popfetch", "daemon", "--log", "file"]).is_err());
+        assert!(Cli::try_parse_from(["popfetch", "run", "--log", "syslog"]).is_err());
         assert!(Cli::try_parse_from(["popfetch", "daemon", "--retry-rejected"]).is_err());
     }
 

@@ -7,14 +7,19 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use popfetch::cli::{Cli, Command, DaemonArgs, FilterArgs, RunArgs};
+use popfetch::cli::{Cli, Command, DaemonArgs, FilterArgs, LogTarget, RunArgs};
 use popfetch::config::{self, Config};
 use popfetch::error::ExitClass;
 use popfetch::{daemon, headers, logging, poller};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(cli.log, cli.verbose, cli.quiet);
+    // `--log` belongs to the daemon; one-shot commands log to stderr, which cron mails and systemd journals.
+    let log = match &cli.command {
+        Some(Command::Daemon(args)) => args.log,
+        _ => LogTarget::Stderr,
+    };
+    logging::init(log, cli.verbose, cli.quiet);
     let path = cli.config.clone().unwrap_or_else(config::default_path);
     let class = match cli.command {
         None => run(&path, RunArgs::default()),
