@@ -48,6 +48,8 @@ pub struct Cli {
 pub enum Command {
     /// Poll every account once and exit (the default; for cron)
     Run(RunArgs),
+    /// Poll each account on its own interval until stopped (SIGTERM); SIGUSR1 polls now, SIGHUP reloads
+    Daemon(DaemonArgs),
     /// Validate the configuration and exit (0 valid, 78 invalid)
     Check,
     /// Run the header pipeline on a local message offline and print the result
@@ -64,6 +66,36 @@ pub struct RunArgs {
     /// Try messages the MTA rejected permanently again
     #[arg(long)]
     pub retry_rejected: bool,
+}
+
+/// Where log lines go.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogTarget {
+    /// Standard error, without timestamps (cron, systemd and terminals add their own)
+    #[default]
+    Stderr,
+    /// The systemd journal, with priorities (falls back to stderr when there is no journal socket)
+    Journald,
+    /// syslog(3), facility mail, with the pid
+    Syslog,
+}
+
+/// Options of `daemon`.
+#[derive(clap::Args, Debug)]
+pub struct DaemonArgs {
+    /// Poll only this account (repeatable; default: every account)
+    #[arg(long = "account", value_name = "NAME")]
+    pub accounts: Vec<String>,
+
+    /// At SIGTERM, wait at most this long for the messages in flight before exiting anyway (default: 660, the
+    /// 10-minute SMTP end-of-DATA timeout plus a minute)
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::daemon::DEFAULT_STOP_GRACE.as_secs())]
+    pub stop_grace: u64,
+
+    /// Where log lines go: stderr (default), journald (falls back to stderr when there is no journal socket),
+    /// or syslog (facility mail)
+    #[arg(long, value_enum, default_value_t = LogTarget::Stderr, value_name = "TARGET")]
+    pub log: LogTarget,
 }
 
 /// Options of `filter`.
@@ -129,6 +161,39 @@ mod tests {
         };
         assert_eq!(args.account.as_deref(), Some("isp"));
         assert_eq!(args.file, PathBuf::from("-"));
+    }
+
+    #[test]
+    fn daemon_takes_accounts_grace_and_a_log_target() {
+        let cli = Cli::try_parse_from([
+            "popfetch",
+            "daemon",
+            "--account",
+            "a",
+            "--stop-grace",
+            "5",
+            "--log",
+            "journald",
+        ])
+        .unwrap();
+        let Some(Command::Daemon(args)) = cli.command else {
+            panic!("expected daemon")
+        };
+        assert_eq!(args.accounts, ["a"]);
+        assert_eq!(args.stop_grace, 5);
+        assert_eq!(args.log, LogTarget::Journald);
+        let cli = Cli::try_parse_from(["popfetch", "daemon"]).unwrap();
+        let Some(Command::Daemon(args)) = cli.command else {
+            panic!("expected daemon")
+        };
+        assert_eq!(
+            std::time::Duration::from_secs(args.stop_grace),
+            crate::daemon::DEFAULT_STOP_GRACE
+        );
+        assert_eq!(args.log, LogTarget::Stderr);
+        assert!(Cli::try_parse_from(["popfetch", "daemon", "--log", "file"]).is_err());
+        assert!(Cli::try_parse_from(["popfetch", "run", "--log", "syslog"]).is_err());
+        assert!(Cli::try_parse_from(["popfetch", "daemon", "--retry-rejected"]).is_err());
     }
 
     #[test]
