@@ -517,6 +517,10 @@ async fn deliver_all(
         };
         match deliver_one(ctx, client, mta, state, &p, &raw).await? {
             Delivery::Done => report.delivered += 1,
+            Delivery::Truncated => {
+                report.delivered += 1;
+                report.worsen(ExitClass::Partial);
+            }
             Delivery::Rejected => {
                 report.rejected += 1;
                 report.worsen(ExitClass::Partial);
@@ -537,6 +541,8 @@ struct Ctx<'a> {
 
 enum Delivery {
     Done,
+    /// Delivered, but RETR gave fewer octets than LIST announced: kept on the server (catalog P-19).
+    Truncated,
     Rejected,
 }
 
@@ -596,7 +602,19 @@ async fn deliver_one(
             // The MTA has it: make the UID durable before anything can delete the server copy.
             state.record_delivered(&p.uid).map_err(state_fail)?;
             failpoint::hit("after_state_fsync");
-            if !acct.keep {
+            // RETR shorter than LIST: the server copy may be the only complete one. Deliver what came (nothing
+            // is lost either way) but never delete it; recorded, so it is not fetched again every poll.
+            let truncated = (raw.len() as u64) < p.size;
+            if truncated {
+                warn!(
+                    "account {:?}: uid {:?}: RETR gave {} octets but LIST said {}: possibly truncated; delivered, \
+                     and kept on the server for you to check",
+                    acct.name,
+                    p.uid,
+                    raw.len(),
+                    p.size
+                );
+            } else if !acct.keep {
                 client.send_dele(p.n).await.map_err(pop3_fail)?;
                 failpoint::hit("after_dele");
             }
@@ -604,17 +622,21 @@ async fn deliver_one(
                 "account {:?}: uid {:?}: {} bytes from <{sender}> delivered to <{}> ({} {}){}{edits}",
                 acct.name,
                 p.uid,
-                p.size,
+                raw.len(),
                 envelope.to,
                 accepted.code,
                 accepted.text,
-                if acct.keep {
+                if acct.keep || truncated {
                     ", kept on the server"
                 } else {
                     ""
                 },
             );
-            Ok(Delivery::Done)
+            Ok(if truncated {
+                Delivery::Truncated
+            } else {
+                Delivery::Done
+            })
         }
         Err(e) => match e.verdict() {
             Verdict::Rejected => {
@@ -629,11 +651,26 @@ async fn deliver_one(
                 Ok(Delivery::Rejected)
             }
             Verdict::Temporary | Verdict::Misconfigured => {
-                let _ = state.record_abandoned(&p.uid);
-                Err(Failure::of(
-                    e.class(),
-                    format!("uid {:?} not delivered, left on the server: {e}", p.uid),
-                ))
+                if e.maybe_accepted() {
+                    // Keep the in-flight mark: the next run names the possible duplicate (catalog S-07).
+                    warn!(
+                        "account {:?}: uid {:?}: no clear answer to end-of-DATA; the MTA may have queued it, so \
+                         the retry may deliver it twice",
+                        acct.name, p.uid
+                    );
+                } else {
+                    let _ = state.record_abandoned(&p.uid);
+                }
+                // The message was fetched but not delivered: leave without QUIT, so a server that expunges
+                // retrieved messages at UPDATE (EXPIRE 0, download-once policies; catalog P-27) keeps it.
+                // DELEs already sent were for recorded UIDs and are re-issued next run.
+                Err(Failure {
+                    abort_pop3: true,
+                    ..Failure::of(
+                        e.class(),
+                        format!("uid {:?} not delivered, left on the server: {e}", p.uid),
+                    )
+                })
             }
         },
     }

@@ -12,11 +12,11 @@ use std::fmt;
 use std::time::Duration;
 
 use lettre::Address;
-use tokio::net::TcpStream;
 use lettre::transport::smtp::client::AsyncSmtpConnection;
 use lettre::transport::smtp::commands::{Data, Mail, Quit, Rcpt, Rset};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use lettre::transport::smtp::response::Response;
+use tokio::net::TcpStream;
 
 use crate::error::ExitClass;
 
@@ -142,6 +142,24 @@ impl SmtpError {
         }
     }
 
+    /// True when the link failed after the message may have been handed over in full (no clear reply to
+    /// end-of-DATA): the MTA may have queued it, so a later retry may deliver it twice (catalog S-07).
+    pub fn maybe_accepted(&self) -> bool {
+        matches!(
+            self,
+            SmtpError::Unreachable {
+                phase: Phase::EndOfData,
+                ..
+            } | SmtpError::Timeout {
+                phase: Phase::EndOfData,
+                ..
+            } | SmtpError::Unexpected {
+                phase: Phase::EndOfData,
+                ..
+            }
+        )
+    }
+
     /// The reply code, if the MTA answered.
     pub fn code(&self) -> Option<u16> {
         match self {
@@ -196,23 +214,24 @@ impl Mta {
     ) -> Result<Mta, SmtpError> {
         let addr = format!("{host}:{port}");
         let client_id = ClientId::Domain(helo_name.to_owned());
-        let tcp = match tokio::time::timeout(timeouts.connect, TcpStream::connect((host, port))).await {
-            Err(_) => {
-                return Err(SmtpError::Timeout {
-                    addr,
-                    phase: Phase::Connect,
-                    secs: timeouts.connect.as_secs(),
-                });
-            }
-            Ok(Err(e)) => {
-                return Err(SmtpError::Unreachable {
-                    addr,
-                    phase: Phase::Connect,
-                    reason: sanitize(&e.to_string()),
-                });
-            }
-            Ok(Ok(tcp)) => tcp,
-        };
+        let tcp =
+            match tokio::time::timeout(timeouts.connect, TcpStream::connect((host, port))).await {
+                Err(_) => {
+                    return Err(SmtpError::Timeout {
+                        addr,
+                        phase: Phase::Connect,
+                        secs: timeouts.connect.as_secs(),
+                    });
+                }
+                Ok(Err(e)) => {
+                    return Err(SmtpError::Unreachable {
+                        addr,
+                        phase: Phase::Connect,
+                        reason: sanitize(&e.to_string()),
+                    });
+                }
+                Ok(Ok(tcp)) => tcp,
+            };
         // lettre writes the end-of-DATA dot as its own small segment; with Nagle on, it waits for the delayed ACK
         // of the previous segment (~40 ms per message, measured against Postfix). Commands are latency-bound.
         let _ = tcp.set_nodelay(true);
