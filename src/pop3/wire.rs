@@ -185,8 +185,15 @@ impl Client {
                             what: "response state lost",
                         });
                     };
-                    trace!("S: [{} bytes]", body.len());
-                    return Ok((st, Some(body.into_body())));
+                    let body = body.into_body();
+                    // A message: its header block, then the size of the rest (crate::trace), so bodies stay
+                    // out of logs. A listing (CAPA, UIDL, LIST): its lines.
+                    if phase == "retr" {
+                        crate::trace::message("S", &body, &self.secret_bytes());
+                    } else {
+                        crate::trace::lines("S", &body, &self.secret_bytes());
+                    }
+                    return Ok((st, Some(body)));
                 }
             } else {
                 match codec::find_line_end(unread, inf.scanned, self.opts.max_line)
