@@ -25,7 +25,7 @@ use crate::error::ExitClass;
 use crate::poller::{
     Failure, PollOptions, Report, describe_edits, open_pop3, pop3_fail, prepare, state_fail,
 };
-use crate::pop3::Reply;
+use crate::pop3::{Client, Reply};
 use crate::state::format::{self, Entry, Outcome};
 use crate::state::{Identity, MAX_STATE_BYTES, StateError};
 
@@ -91,7 +91,8 @@ async fn poll_inner(
         .into_iter()
         .collect();
 
-    let mut todo = Vec::new();
+    // In server order, RETR one at a time: a dry run is for looking, not for speed, and lockstep keeps the
+    // report in the order a run would work.
     for (n, uid) in &uidl {
         let size = sizes.get(n).copied().unwrap_or(0);
         let head = format!("  uid {uid:?} (#{n}, {size} bytes)");
@@ -125,13 +126,8 @@ async fn poll_inner(
             report.worsen(ExitClass::Partial);
             continue;
         }
-        todo.push((*n, uid.clone(), size, head));
-    }
-    report.new = todo.len();
-
-    // RETR one at a time: a dry run is for looking, not for speed, and lockstep keeps the output in order.
-    for (n, uid, _size, head) in todo {
-        client.send_retr(n).await.map_err(pop3_fail)?;
+        report.new += 1;
+        client.send_retr(*n).await.map_err(pop3_fail)?;
         let raw = match client.next_reply().await.map_err(pop3_fail)? {
             Reply::Retr {
                 result: Ok(raw), ..
@@ -152,40 +148,16 @@ async fn poll_inner(
                 ));
             }
         };
-        let (filtered, envelope) = prepare(acct, &config.smtp.helo_name, &client, &uid, &raw);
-        let from = envelope.from.as_deref().unwrap_or("");
-        let then = if acct.keep {
-            "then keep it on the server (keep = true)"
-        } else {
-            "then delete it from the server"
-        };
-        let duplicate = if snap.entries.get(&uid).is_some_and(|e| e.pending) {
-            " (possible duplicate: an earlier run stopped while handing it to the MTA)"
-        } else {
-            ""
-        };
-        let _ = writeln!(
+        let pending = snap.entries.get(uid).is_some_and(|e| e.pending);
+        show_delivery(
+            (config, acct, opts),
+            pending,
+            &client,
+            uid,
+            &head,
+            &raw,
             out,
-            "{head}: would deliver {} bytes to {}:{} with MAIL FROM:<{from}> RCPT TO:<{}>, {then}{}{duplicate}",
-            filtered.message.len(),
-            config.smtp.host,
-            config.smtp.port,
-            envelope.to,
-            describe_edits(&filtered.edits),
         );
-        if opts.diff {
-            // Into the account's block, so the report stays in order.
-            let name = format!("account {:?} uid {uid:?}", acct.name);
-            out.push_str(&crate::diff::render(
-                &raw,
-                &filtered.edits,
-                &crate::diff::Style {
-                    before: &format!("{name} as fetched"),
-                    after: &format!("{name} as it would be delivered"),
-                    color: io::IsTerminal::is_terminal(&io::stdout()),
-                },
-            ));
-        }
     }
     // Nothing was marked for deletion, so QUIT commits nothing.
     if let Err(e) = client.quit().await {
@@ -200,6 +172,52 @@ async fn poll_inner(
         report.skipped
     );
     Ok(())
+}
+
+/// The "would deliver" line of one fetched message, and its diff with `--diff`.
+fn show_delivery(
+    (config, acct, opts): (&Config, &Account, &PollOptions),
+    pending: bool,
+    client: &Client,
+    uid: &str,
+    head: &str,
+    raw: &[u8],
+    out: &mut String,
+) {
+    let (filtered, envelope) = prepare(acct, &config.smtp.helo_name, client, uid, raw);
+    let from = envelope.from.as_deref().unwrap_or("");
+    let then = if acct.keep {
+        "then keep it on the server (keep = true)"
+    } else {
+        "then delete it from the server"
+    };
+    let duplicate = if pending {
+        " (possible duplicate: an earlier run stopped while handing it to the MTA)"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        out,
+        "{head}: would deliver {} bytes to {}:{} with MAIL FROM:<{from}> RCPT TO:<{}>, {then}{}{duplicate}",
+        filtered.message.len(),
+        config.smtp.host,
+        config.smtp.port,
+        envelope.to,
+        describe_edits(&filtered.edits),
+    );
+    if opts.diff {
+        // Into the account's block, so the report stays in order.
+        let name = format!("account {:?} uid {uid:?}", acct.name);
+        out.push_str(&crate::diff::render(
+            raw,
+            &filtered.edits,
+            &crate::diff::Style {
+                before: &format!("{name} as fetched"),
+                after: &format!("{name} as it would be delivered"),
+                color: io::IsTerminal::is_terminal(&io::stdout()),
+            },
+        ));
+    }
 }
 
 /// A read-only view of an account's state file.

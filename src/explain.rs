@@ -123,6 +123,8 @@ const PHRASES: &[(Reason, &[&str])] = &[
             "blacklist",
             "blocklist",
             "block list",
+            "black list",
+            "banned",
             "denylist",
             "listed at",
             "listed in",

@@ -1,5 +1,6 @@
 //! The `-vv` protocol trace: each line of the POP3 and SMTP conversations at TRACE level, client lines as `C: `
-//! and server lines as `S: `, escaped and bounded, and message content shown only up to the end of its header
+//! and server lines as `S: ` after the protocol's name (`pop3 C: UIDL`, `smtp S: 250 2.0.0 Ok`, since both
+//! conversations interleave in one poll), escaped and bounded, and message content shown only up to the end of its header
 //! block (`[... N body bytes elided]`): bodies are private and large, and headers are what one debugs.
 //!
 //! The POP3 client traces its own command lines (credentials replaced by `[redacted]`, see `pop3::wire`) and
@@ -26,7 +27,7 @@ pub const MAX_HEADER_LINES: usize = 100;
 /// A traced line is assembled up to this many bytes; the rest of the line is dropped from the trace.
 const MAX_LINE: usize = 4096;
 
-/// Trace message content received or sent on `side` (`"S"` or `"C"`): the header block line by line, then the
+/// Trace message content received or sent on `side` (e.g. `"pop3 S"`): the header block line by line, then the
 /// size of the rest, then the terminator line. `secrets` are replaced by `[redacted]` wherever they occur.
 pub fn message(side: &str, msg: &[u8], secrets: &[&[u8]]) {
     if !tracing::enabled!(tracing::Level::TRACE) {
@@ -173,7 +174,7 @@ impl Traced {
                         *in_header = false;
                     } else if *header_lines < MAX_HEADER_LINES {
                         *header_lines += 1;
-                        trace!("C: {}", shown(text, dropped));
+                        trace!("smtp C: {}", shown(text, dropped));
                     } else {
                         *more_header_lines += 1;
                     }
@@ -185,7 +186,7 @@ impl Traced {
         }
         let mode = &mut self.mode;
         self.sent.feed(bytes, |text, dropped| {
-            trace!("C: {}", shown(text, dropped));
+            trace!("smtp C: {}", shown(text, dropped));
             if text.eq_ignore_ascii_case(b"DATA") {
                 *mode = Mode::AwaitData;
             }
@@ -205,22 +206,22 @@ impl Traced {
         } = self.mode
         {
             if more_header_lines > 0 {
-                trace!("C: [... {more_header_lines} more header lines]");
+                trace!("smtp C: [... {more_header_lines} more header lines]");
             }
             if !in_header {
                 // The last 3 bytes are the terminator's `.` CRLF (its first CRLF ends the last content line).
                 trace!(
-                    "C: [... {} body bytes elided]",
+                    "smtp C: [... {} body bytes elided]",
                     body_bytes.saturating_sub(3)
                 );
-                trace!("C: .");
+                trace!("smtp C: .");
             }
             self.sent = LineBuf::default();
             self.mode = Mode::Commands;
         }
         let mode = &mut self.mode;
         self.received.feed(bytes, |text, dropped| {
-            trace!("S: {}", shown(text, dropped));
+            trace!("smtp S: {}", shown(text, dropped));
             // The last line of a reply has a space (or nothing) after the code (RFC 5321 §4.2.1).
             let last = text.get(3) != Some(&b'-');
             if matches!(mode, Mode::AwaitData) && last {
