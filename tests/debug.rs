@@ -275,6 +275,17 @@ fn dry_run_after_a_real_run_leaves_the_state_byte_identical() {
     );
     golden("dry_run_diff.txt", &w.normalise(&out.stdout));
 
+    // A torn last line (a crash mid-append) would be cut off by State::open; a dry run leaves it.
+    let state_path = w.state.path().join("isp.state");
+    let mut torn = std::fs::read(&state_path).unwrap();
+    torn.extend_from_slice(b"D uid-9");
+    std::fs::write(&state_path, &torn).unwrap();
+    let before = w.state_files();
+    let out = run(&cfg.path, &["run", "--dry-run"]);
+    assert!(out.stdout.contains("torn last line"), "{}", out.stdout);
+    assert_eq!(std::fs::read(&state_path).unwrap(), torn);
+    assert_eq!(w.state_files(), before);
+
     // The same dry run with --retry-rejected shows uid-2 as deliverable, and still writes nothing.
     let out = run(&cfg.path, &["run", "--dry-run", "--retry-rejected"]);
     assert!(out.stdout.contains("uid \"uid-2\" (#2"), "{}", out.stdout);
@@ -400,6 +411,27 @@ fn vv_traces_both_conversations_without_secrets_or_bodies() {
         "{trace}"
     );
     golden("trace_vv.txt", &w.normalise(&trace));
+}
+
+#[test]
+fn vv_trace_follows_a_refused_data_command_back_to_commands() {
+    let w = World::new(msgs(1));
+    w.smtp
+        .update(|b| b.data_cmd_reply = Some("554 5.5.1 Error: no valid recipients".into()));
+    let cfg = w.config(w.account());
+    let out = run(&cfg.path, &["-vv", "run"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    let trace = trace_lines(&out.stderr);
+    assert!(
+        trace.contains("smtp S: 554 5.5.1 Error: no valid recipients\nsmtp C: RSET\n"),
+        "{trace}"
+    );
+    assert!(
+        !trace.contains("smtp C: [..."),
+        "no content was sent: {trace}"
+    );
+    // 5.5.1 (a protocol error) is none of the documented reasons: no guess is printed.
+    assert!(!out.stderr.contains("reason: "), "{}", out.stderr);
 }
 
 #[test]
