@@ -290,8 +290,9 @@ impl Mta {
         let write_budget = t.data_block + Duration::from_secs(message.len() as u64 / (1 << 20));
         let budget = write_budget + t.data_end;
         let fut = async {
-            if body.is_empty() {
+            if message.is_empty() {
                 // lettre's message() would put an empty line before the terminator: send the bare terminator.
+                // (A message of just CRLF frames to an empty body, which message() turns back into CRLF.)
                 self.conn.command(".\r\n").await
             } else {
                 self.conn.message(body).await
