@@ -310,40 +310,33 @@ fn advance(kind: Kind, old_no: &mut usize, new_no: &mut usize) {
 pub fn escape(bytes: &[u8]) -> String {
     let mut out = String::new();
     let mut shown = 0;
+    let mut used = 0; // input bytes shown so far
     for chunk in bytes.utf8_chunks() {
-        for c in chunk.valid().chars() {
+        let invalid = chunk.invalid().iter().map(|&b| (None, b));
+        for (c, b) in chunk.valid().chars().map(|c| (Some(c), 0)).chain(invalid) {
             if shown >= MAX_LINE_CHARS {
-                let _ = write!(out, "[... {} more bytes]", remaining(bytes, &out));
+                let _ = write!(out, "[... {} more bytes]", bytes.len() - used);
                 return out;
             }
             match c {
-                '\\' => out.push_str("\\\\"),
-                '\t' => out.push('\t'),
-                c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                Some('\\') => out.push_str("\\\\"),
+                Some('\t') => out.push('\t'),
+                Some(c) if (c as u32) < 0x20 || c == '\u{7f}' => {
                     let _ = write!(out, "\\x{:02x}", c as u32);
                 }
-                c if c.is_control() || is_format_control(c) => {
+                Some(c) if c.is_control() || is_format_control(c) => {
                     let _ = write!(out, "\\u{{{:04x}}}", c as u32);
                 }
-                c => out.push(c),
+                Some(c) => out.push(c),
+                None => {
+                    let _ = write!(out, "\\x{b:02x}");
+                }
             }
-            shown += 1;
-        }
-        for b in chunk.invalid() {
-            if shown >= MAX_LINE_CHARS {
-                let _ = write!(out, "[... {} more bytes]", remaining(bytes, &out));
-                return out;
-            }
-            let _ = write!(out, "\\x{b:02x}");
+            used += c.map_or(1, char::len_utf8);
             shown += 1;
         }
     }
     out
-}
-
-/// Roughly how many input bytes were not shown (for the cut marker; exactness is not needed).
-fn remaining(bytes: &[u8], shown: &str) -> usize {
-    bytes.len().saturating_sub(shown.len())
 }
 
 /// Unicode format controls that reorder or hide text on a terminal (bidi overrides and isolates, zero-width
@@ -459,7 +452,8 @@ mod tests {
         assert!(!d.contains('\x1b'));
         let long = d.lines().find(|l| l.starts_with(" X-Long")).unwrap();
         assert!(long.len() < MAX_LINE_CHARS + 40, "{}", long.len());
-        assert!(long.ends_with("more bytes]"), "{long}");
+        // 8 bytes of `X-Long: ` and 992 `y` are shown; 4008 bytes are not.
+        assert!(long.ends_with("y[... 4008 more bytes]"), "{long}");
     }
 
     #[test]

@@ -570,7 +570,7 @@ async fn deliver_one(
     let acct = ctx.acct;
     let (filtered, envelope) = prepare(acct, ctx.by_host, client, &p.uid, raw);
     if ctx.diff {
-        print_diff(acct, &p.uid, raw, &filtered.edits, "as delivered");
+        print_diff(acct, &p.uid, raw, &filtered.edits, "as sent to the MTA");
     }
     let edits = describe_edits(&filtered.edits);
     let sender = envelope.from.as_deref().unwrap_or("");
