@@ -66,6 +66,16 @@ pub struct RunArgs {
     /// Try messages the MTA rejected permanently again
     #[arg(long)]
     pub retry_rejected: bool,
+
+    /// Fetch the new messages and print what would be done with each (envelope, header edits), changing
+    /// nothing: no SMTP connection, no DELE, no state write
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print each message's header block before and after the header pipeline as a unified diff on stdout, each
+    /// changed line annotated with the rule that changed it
+    #[arg(long)]
+    pub diff: bool,
 }
 
 /// Where log lines go.
@@ -104,6 +114,10 @@ pub struct FilterArgs {
     /// Apply this account's settings (target, strip_delivered_to, ...; default: the first account)
     #[arg(long, value_name = "NAME")]
     pub account: Option<String>,
+
+    /// Also print the header diff (before/after, each change annotated with its rule) on standard error
+    #[arg(long)]
+    pub diff: bool,
 
     /// Message file, `-` for standard input
     #[arg(value_name = "FILE")]
@@ -203,6 +217,27 @@ mod tests {
             Some(Command::Check)
         ));
         assert!(Cli::try_parse_from(["popfetch", "check", "extra"]).is_err());
-        assert!(Cli::try_parse_from(["popfetch", "run", "--dry-run"]).is_err());
+        assert!(Cli::try_parse_from(["popfetch", "run", "--dry-runn"]).is_err());
+        assert!(Cli::try_parse_from(["popfetch", "check", "--diff"]).is_err());
+    }
+
+    #[test]
+    fn run_takes_dry_run_and_diff_and_filter_takes_diff() {
+        let cli = Cli::try_parse_from(["popfetch", "run", "--dry-run", "--diff"]).unwrap();
+        let Some(Command::Run(args)) = cli.command else {
+            panic!("expected run")
+        };
+        assert!(args.dry_run && args.diff);
+        let cli = Cli::try_parse_from(["popfetch", "run"]).unwrap();
+        let Some(Command::Run(args)) = cli.command else {
+            panic!("expected run")
+        };
+        assert!(!args.dry_run && !args.diff);
+        let cli = Cli::try_parse_from(["popfetch", "filter", "--diff", "m.eml"]).unwrap();
+        let Some(Command::Filter(args)) = cli.command else {
+            panic!("expected filter")
+        };
+        assert!(args.diff);
+        assert_eq!(args.file, PathBuf::from("m.eml"));
     }
 }

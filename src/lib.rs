@@ -12,6 +12,10 @@
 //! - [`poller`]: one poll of one account, enforcing the delivery order below.
 //! - [`daemon`]: `popfetch daemon`: per-account schedules, backoff, signals, the single-instance lock.
 //! - [`logging`]: where log lines go (stderr, journald, syslog).
+//! - [`poller`]: one poll of one account, enforcing the delivery order below; [`dryrun`]: the same poll that
+//!   fetches and shows but changes nothing.
+//! - [`diff`], [`explain`], [`trace`]: seeing what popfetch does (`--diff`, MTA refusals in plain words, the
+//!   `-vv` protocol trace).
 //!
 //! # The delivery invariant
 //! A message is `DELE`d only after the MTA answered 2xx to end-of-DATA *and* its UID was fsynced to the state
@@ -22,7 +26,10 @@
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod diff;
+pub mod dryrun;
 pub mod error;
+pub mod explain;
 pub mod failpoint;
 pub mod headers;
 pub mod logging;
@@ -32,3 +39,4 @@ pub mod secret;
 pub mod smtp;
 pub mod state;
 pub mod tls;
+pub mod trace;

@@ -71,10 +71,15 @@ fn run(path: &Path, args: RunArgs) -> ExitClass {
         Ok(rt) => rt,
         Err(class) => return class,
     };
+    if args.dry_run {
+        println!("{}", popfetch::dryrun::BANNER);
+    }
     let opts = poller::RunOptions {
         accounts: args.accounts,
         poll: poller::PollOptions {
             retry_rejected: args.retry_rejected,
+            dry_run: args.dry_run,
+            diff: args.diff,
             ..Default::default()
         },
     };
@@ -120,7 +125,8 @@ fn daemon(path: &Path, args: DaemonArgs) -> ExitClass {
 }
 
 /// `popfetch filter`: the header pipeline on a local message, offline. No server hop happens, so no Received
-/// field is added; the Delivered-To rule and line-ending normalisation are exactly those of a run.
+/// field is added; the Delivered-To rule and line-ending normalisation are exactly those of a run. The result
+/// goes to stdout byte for byte; `--diff` puts the header diff on stderr so stdout stays the message.
 fn filter(path: &Path, args: FilterArgs) -> ExitClass {
     let config = match load(path) {
         Ok(c) => c,
@@ -161,6 +167,30 @@ fn filter(path: &Path, args: FilterArgs) -> ExitClass {
         } = e
         {
             tracing::info!("removed Delivered-To: {address} ({reason})");
+        }
+    }
+    if args.diff {
+        let name = if args.file.as_os_str() == "-" {
+            "standard input".to_owned()
+        } else {
+            args.file.display().to_string()
+        };
+        let text = popfetch::diff::render(
+            &raw,
+            &out.edits,
+            &popfetch::diff::Style {
+                before: &name,
+                after: &format!("{name} filtered for account {:?}", acct.name),
+                color: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            },
+        );
+        let mut stderr = std::io::stderr().lock();
+        if let Err(e) = stderr
+            .write_all(text.as_bytes())
+            .and_then(|_| stderr.flush())
+        {
+            eprintln!("popfetch: cannot write the diff: {e}");
+            return ExitClass::Internal;
         }
     }
     let mut stdout = std::io::stdout().lock();

@@ -45,6 +45,10 @@ pub struct PollOptions {
     /// Asked to stop: finish the message in flight (never abandon a message between the MTA's reply and the
     /// state record), start no new one, QUIT cleanly.
     pub shutdown: Shutdown,
+    /// Fetch and show what would be done, change nothing: no SMTP, no DELE, no state write ([`crate::dryrun`]).
+    pub dry_run: bool,
+    /// Print each message's header diff (before/after the pipeline) to stdout ([`crate::diff`]).
+    pub diff: bool,
 }
 
 /// A stop request shared by every poll of a process (SIGTERM in the daemon). Cheap to clone; the default never
@@ -104,7 +108,7 @@ impl Report {
         }
     }
 
-    fn worsen(&mut self, c: ExitClass) {
+    pub(crate) fn worsen(&mut self, c: ExitClass) {
         self.class = self.class.worst(c);
     }
 }
@@ -157,7 +161,7 @@ pub async fn poll(config: &Config, acct: &Account, opts: &PollOptions) -> Report
     // The summary only when something happened: a failure already has its own error line, and a quiet mailbox
     // prints nothing (cron mails any output).
     let busy = report.new + report.deleted + report.skipped > 0;
-    if busy {
+    if busy && !opts.dry_run {
         info!(
             "account {:?} ({server}): {} new, {} delivered, {} rejected, {} skipped, {} deleted; result {}",
             acct.name,
@@ -194,16 +198,16 @@ fn hint(class: ExitClass) -> &'static str {
 }
 
 /// A failure that ends the poll: its class and a one-line message without secrets.
-struct Failure {
-    class: ExitClass,
-    message: String,
+pub(crate) struct Failure {
+    pub(crate) class: ExitClass,
+    pub(crate) message: String,
     /// The POP3 link is in an unknown state (broken stream) or the state file is in doubt: drop the link
     /// without QUIT, so nothing marked for deletion is committed (invariant 2).
-    abort_pop3: bool,
+    pub(crate) abort_pop3: bool,
 }
 
 impl Failure {
-    fn of(class: ExitClass, e: impl std::fmt::Display) -> Failure {
+    pub(crate) fn of(class: ExitClass, e: impl std::fmt::Display) -> Failure {
         Failure {
             class,
             message: e.to_string(),
@@ -212,14 +216,14 @@ impl Failure {
     }
 }
 
-fn pop3_fail(e: pop3::Pop3Error) -> Failure {
+pub(crate) fn pop3_fail(e: pop3::Pop3Error) -> Failure {
     Failure {
         abort_pop3: true,
         ..Failure::of(e.class(), chain(&e))
     }
 }
 
-fn state_fail(e: crate::state::StateError) -> Failure {
+pub(crate) fn state_fail(e: crate::state::StateError) -> Failure {
     Failure {
         abort_pop3: true,
         ..Failure::of(e.class(), chain(&e))
@@ -255,6 +259,9 @@ async fn poll_inner(
     opts: &PollOptions,
     report: &mut Report,
 ) -> Result<(), Failure> {
+    if opts.dry_run {
+        return crate::dryrun::poll(config, acct, opts, report).await;
+    }
     // 1. The lock and the state, before any network traffic: a second run exits 75 without touching the server.
     let identity = Identity {
         host: acct.host.clone(),
@@ -274,46 +281,7 @@ async fn poll_inner(
     }
 
     // 2. Connect and authenticate.
-    let password = acct
-        .password
-        .resolve(&acct.name)
-        .await
-        .map_err(|e| Failure::of(e.class(), chain(&e)))?;
-    let connector = match acct.tls {
-        TlsMode::None => tls::trust_nothing(),
-        TlsMode::Implicit | TlsMode::Stls => tls::connector(&tls::TlsSettings {
-            ca_file: acct.ca_file.clone(),
-            cert_sha256: acct.cert_sha256,
-        }),
-    }
-    .map_err(|e| Failure::of(ExitClass::Config, chain(&e)))?;
-    let security = match acct.tls {
-        TlsMode::Implicit => pop3::Security::Implicit,
-        TlsMode::Stls => pop3::Security::Stls,
-        TlsMode::None => pop3::Security::None,
-    };
-    let pop3_opts = pop3::Options {
-        timeout: acct.timeout,
-        max_line: 64 * 1024,
-        // LIST sizes were checked against max_message_size already; RETR may legitimately be a little larger
-        // (servers that count LF as one octet, catalog P-19), so the hard cap on the wire leaves 1/16 of slack.
-        max_message: acct
-            .max_message_size
-            .saturating_add(acct.max_message_size / 16 + 4096),
-    };
-    let mut client = Client::connect(&acct.host, acct.port, security, &connector, pop3_opts)
-        .await
-        .map_err(pop3_fail)?;
-    client
-        .login(
-            &acct.user,
-            &password,
-            acct.auth,
-            acct.allow_plaintext_password,
-        )
-        .await
-        .map_err(pop3_fail)?;
-    drop(password);
+    let mut client = open_pop3(acct).await?;
 
     // 3. What is there, and what is new.
     let uidl = client.uidl().await.map_err(pop3_fail)?;
@@ -380,12 +348,16 @@ async fn poll_inner(
                     by_host: &config.smtp.helo_name,
                     uidl: &uidl,
                     shutdown: &opts.shutdown,
+                    diff: opts.diff,
                 };
                 outcome = deliver_all(&ctx, &mut client, &mut mta, &mut state, todo, report).await;
                 mta.quit().await;
             }
             Err(e) => {
-                outcome = Err(Failure::of(e.class(), chain(&e)));
+                outcome = Err(Failure::of(
+                    e.class(),
+                    format!("{}{}", chain(&e), explained(&e)),
+                ));
             }
         }
     }
@@ -425,6 +397,51 @@ async fn poll_inner(
     // 6. Compact: the listing was complete, so absences count towards pruning.
     state.compact(&listing).map_err(state_fail)?;
     outcome
+}
+
+/// Connect to the account's POP3 server and authenticate (design flow step 2).
+pub(crate) async fn open_pop3(acct: &Account) -> Result<Client, Failure> {
+    let password = acct
+        .password
+        .resolve(&acct.name)
+        .await
+        .map_err(|e| Failure::of(e.class(), chain(&e)))?;
+    let connector = match acct.tls {
+        TlsMode::None => tls::trust_nothing(),
+        TlsMode::Implicit | TlsMode::Stls => tls::connector(&tls::TlsSettings {
+            ca_file: acct.ca_file.clone(),
+            cert_sha256: acct.cert_sha256,
+        }),
+    }
+    .map_err(|e| Failure::of(ExitClass::Config, chain(&e)))?;
+    let security = match acct.tls {
+        TlsMode::Implicit => pop3::Security::Implicit,
+        TlsMode::Stls => pop3::Security::Stls,
+        TlsMode::None => pop3::Security::None,
+    };
+    let pop3_opts = pop3::Options {
+        timeout: acct.timeout,
+        max_line: 64 * 1024,
+        // LIST sizes were checked against max_message_size already; RETR may legitimately be a little larger
+        // (servers that count LF as one octet, catalog P-19), so the hard cap on the wire leaves 1/16 of slack.
+        max_message: acct
+            .max_message_size
+            .saturating_add(acct.max_message_size / 16 + 4096),
+    };
+    let mut client = Client::connect(&acct.host, acct.port, security, &connector, pop3_opts)
+        .await
+        .map_err(pop3_fail)?;
+    client
+        .login(
+            &acct.user,
+            &password,
+            acct.auth,
+            acct.allow_plaintext_password,
+        )
+        .await
+        .map_err(pop3_fail)?;
+    drop(password);
+    Ok(client)
 }
 
 fn note_dele(
@@ -537,6 +554,8 @@ struct Ctx<'a> {
     /// The server's listing, to name UIDs in DELE replies.
     uidl: &'a [(u32, String)],
     shutdown: &'a Shutdown,
+    /// `--diff`: print each message's header diff.
+    diff: bool,
 }
 
 enum Delivery {
@@ -555,43 +574,10 @@ async fn deliver_one(
     raw: &[u8],
 ) -> Result<Delivery, Failure> {
     let acct = ctx.acct;
-    let received = acct.received.then(|| {
-        headers::received_field(&headers::ReceivedInfo {
-            server_host: acct.host.clone(),
-            server_ip: client.peer_ip(),
-            by_host: ctx.by_host.to_owned(),
-            encrypted: client.is_encrypted(),
-            uid: p.uid.clone(),
-            target: acct.target.clone(),
-            unix_time: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0),
-        })
-    });
-    let rules = headers::Rules {
-        target: acct.target.to_ascii_lowercase(),
-        drop: acct.drop_delivered_to,
-        strip: acct.strip_delivered_to.clone(),
-        received,
-    };
-    let filtered = headers::apply(raw, &rules);
-    let from = match headers::return_path(raw) {
-        ReturnPath::Address(a) => Some(a),
-        ReturnPath::Null => None,
-        ReturnPath::Absent => acct.envelope_from_fallback.clone(),
-        ReturnPath::Invalid => {
-            warn!(
-                "account {:?}: uid {:?}: bad Return-Path, using the fallback sender",
-                acct.name, p.uid
-            );
-            acct.envelope_from_fallback.clone()
-        }
-    };
-    let envelope = Envelope {
-        from,
-        to: acct.target.clone(),
-    };
+    let (filtered, envelope) = prepare(acct, ctx.by_host, client, &p.uid, raw);
+    if ctx.diff {
+        print_diff(acct, &p.uid, raw, &filtered.edits, "as sent to the MTA");
+    }
     let edits = describe_edits(&filtered.edits);
     let sender = envelope.from.as_deref().unwrap_or("");
 
@@ -644,9 +630,12 @@ async fn deliver_one(
                     .record_rejected(&p.uid, e.code().unwrap_or(550), e.text())
                     .map_err(state_fail)?;
                 warn!(
-                    "account {:?}: uid {:?}: {} bytes from <{sender}> rejected by the MTA: {e}; left on the server \
-                     and not fetched again (run --retry-rejected to retry)",
-                    acct.name, p.uid, p.size
+                    "account {:?}: uid {:?}: {} bytes from <{sender}> rejected by the MTA: {e}{}; left on the \
+                     server and not fetched again (run --retry-rejected to retry)",
+                    acct.name,
+                    p.uid,
+                    p.size,
+                    explained(&e)
                 );
                 Ok(Delivery::Rejected)
             }
@@ -668,7 +657,11 @@ async fn deliver_one(
                     abort_pop3: true,
                     ..Failure::of(
                         e.class(),
-                        format!("uid {:?} not delivered, left on the server: {e}", p.uid),
+                        format!(
+                            "uid {:?} not delivered, left on the server: {e}{}",
+                            p.uid,
+                            explained(&e)
+                        ),
                     )
                 })
             }
@@ -676,8 +669,84 @@ async fn deliver_one(
     }
 }
 
+/// The header pipeline and the envelope for one fetched message, exactly as a delivery would use them (the dry
+/// run shows the same values).
+pub(crate) fn prepare(
+    acct: &Account,
+    by_host: &str,
+    client: &Client,
+    uid: &str,
+    raw: &[u8],
+) -> (headers::Filtered, Envelope) {
+    let received = acct.received.then(|| {
+        headers::received_field(&headers::ReceivedInfo {
+            server_host: acct.host.clone(),
+            server_ip: client.peer_ip(),
+            by_host: by_host.to_owned(),
+            encrypted: client.is_encrypted(),
+            uid: uid.to_owned(),
+            target: acct.target.clone(),
+            unix_time: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0),
+        })
+    });
+    let rules = headers::Rules {
+        target: acct.target.to_ascii_lowercase(),
+        drop: acct.drop_delivered_to,
+        strip: acct.strip_delivered_to.clone(),
+        received,
+    };
+    let filtered = headers::apply(raw, &rules);
+    let from = match headers::return_path(raw) {
+        ReturnPath::Address(a) => Some(a),
+        ReturnPath::Null => None,
+        ReturnPath::Absent => acct.envelope_from_fallback.clone(),
+        ReturnPath::Invalid => {
+            warn!(
+                "account {:?}: uid {:?}: bad Return-Path, using the fallback sender",
+                acct.name, uid
+            );
+            acct.envelope_from_fallback.clone()
+        }
+    };
+    let envelope = Envelope {
+        from,
+        to: acct.target.clone(),
+    };
+    (filtered, envelope)
+}
+
+/// Print the header diff of one message to stdout in one write (accounts run concurrently; a block never
+/// interleaves with another), coloured when stdout is a terminal.
+pub(crate) fn print_diff(acct: &Account, uid: &str, raw: &[u8], edits: &[Edit], after: &str) {
+    use std::io::{IsTerminal, Write};
+    let name = format!("account {:?} uid {uid:?}", acct.name);
+    let text = crate::diff::render(
+        raw,
+        edits,
+        &crate::diff::Style {
+            before: &format!("{name} as fetched"),
+            after: &format!("{name} {after}"),
+            color: std::io::stdout().is_terminal(),
+        },
+    );
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        warn!("cannot write the header diff to stdout: {e}");
+    }
+}
+
+/// `; reason: ...` in plain words for an MTA refusal ([`crate::explain`]), or nothing.
+fn explained(e: &smtp::SmtpError) -> String {
+    crate::explain::describe(e.code(), e.text())
+        .map(|r| format!("; {r}"))
+        .unwrap_or_default()
+}
+
 /// The header edits of one message, for its log line.
-fn describe_edits(edits: &[Edit]) -> String {
+pub(crate) fn describe_edits(edits: &[Edit]) -> String {
     let mut parts = Vec::new();
     for e in edits {
         match e {

@@ -7,6 +7,9 @@
 //! wrapped in `tokio::time::timeout`; `message()` always appends `\r\n.\r\n`, so one trailing CRLF is stripped
 //! first; it dot-stuffs only after CRLF, which is safe because the pipeline removed every bare CR and LF; a
 //! connection that saw an I/O error, a timeout or a garbled reply is never used again.
+//!
+//! At TRACE level (`-vv`) the conversation is logged as `C:`/`S:` lines by the stream wrapper
+//! [`crate::trace::Traced`], with the message content shown only up to its header block.
 
 use std::fmt;
 use std::time::Duration;
@@ -19,6 +22,7 @@ use lettre::transport::smtp::response::Response;
 use tokio::net::TcpStream;
 
 use crate::error::ExitClass;
+use crate::trace::Traced;
 
 /// RFC 5321 §4.5.3.2 minimum timeouts. A too-short end-of-DATA timeout turns a slow MTA into endless duplicates
 /// (fetchmail 6.3.10's NEWS), so these are floors, not tunables.
@@ -214,6 +218,8 @@ impl Mta {
     ) -> Result<Mta, SmtpError> {
         let addr = format!("{host}:{port}");
         let client_id = ClientId::Domain(helo_name.to_owned());
+        // We connect the socket ourselves and hand lettre a traced stream: lettre reads the greeting and sends
+        // EHLO inside connect, so only the stream sees those lines for the `-vv` trace (crate::trace).
         let tcp =
             match tokio::time::timeout(timeouts.connect, TcpStream::connect((host, port))).await {
                 Err(_) => {
@@ -235,7 +241,8 @@ impl Mta {
         // lettre writes the end-of-DATA dot as its own small segment; with Nagle on, it waits for the delayed ACK
         // of the previous segment (~40 ms per message, measured against Postfix). Commands are latency-bound.
         let _ = tcp.set_nodelay(true);
-        let fut = AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &client_id);
+        let fut =
+            AsyncSmtpConnection::connect_with_transport(Box::new(Traced::new(tcp)), &client_id);
         let budget = timeouts.command * 2;
         let conn = match tokio::time::timeout(budget, fut).await {
             Err(_) => {
