@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 use support::world::*;
 
-/// The named points of the flow, in order (src/poller.rs).
+/// The named points of the flow, in order (src/poller/).
 const POINTS: &[&str] = &[
     "after_retr",
     "after_eod_250",
