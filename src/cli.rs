@@ -76,6 +76,12 @@ pub struct RunArgs {
     /// changed line annotated with the rule that changed it
     #[arg(long)]
     pub diff: bool,
+
+    /// Record every message now on the server as already delivered, without fetching or deleting anything (keep
+    /// = true accounts only): the migration step from another fetcher, and the answer to a state refused because
+    /// the server's UIDs all changed
+    #[arg(long, conflicts_with_all = ["dry_run", "diff", "retry_rejected"])]
+    pub mark_seen: bool,
 }
 
 /// Where log lines go.
@@ -239,5 +245,19 @@ mod tests {
         };
         assert!(args.diff);
         assert_eq!(args.file, PathBuf::from("m.eml"));
+    }
+
+    #[test]
+    fn c08_mark_seen_is_a_run_flag_alone() {
+        let cli =
+            Cli::try_parse_from(["popfetch", "run", "--mark-seen", "--account", "isp"]).unwrap();
+        let Some(Command::Run(args)) = cli.command else {
+            panic!("expected run")
+        };
+        assert!(args.mark_seen);
+        for other in ["--dry-run", "--diff", "--retry-rejected"] {
+            assert!(Cli::try_parse_from(["popfetch", "run", "--mark-seen", other]).is_err());
+        }
+        assert!(Cli::try_parse_from(["popfetch", "daemon", "--mark-seen"]).is_err());
     }
 }

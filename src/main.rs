@@ -80,6 +80,7 @@ fn run(path: &Path, args: RunArgs) -> ExitClass {
             retry_rejected: args.retry_rejected,
             dry_run: args.dry_run,
             diff: args.diff,
+            mark_seen: args.mark_seen,
             ..Default::default()
         },
     };

@@ -23,6 +23,7 @@ use crate::state::{Identity, State};
 use crate::tls;
 
 mod deliver;
+mod seen;
 
 use deliver::{Ctx, deliver_all, explained, note_dele};
 pub(crate) use deliver::{describe_edits, prepare};
@@ -48,6 +49,9 @@ pub struct PollOptions {
     pub dry_run: bool,
     /// Print each message's header diff (before/after the pipeline) to stdout ([`crate::diff`]).
     pub diff: bool,
+    /// Record every message on the server as delivered without fetching or deleting anything (keep accounts
+    /// only; the migration step and the way out of the UIDL-change guard, catalog C-08/C-13).
+    pub mark_seen: bool,
 }
 
 /// A stop request shared by every poll of a process (SIGTERM in the daemon). Cheap to clone; the default never
@@ -261,6 +265,9 @@ async fn poll_inner(
     if opts.dry_run {
         return crate::dryrun::poll(config, acct, opts, report).await;
     }
+    if opts.mark_seen && !acct.keep {
+        return Err(seen::mark_seen_needs_keep(acct));
+    }
     // 1. The lock and the state, before any network traffic: a second run exits 75 without touching the server.
     let identity = Identity {
         host: acct.host.clone(),
@@ -279,8 +286,16 @@ async fn poll_inner(
         state.clear_rejections().map_err(state_fail)?;
     }
 
-    // 2. Connect and authenticate.
-    let mut client = open_pop3(acct).await?;
+    // 2. Connect and authenticate. Nothing is in flight yet, so a stop request (daemon SIGTERM) abandons a slow
+    //    connect, TLS handshake or password_command at once (catalog D-11): dropping the password future kills
+    //    the command (`kill_on_drop`).
+    let mut client = tokio::select! {
+        c = open_pop3(acct) => c?,
+        () = opts.shutdown.requested() => {
+            info!("account {:?}: stopping: shutdown requested before the login completed", acct.name);
+            return Ok(());
+        }
+    };
 
     // 3. What is there, and what is new.
     let uidl = client.uidl().await.map_err(pop3_fail)?;
@@ -291,6 +306,11 @@ async fn poll_inner(
         .into_iter()
         .collect();
     let listing: Vec<String> = uidl.iter().map(|(_, u)| u.clone()).collect();
+    if opts.mark_seen {
+        return seen::mark_seen(acct, client, &mut state, &listing, report).await;
+    }
+    // Before anything is fetched or pruned: a listing that shares no UID with a large state is refused whole.
+    seen::uidl_change_guard(acct, &state, &uidl)?;
     let mut todo = VecDeque::new();
     let mut redele = Vec::new();
     for (n, uid) in &uidl {
@@ -326,6 +346,13 @@ async fn poll_inner(
     }
     report.new = todo.len();
 
+    // Catalog C-10: prove the state can be written (a full disk, a read-only remount) before the first RETR of
+    // every poll, so a poll that could not record a delivery fetches nothing; at most the one message whose
+    // record failed is delivered twice in all, not one per poll.
+    if !todo.is_empty() {
+        state.probe_writable().map_err(state_fail)?;
+    }
+
     for n in redele {
         client.send_dele(n).await.map_err(pop3_fail)?;
     }
@@ -342,6 +369,9 @@ async fn poll_inner(
         .await
         {
             Ok(mut mta) => {
+                if let Some(limit) = mta.size_limit() {
+                    skip_over_mta_limit(acct, &mut todo, limit, report);
+                }
                 let ctx = Ctx {
                     acct,
                     by_host: &config.smtp.helo_name,
@@ -396,6 +426,30 @@ async fn poll_inner(
     // 6. Compact: the listing was complete, so absences count towards pruning.
     state.compact(&listing).map_err(state_fail)?;
     outcome
+}
+
+/// Catalog S-13: the MTA announced `SIZE limit` (RFC 1870): a message whose LIST size exceeds it would be refused
+/// after the whole download, so it is left on the server unfetched and unrecorded (warning, exit 1), like one over
+/// `max_message_size`; it is tried again on each poll, so raising the MTA's limit lets it through.
+fn skip_over_mta_limit(
+    acct: &Account,
+    todo: &mut VecDeque<Pending>,
+    limit: u64,
+    report: &mut Report,
+) {
+    todo.retain(|p| {
+        if p.size <= limit {
+            return true;
+        }
+        warn!(
+            "account {:?}: uid {:?}: {} bytes exceeds the MTA's SIZE limit of {limit}; left on the server",
+            acct.name, p.uid, p.size
+        );
+        report.skipped += 1;
+        report.new -= 1;
+        report.worsen(ExitClass::Partial);
+        false
+    });
 }
 
 /// Connect to the account's POP3 server and authenticate (design flow step 2).

@@ -445,9 +445,36 @@ impl State {
     pub fn probe_writable(&mut self) -> Result<(), StateError> {
         self.check_poisoned()?;
         let bytes = format::encode_snapshot(&self.identity, &self.entries);
-        let file = self.write_temp(&bytes)?;
-        drop(file);
+        match self.write_temp(&bytes) {
+            Ok(file) => drop(file),
+            Err(e) => {
+                // A half-written probe on a full disk would hold the very space the next attempt needs.
+                let _ = fs::remove_file(&self.tmp_path);
+                return Err(e);
+            }
+        }
         fs::remove_file(&self.tmp_path).map_err(io_err(&self.tmp_path, "remove"))
+    }
+
+    /// Record each of `uids` that has no outcome yet as delivered, without any delivery (`run --mark-seen`: the
+    /// migration from another fetcher in keep mode, and the way out of the UIDL-change guard, catalog C-08/C-13).
+    /// One atomic rewrite for all of them, not one fsync each. Rejected UIDs keep their rejection. Returns how many
+    /// were newly recorded.
+    pub fn mark_seen(&mut self, uids: &[String]) -> Result<usize, StateError> {
+        self.check_poisoned()?;
+        let mut entries = self.entries.clone();
+        let mut added = 0;
+        for uid in uids {
+            if entries.get(uid).is_some_and(|e| e.outcome.is_some()) {
+                continue;
+            }
+            format::apply(&mut entries, &Record::Delivered { uid, absent: 0 });
+            added += 1;
+        }
+        if added > 0 {
+            self.rewrite(entries)?;
+        }
+        Ok(added)
     }
 
     fn check_poisoned(&self) -> Result<(), StateError> {

@@ -22,7 +22,12 @@ use lettre::transport::smtp::response::Response;
 use tokio::net::TcpStream;
 
 use crate::error::ExitClass;
+use crate::failpoint;
 use crate::trace::Traced;
+
+mod ehlo;
+
+pub use ehlo::size_limit;
 
 /// RFC 5321 §4.5.3.2 minimum timeouts. A too-short end-of-DATA timeout turns a slow MTA into endless duplicates
 /// (fetchmail 6.3.10's NEWS), so these are floors, not tunables.
@@ -202,6 +207,8 @@ pub struct Mta {
     addr: String,
     timeouts: Timeouts,
     eight_bit_mime: bool,
+    /// The MTA's announced SIZE limit (RFC 1870), if any.
+    size_limit: Option<u64>,
 }
 
 impl Mta {
@@ -241,8 +248,8 @@ impl Mta {
         // lettre writes the end-of-DATA dot as its own small segment; with Nagle on, it waits for the delayed ACK
         // of the previous segment (~40 ms per message, measured against Postfix). Commands are latency-bound.
         let _ = tcp.set_nodelay(true);
-        let fut =
-            AsyncSmtpConnection::connect_with_transport(Box::new(Traced::new(tcp)), &client_id);
+        let (stream, seen) = ehlo::Sniffer::new(Traced::new(tcp));
+        let fut = AsyncSmtpConnection::connect_with_transport(Box::new(stream), &client_id);
         let budget = timeouts.command * 2;
         let conn = match tokio::time::timeout(budget, fut).await {
             Err(_) => {
@@ -256,12 +263,20 @@ impl Mta {
             Ok(Ok(conn)) => conn,
         };
         let eight_bit_mime = conn.server_info().supports_feature(Extension::EightBitMime);
+        let size_limit = ehlo::size_limit(&ehlo::take(&seen));
         Ok(Mta {
             conn,
             addr,
             timeouts,
             eight_bit_mime,
+            size_limit,
         })
+    }
+
+    /// The largest message the MTA accepts, from `SIZE n` in its EHLO reply (RFC 1870 §4); `None` when it announced
+    /// no fixed limit. The poller leaves larger messages on the server without fetching them (catalog S-13).
+    pub fn size_limit(&self) -> Option<u64> {
+        self.size_limit
     }
 
     /// The `host:port` of the MTA, for log lines.
@@ -293,6 +308,11 @@ impl Mta {
         if self.eight_bit_mime && !message.is_ascii() {
             params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
         }
+        // RFC 1870 §6: declare the size, so an MTA with a limit refuses at MAIL, before the content is sent. Only
+        // when it announced a limit: against `SIZE 0` (no fixed maximum) the declaration could not change the answer.
+        if self.size_limit.is_some() {
+            params.push(MailParameter::Size(message.len()));
+        }
 
         let r = self
             .step(Phase::Mail, t.command, Mail::new(from, params))
@@ -316,7 +336,17 @@ impl Mta {
                 // (A message of just CRLF frames to an empty body, which message() turns back into CRLF.)
                 self.conn.command(".\r\n").await
             } else {
-                self.conn.message(body).await
+                // Two writes, with the `mid_data` crash point between them (catalog C-02): a kill there leaves the
+                // MTA with part of the content and no terminator, which it must discard (RFC 5321 §4.1.1.4).
+                // lettre's encoder keeps its dot-stuffing state across the parts.
+                let (head, tail) = body.split_at(body.len() / 2);
+                let parts = [head, tail].into_iter().enumerate().map(|(i, part)| {
+                    if i == 1 {
+                        failpoint::hit("mid_data");
+                    }
+                    part
+                });
+                self.conn.message_iter(parts).await
             }
         };
         let reply = match tokio::time::timeout(budget, fut).await {
@@ -486,3 +516,6 @@ mod tests {
         assert_eq!(sanitize("a\r\nb\x1b[31m"), "a  b [31m");
     }
 }
+
+#[cfg(test)]
+mod timeout_tests;
