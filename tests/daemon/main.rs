@@ -8,6 +8,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod catalog;
 mod driver;
 mod process;
 mod schedule;

@@ -9,17 +9,17 @@ use super::support::run::{Running, write_private};
 use super::support::*;
 use super::{accepted_subjects, mail};
 
-const WAIT: Duration = Duration::from_secs(20);
+pub(super) const WAIT: Duration = Duration::from_secs(20);
 
-struct World {
-    pops: Vec<FakePop3>,
-    smtp: FakeSmtp,
-    state: tempfile::TempDir,
-    dir: tempfile::TempDir,
+pub(super) struct World {
+    pub(super) pops: Vec<FakePop3>,
+    pub(super) smtp: FakeSmtp,
+    pub(super) state: tempfile::TempDir,
+    pub(super) dir: tempfile::TempDir,
 }
 
 impl World {
-    fn new(accounts: usize, smtp: SmtpBehavior) -> World {
+    pub(super) fn new(accounts: usize, smtp: SmtpBehavior) -> World {
         World {
             pops: (0..accounts)
                 .map(|_| FakePop3::start(Vec::new(), Pop3Behavior::plain()))
@@ -30,12 +30,12 @@ impl World {
         }
     }
 
-    fn account(&self, k: usize) -> AccountCfg {
+    pub(super) fn account(&self, k: usize) -> AccountCfg {
         AccountCfg::new(&format!("acct{k}"), self.pops[k].port(), "none").extra("interval", "3600")
     }
 
     /// Write the config with accounts `which` into the world's directory; returns its path.
-    fn write(&self, which: &[usize]) -> std::path::PathBuf {
+    pub(super) fn write(&self, which: &[usize]) -> std::path::PathBuf {
         let mut b = ConfigBuilder::new(self.smtp.port(), self.state.path());
         for k in which {
             b = b.account(self.account(*k));
@@ -43,12 +43,12 @@ impl World {
         b.write_to(self.dir.path())
     }
 
-    fn add(&self, k: usize, tag: &str) {
+    pub(super) fn add(&self, k: usize, tag: &str) {
         self.pops[k].add_messages(vec![Msg::new(tag, mail(tag))]);
     }
 
     /// Wait until account `k`'s server has seen `n` finished sessions.
-    fn sessions(&self, k: usize, n: usize) {
+    pub(super) fn sessions(&self, k: usize, n: usize) {
         assert!(
             self.pops[k].wait_until(WAIT, |p| p.sessions().iter().filter(|s| s.finished).count()
                 >= n),
@@ -56,7 +56,7 @@ impl World {
         );
     }
 
-    fn wait_accepted(&self, tag: &str) {
+    pub(super) fn wait_accepted(&self, tag: &str) {
         assert!(
             wait_until(WAIT, || accepted_subjects(&self.smtp)
                 .iter()
@@ -66,18 +66,24 @@ impl World {
     }
 }
 
-fn daemon(config: &Path, args: &[&str]) -> Running {
+pub(super) fn daemon(config: &Path, args: &[&str]) -> Running {
     let mut all = vec!["daemon"];
     all.extend_from_slice(args);
     spawn_popfetch(config, &all, &[])
 }
 
 /// SIGTERM and wait: exit 0 within `bound`.
-fn stop(d: Running, bound: Duration) -> Output {
+pub(super) fn stop(d: Running, bound: Duration) -> Output {
+    stop_with(d, "TERM", bound)
+}
+
+/// Send `signal` and wait: exit 0 within `bound`.
+pub(super) fn stop_with(d: Running, signal: &str, bound: Duration) -> Output {
     let t = Instant::now();
-    d.signal("TERM");
-    let out = d.wait(bound + Duration::from_secs(5));
-    assert!(!out.timed_out, "no exit after SIGTERM: {}", out.stderr);
+    d.signal(signal);
+    // `Running::wait` counts from the spawn: allow for the time the test ran before the stop.
+    let out = d.wait(bound + Duration::from_secs(120));
+    assert!(!out.timed_out, "no exit after SIG{signal}: {}", out.stderr);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
         t.elapsed() < bound,
