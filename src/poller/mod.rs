@@ -157,7 +157,7 @@ pub async fn poll(config: &Config, acct: &Account, opts: &PollOptions) -> Report
         error!(
             "account {:?} ({server}): {}; {}",
             acct.name,
-            f.message,
+            printable(&f.message, MAX_ERROR_TEXT),
             hint(f.class)
         );
     }
@@ -179,6 +179,30 @@ pub async fn poll(config: &Config, acct: &Account, opts: &PollOptions) -> Report
         debug!("account {:?} ({server}): no new mail", acct.name);
     }
     report
+}
+
+/// Longest failure text an error line shows, in characters.
+const MAX_ERROR_TEXT: usize = 2048;
+
+/// A failure text as one safe log line (catalog T-11, T-12): the text may quote what a server sent, e.g. the names
+/// of a hostile certificate in a TLS error, so every control character (NUL, ESC, CR, LF, ...) is shown escaped
+/// (`\x00`) and the text is cut after `max` characters with the count of what was left out.
+pub(crate) fn printable(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    let mut shown = 0;
+    for (i, c) in text.char_indices() {
+        if shown == max {
+            out.push_str(&format!(" [... {} more bytes]", text.len() - i));
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+        shown += 1;
+    }
+    out
 }
 
 /// What to do about a failure of this class, for the end of the error line.
@@ -495,4 +519,29 @@ pub(crate) async fn open_pop3(acct: &Account) -> Result<Client, Failure> {
         .map_err(pop3_fail)?;
     drop(password);
     Ok(client)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn t11_t12_failure_text_is_escaped_and_bounded() {
+        assert_eq!(
+            printable("DnsName(\"a\0.evil\x1b[31m\x07\r\n\")", 100),
+            "DnsName(\"a\\u{0}.evil\\u{1b}[31m\\u{7}\\r\\n\")"
+        );
+        // 8-bit text stays readable; only the length is bounded.
+        assert_eq!(printable("café", 100), "café");
+        let long = "é".repeat(3000);
+        let cut = printable(&long, 2048);
+        assert!(cut.starts_with(&"é".repeat(2048)));
+        assert!(
+            cut.ends_with(" [... 1904 more bytes]"),
+            "{}",
+            &cut[cut.len() - 40..]
+        );
+        assert_eq!(printable("", 5), "");
+        assert_eq!(printable("abc", 3), "abc");
+    }
 }

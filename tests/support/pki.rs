@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DnType, DnValue, ExtendedKeyUsagePurpose, IsCa, Issuer,
+    KeyPair, KeyUsagePurpose, SanType, string::Ia5String,
 };
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
@@ -116,6 +116,32 @@ impl TestPki {
             .extended_key_usages
             .push(ExtendedKeyUsagePurpose::ServerAuth);
         set_validity(&mut params, validity);
+        let key = KeyPair::generate().expect("leaf key");
+        let cert = params.signed_by(&key, &self.issuer).expect("sign leaf");
+        Leaf {
+            cert_der: cert.der().clone(),
+            cert_pem: cert.pem(),
+            key_pkcs8: key.serialize_der(),
+        }
+    }
+
+    /// Issue a current server certificate with exactly these DNS names as SANs (any ASCII, NUL and control
+    /// characters included: IA5String allows them, DNS does not) and `cn` as a UTF-8 common name: the hostile
+    /// certificates of catalog T-11/T-12, valid in every respect but their names.
+    pub fn issue_raw(&self, sans: &[&str], cn: &str) -> Leaf {
+        let mut params = CertificateParams::default();
+        params.subject_alt_names = sans
+            .iter()
+            .map(|s| SanType::DnsName(Ia5String::try_from(s.to_string()).expect("ASCII SAN")))
+            .collect();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, DnValue::Utf8String(cn.to_string()));
+        params.use_authority_key_identifier_extension = true;
+        params.key_usages.push(KeyUsagePurpose::DigitalSignature);
+        params
+            .extended_key_usages
+            .push(ExtendedKeyUsagePurpose::ServerAuth);
         let key = KeyPair::generate().expect("leaf key");
         let cert = params.signed_by(&key, &self.issuer).expect("sign leaf");
         Leaf {
