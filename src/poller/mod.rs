@@ -189,8 +189,7 @@ const MAX_ERROR_TEXT: usize = 2048;
 /// (`\x00`) and the text is cut after `max` characters with the count of what was left out.
 pub(crate) fn printable(text: &str, max: usize) -> String {
     let mut out = String::new();
-    let mut shown = 0;
-    for (i, c) in text.char_indices() {
+    for (shown, (i, c)) in text.char_indices().enumerate() {
         if shown == max {
             out.push_str(&format!(" [... {} more bytes]", text.len() - i));
             break;
@@ -200,7 +199,6 @@ pub(crate) fn printable(text: &str, max: usize) -> String {
         } else {
             out.push(c);
         }
-        shown += 1;
     }
     out
 }
