@@ -183,9 +183,8 @@ fn check_apply(raw: &[u8], rules: &Rules) {
             other => panic!("expected a removal, got {other:?}"),
         }
     }
-    match &rules.received {
-        Some(r) => assert_eq!(edits.next(), Some(&Edit::AddedReceived { raw: r.clone() })),
-        None => {}
+    if let Some(r) = &rules.received {
+        assert_eq!(edits.next(), Some(&Edit::AddedReceived { raw: r.clone() }));
     }
     assert_eq!(edits.next(), None);
 

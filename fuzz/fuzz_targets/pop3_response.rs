@@ -80,21 +80,18 @@ fn check_status(line: &StatusLine, raw: &[u8]) {
     let after = &content[indicator.len()..];
     assert!(after.is_empty() || after[0] == b' ');
     assert_eq!(line.text, after.get(1..).unwrap_or_default());
-    match &line.code {
-        Some(code) => {
+    if let Some(code) = &line.code {
+        assert!(
+            line.text.starts_with(b"["),
+            "a code only right after the indicator"
+        );
+        if let RespCode::Other(s) = code {
+            assert!(!s.is_empty() && s.len() <= 64);
             assert!(
-                line.text.starts_with(b"["),
-                "a code only right after the indicator"
+                s.bytes()
+                    .all(|b| b.is_ascii_graphic() && !b.is_ascii_lowercase())
             );
-            if let RespCode::Other(s) = code {
-                assert!(!s.is_empty() && s.len() <= 64);
-                assert!(
-                    s.bytes()
-                        .all(|b| b.is_ascii_graphic() && !b.is_ascii_lowercase())
-                );
-            }
         }
-        None => {}
     }
     assert_eq!(codec::parse_status(raw).as_ref(), Ok(line));
 }
@@ -164,8 +161,8 @@ fn body(wire: &[u8], max: u64, lf_lines: bool, splits: &[u8]) {
                     done || used == chunk.len(),
                     "all bytes are consumed until the end"
                 );
-                assert_eq!(d.is_empty(), d.len() == 0);
                 pos += used;
+                assert!(d.len() <= pos, "decoded more than was consumed");
                 if done {
                     break Ok(Some(pos));
                 }
