@@ -48,6 +48,8 @@ pub struct Cli {
 pub enum Command {
     /// Poll every account once and exit (the default; for cron)
     Run(RunArgs),
+    /// Poll each account on its own interval until stopped (SIGTERM); SIGUSR1 polls now, SIGHUP reloads
+    Daemon(DaemonArgs),
     /// Validate the configuration and exit (0 valid, 78 invalid)
     Check,
     /// Run the header pipeline on a local message offline and print the result
@@ -64,6 +66,46 @@ pub struct RunArgs {
     /// Try messages the MTA rejected permanently again
     #[arg(long)]
     pub retry_rejected: bool,
+
+    /// Fetch the new messages and print what would be done with each (envelope, header edits), changing
+    /// nothing: no SMTP connection, no DELE, no state write
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print each message's header block before and after the header pipeline as a unified diff on stdout, each
+    /// changed line annotated with the rule that changed it
+    #[arg(long)]
+    pub diff: bool,
+}
+
+/// Where log lines go.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogTarget {
+    /// Standard error, without timestamps (cron, systemd and terminals add their own)
+    #[default]
+    Stderr,
+    /// The systemd journal, with priorities (falls back to stderr when there is no journal socket)
+    Journald,
+    /// syslog(3), facility mail, with the pid
+    Syslog,
+}
+
+/// Options of `daemon`.
+#[derive(clap::Args, Debug)]
+pub struct DaemonArgs {
+    /// Poll only this account (repeatable; default: every account)
+    #[arg(long = "account", value_name = "NAME")]
+    pub accounts: Vec<String>,
+
+    /// At SIGTERM, wait at most this long for the messages in flight before exiting anyway (default: 660, the
+    /// 10-minute SMTP end-of-DATA timeout plus a minute)
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::daemon::DEFAULT_STOP_GRACE.as_secs())]
+    pub stop_grace: u64,
+
+    /// Where log lines go: stderr (default), journald (falls back to stderr when there is no journal socket),
+    /// or syslog (facility mail)
+    #[arg(long, value_enum, default_value_t = LogTarget::Stderr, value_name = "TARGET")]
+    pub log: LogTarget,
 }
 
 /// Options of `filter`.
@@ -72,6 +114,10 @@ pub struct FilterArgs {
     /// Apply this account's settings (target, strip_delivered_to, ...; default: the first account)
     #[arg(long, value_name = "NAME")]
     pub account: Option<String>,
+
+    /// Also print the header diff (before/after, each change annotated with its rule) on standard error
+    #[arg(long)]
+    pub diff: bool,
 
     /// Message file, `-` for standard input
     #[arg(value_name = "FILE")]
@@ -132,12 +178,66 @@ mod tests {
     }
 
     #[test]
+    fn daemon_takes_accounts_grace_and_a_log_target() {
+        let cli = Cli::try_parse_from([
+            "popfetch",
+            "daemon",
+            "--account",
+            "a",
+            "--stop-grace",
+            "5",
+            "--log",
+            "journald",
+        ])
+        .unwrap();
+        let Some(Command::Daemon(args)) = cli.command else {
+            panic!("expected daemon")
+        };
+        assert_eq!(args.accounts, ["a"]);
+        assert_eq!(args.stop_grace, 5);
+        assert_eq!(args.log, LogTarget::Journald);
+        let cli = Cli::try_parse_from(["popfetch", "daemon"]).unwrap();
+        let Some(Command::Daemon(args)) = cli.command else {
+            panic!("expected daemon")
+        };
+        assert_eq!(
+            std::time::Duration::from_secs(args.stop_grace),
+            crate::daemon::DEFAULT_STOP_GRACE
+        );
+        assert_eq!(args.log, LogTarget::Stderr);
+        assert!(Cli::try_parse_from(["popfetch", "daemon", "--log", "file"]).is_err());
+        assert!(Cli::try_parse_from(["popfetch", "run", "--log", "syslog"]).is_err());
+        assert!(Cli::try_parse_from(["popfetch", "daemon", "--retry-rejected"]).is_err());
+    }
+
+    #[test]
     fn check_takes_no_arguments_and_unknown_flags_fail() {
         assert!(matches!(
             Cli::try_parse_from(["popfetch", "check"]).unwrap().command,
             Some(Command::Check)
         ));
         assert!(Cli::try_parse_from(["popfetch", "check", "extra"]).is_err());
-        assert!(Cli::try_parse_from(["popfetch", "run", "--dry-run"]).is_err());
+        assert!(Cli::try_parse_from(["popfetch", "run", "--dry-runn"]).is_err());
+        assert!(Cli::try_parse_from(["popfetch", "check", "--diff"]).is_err());
+    }
+
+    #[test]
+    fn run_takes_dry_run_and_diff_and_filter_takes_diff() {
+        let cli = Cli::try_parse_from(["popfetch", "run", "--dry-run", "--diff"]).unwrap();
+        let Some(Command::Run(args)) = cli.command else {
+            panic!("expected run")
+        };
+        assert!(args.dry_run && args.diff);
+        let cli = Cli::try_parse_from(["popfetch", "run"]).unwrap();
+        let Some(Command::Run(args)) = cli.command else {
+            panic!("expected run")
+        };
+        assert!(!args.dry_run && !args.diff);
+        let cli = Cli::try_parse_from(["popfetch", "filter", "--diff", "m.eml"]).unwrap();
+        let Some(Command::Filter(args)) = cli.command else {
+            panic!("expected filter")
+        };
+        assert!(args.diff);
+        assert_eq!(args.file, PathBuf::from("m.eml"));
     }
 }

@@ -10,6 +10,12 @@
 //! - [`smtp`]: reinjection over one lettre connection per poll.
 //! - [`state`]: the per-account UID journal and lock.
 //! - [`poller`]: one poll of one account, enforcing the delivery order below.
+//! - [`daemon`]: `popfetch daemon`: per-account schedules, backoff, signals, the single-instance lock.
+//! - [`logging`]: where log lines go (stderr, journald, syslog).
+//! - [`poller`]: one poll of one account, enforcing the delivery order below; [`dryrun`]: the same poll that
+//!   fetches and shows but changes nothing.
+//! - [`diff`], [`explain`], [`trace`]: seeing what popfetch does (`--diff`, MTA refusals in plain words, the
+//!   `-vv` protocol trace).
 //!
 //! # The delivery invariant
 //! A message is `DELE`d only after the MTA answered 2xx to end-of-DATA *and* its UID was fsynced to the state
@@ -19,12 +25,18 @@
 
 pub mod cli;
 pub mod config;
+pub mod daemon;
+pub mod diff;
+pub mod dryrun;
 pub mod error;
+pub mod explain;
 pub mod failpoint;
 pub mod headers;
+pub mod logging;
 pub mod poller;
 pub mod pop3;
 pub mod secret;
 pub mod smtp;
 pub mod state;
 pub mod tls;
+pub mod trace;

@@ -1,48 +1,34 @@
 //! The `popfetch` binary: parse the command line, set up logging, load the configuration, dispatch, and turn the
 //! outcome into a documented exit status (see `man 1 popfetch`, EXIT STATUS).
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use tracing::level_filters::LevelFilter;
-
-use popfetch::cli::{Cli, Command, FilterArgs, RunArgs};
+use popfetch::cli::{Cli, Command, DaemonArgs, FilterArgs, LogTarget, RunArgs};
 use popfetch::config::{self, Config};
 use popfetch::error::ExitClass;
-use popfetch::{headers, poller};
+use popfetch::{daemon, headers, logging, poller};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose, cli.quiet);
+    // `--log` belongs to the daemon; one-shot commands log to stderr, which cron mails and systemd journals.
+    let log = match &cli.command {
+        Some(Command::Daemon(args)) => args.log,
+        _ => LogTarget::Stderr,
+    };
+    logging::init(log, cli.verbose, cli.quiet);
     let path = cli.config.clone().unwrap_or_else(config::default_path);
     let class = match cli.command {
         None => run(&path, RunArgs::default()),
         Some(Command::Run(args)) => run(&path, args),
+        Some(Command::Daemon(args)) => daemon(&path, args),
         Some(Command::Check) => check(&path),
         Some(Command::Filter(args)) => filter(&path, args),
     };
     class.into()
-}
-
-/// Log lines go to stderr without timestamps (cron and journald add their own). Default level INFO, which
-/// prints nothing on a run without mail; `-q` keeps warnings and errors; `-v` adds debug lines, `-vv` the protocol trace.
-fn init_logging(verbose: u8, quiet: bool) {
-    let level = match (quiet, verbose) {
-        (true, _) => LevelFilter::WARN,
-        (false, 0) => LevelFilter::INFO,
-        (false, 1) => LevelFilter::DEBUG,
-        (false, _) => LevelFilter::TRACE,
-    };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_max_level(level)
-        .without_time()
-        .with_target(false)
-        .init();
 }
 
 fn load(path: &Path) -> Result<Config, ExitClass> {
@@ -81,29 +67,66 @@ fn run(path: &Path, args: RunArgs) -> ExitClass {
             return ExitClass::Config;
         }
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("popfetch: cannot start the async runtime: {e}");
-            return ExitClass::Internal;
-        }
+        Err(class) => return class,
     };
+    if args.dry_run {
+        println!("{}", popfetch::dryrun::BANNER);
+    }
     let opts = poller::RunOptions {
         accounts: args.accounts,
         poll: poller::PollOptions {
             retry_rejected: args.retry_rejected,
+            dry_run: args.dry_run,
+            diff: args.diff,
             ..Default::default()
         },
     };
     runtime.block_on(poller::run(Arc::new(config), opts))
 }
 
+fn runtime() -> Result<tokio::runtime::Runtime, ExitClass> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("popfetch: cannot start the async runtime: {e}");
+            ExitClass::Internal
+        })
+}
+
+/// `popfetch daemon`: the signal handlers first (a SIGUSR1 or SIGHUP arriving before them would kill the
+/// process), then the daemon until SIGTERM/SIGINT.
+fn daemon(path: &Path, args: DaemonArgs) -> ExitClass {
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(class) => return class,
+    };
+    let opts = daemon::DaemonOptions {
+        accounts: args.accounts,
+        stop_grace: std::time::Duration::from_secs(args.stop_grace),
+        ..Default::default()
+    };
+    let class = runtime.block_on(async {
+        let control = match daemon::signals() {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("popfetch: cannot install signal handlers: {e}");
+                return ExitClass::Internal;
+            }
+        };
+        daemon::run(path, opts, control).await
+    });
+    // Tasks abandoned after the stop grace (or a second SIGTERM) must not hold the exit up.
+    runtime.shutdown_background();
+    class
+}
+
 /// `popfetch filter`: the header pipeline on a local message, offline. No server hop happens, so no Received
-/// field is added; the Delivered-To rule and line-ending normalisation are exactly those of a run.
+/// field is added; the Delivered-To rule and line-ending normalisation are exactly those of a run. The result
+/// goes to stdout byte for byte; `--diff` puts the header diff on stderr so stdout stays the message.
 fn filter(path: &Path, args: FilterArgs) -> ExitClass {
     let config = match load(path) {
         Ok(c) => c,
@@ -144,6 +167,30 @@ fn filter(path: &Path, args: FilterArgs) -> ExitClass {
         } = e
         {
             tracing::info!("removed Delivered-To: {address} ({reason})");
+        }
+    }
+    if args.diff {
+        let name = if args.file.as_os_str() == "-" {
+            "standard input".to_owned()
+        } else {
+            args.file.display().to_string()
+        };
+        let text = popfetch::diff::render(
+            &raw,
+            &out.edits,
+            &popfetch::diff::Style {
+                before: &name,
+                after: &format!("{name} filtered for account {:?}", acct.name),
+                color: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            },
+        );
+        let mut stderr = std::io::stderr().lock();
+        if let Err(e) = stderr
+            .write_all(text.as_bytes())
+            .and_then(|_| stderr.flush())
+        {
+            eprintln!("popfetch: cannot write the diff: {e}");
+            return ExitClass::Internal;
         }
     }
     let mut stdout = std::io::stdout().lock();

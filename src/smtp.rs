@@ -7,6 +7,9 @@
 //! wrapped in `tokio::time::timeout`; `message()` always appends `\r\n.\r\n`, so one trailing CRLF is stripped
 //! first; it dot-stuffs only after CRLF, which is safe because the pipeline removed every bare CR and LF; a
 //! connection that saw an I/O error, a timeout or a garbled reply is never used again.
+//!
+//! At TRACE level (`-vv`) the conversation is logged as `C:`/`S:` lines by the stream wrapper
+//! [`crate::trace::Traced`], with the message content shown only up to its header block.
 
 use std::fmt;
 use std::time::Duration;
@@ -16,8 +19,10 @@ use lettre::transport::smtp::client::AsyncSmtpConnection;
 use lettre::transport::smtp::commands::{Data, Mail, Quit, Rcpt, Rset};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use lettre::transport::smtp::response::Response;
+use tokio::net::TcpStream;
 
 use crate::error::ExitClass;
+use crate::trace::Traced;
 
 /// RFC 5321 §4.5.3.2 minimum timeouts. A too-short end-of-DATA timeout turns a slow MTA into endless duplicates
 /// (fetchmail 6.3.10's NEWS), so these are floors, not tunables.
@@ -141,6 +146,24 @@ impl SmtpError {
         }
     }
 
+    /// True when the link failed after the message may have been handed over in full (no clear reply to
+    /// end-of-DATA): the MTA may have queued it, so a later retry may deliver it twice (catalog S-07).
+    pub fn maybe_accepted(&self) -> bool {
+        matches!(
+            self,
+            SmtpError::Unreachable {
+                phase: Phase::EndOfData,
+                ..
+            } | SmtpError::Timeout {
+                phase: Phase::EndOfData,
+                ..
+            } | SmtpError::Unexpected {
+                phase: Phase::EndOfData,
+                ..
+            }
+        )
+    }
+
     /// The reply code, if the MTA answered.
     pub fn code(&self) -> Option<u16> {
         match self {
@@ -195,14 +218,32 @@ impl Mta {
     ) -> Result<Mta, SmtpError> {
         let addr = format!("{host}:{port}");
         let client_id = ClientId::Domain(helo_name.to_owned());
-        let fut = AsyncSmtpConnection::connect_tokio1(
-            (host, port),
-            Some(timeouts.connect),
-            &client_id,
-            None,
-            None,
-        );
-        let budget = timeouts.connect + timeouts.command * 2;
+        // We connect the socket ourselves and hand lettre a traced stream: lettre reads the greeting and sends
+        // EHLO inside connect, so only the stream sees those lines for the `-vv` trace (crate::trace).
+        let tcp =
+            match tokio::time::timeout(timeouts.connect, TcpStream::connect((host, port))).await {
+                Err(_) => {
+                    return Err(SmtpError::Timeout {
+                        addr,
+                        phase: Phase::Connect,
+                        secs: timeouts.connect.as_secs(),
+                    });
+                }
+                Ok(Err(e)) => {
+                    return Err(SmtpError::Unreachable {
+                        addr,
+                        phase: Phase::Connect,
+                        reason: sanitize(&e.to_string()),
+                    });
+                }
+                Ok(Ok(tcp)) => tcp,
+            };
+        // lettre writes the end-of-DATA dot as its own small segment; with Nagle on, it waits for the delayed ACK
+        // of the previous segment (~40 ms per message, measured against Postfix). Commands are latency-bound.
+        let _ = tcp.set_nodelay(true);
+        let fut =
+            AsyncSmtpConnection::connect_with_transport(Box::new(Traced::new(tcp)), &client_id);
+        let budget = timeouts.command * 2;
         let conn = match tokio::time::timeout(budget, fut).await {
             Err(_) => {
                 return Err(SmtpError::Timeout {
@@ -270,8 +311,9 @@ impl Mta {
         let write_budget = t.data_block + Duration::from_secs(message.len() as u64 / (1 << 20));
         let budget = write_budget + t.data_end;
         let fut = async {
-            if body.is_empty() {
+            if message.is_empty() {
                 // lettre's message() would put an empty line before the terminator: send the bare terminator.
+                // (A message of just CRLF frames to an empty body, which message() turns back into CRLF.)
                 self.conn.command(".\r\n").await
             } else {
                 self.conn.message(body).await

@@ -584,3 +584,22 @@ fn t03_plaintext_account_with_consent_in_words_delivers() {
     );
     assert_eq!(pop.sessions().len(), sessions_before);
 }
+
+#[test]
+fn h12_empty_and_tiny_messages_without_received_arrive_unchanged() {
+    let w = World::new(vec![
+        Msg::new("empty", Vec::new()),
+        Msg::new("crlf", b"\r\n".to_vec()),
+        Msg::new("one", b"x".to_vec()),
+    ]);
+    let cfg = w.config(w.account().extra("received", "false"));
+    let out = run(&cfg.path, &["run"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let data: Vec<Vec<u8>> = w.smtp.delivered().into_iter().map(|d| d.data).collect();
+    // A 0-octet message is an empty DATA; a last line without CRLF gains one (SMTP has no partial lines).
+    assert_eq!(
+        data,
+        vec![b"".to_vec(), b"\r\n".to_vec(), b"x\r\n".to_vec()]
+    );
+    assert!(w.smtp.violations().is_empty(), "{:?}", w.smtp.violations());
+}

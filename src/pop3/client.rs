@@ -398,6 +398,13 @@ impl Client {
         let reply = match front {
             Pending::Retr(n) => {
                 let (st, body) = self.read_response(Expect::MultiOnOk, "retr").await?;
+                // With nothing else outstanding, any byte after the terminator means the reply ended early: a
+                // server that did not dot-stuff a lone `.` line (P-31). Refuse the message rather than deliver a
+                // truncated copy that a later DELE would make the only one. (Best effort: bytes still in flight
+                // are caught by the next command's idle check.)
+                if st.ok && self.pending.len() == 1 && self.drain_unsolicited("retr").await? {
+                    return Err(unsolicited());
+                }
                 let result = if st.ok {
                     Ok(body.unwrap_or_default())
                 } else {

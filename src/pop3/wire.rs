@@ -128,7 +128,7 @@ impl Client {
         shown: &str,
         phase: &'static str,
     ) -> Result<(), Pop3Error> {
-        trace!("C: {shown}");
+        trace!("pop3 C: {shown}");
         let mut bytes = Vec::with_capacity(line.len() + 2);
         bytes.extend_from_slice(line.as_bytes());
         bytes.extend_from_slice(b"\r\n");
@@ -185,8 +185,15 @@ impl Client {
                             what: "response state lost",
                         });
                     };
-                    trace!("S: [{} bytes]", body.len());
-                    return Ok((st, Some(body.into_body())));
+                    let body = body.into_body();
+                    // A message: its header block, then the size of the rest (crate::trace), so bodies stay
+                    // out of logs. A listing (CAPA, UIDL, LIST): its lines.
+                    if phase == "retr" {
+                        crate::trace::message("pop3 S", &body, &self.secret_bytes());
+                    } else {
+                        crate::trace::lines("pop3 S", &body, &self.secret_bytes());
+                    }
+                    return Ok((st, Some(body)));
                 }
             } else {
                 match codec::find_line_end(unread, inf.scanned, self.opts.max_line)
@@ -280,7 +287,7 @@ impl Client {
         if tracing::enabled!(tracing::Level::TRACE) {
             let line = line.strip_suffix(b"\n").unwrap_or(line);
             let line = line.strip_suffix(b"\r").unwrap_or(line);
-            trace!("S: {}", sanitize(line, &self.secret_bytes()));
+            trace!("pop3 S: {}", sanitize(line, &self.secret_bytes()));
         }
     }
 

@@ -18,13 +18,14 @@ pub mod run;
 pub mod smtp;
 mod smtp_session;
 pub mod wire;
+pub mod world;
 
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 
 pub use pki::{TestPki, Validity};
-pub use pop3::{FakePop3, Msg, Pop3Behavior, Pop3Tls, Session};
+pub use pop3::{FakePop3, Msg, Pop3Behavior, Pop3Tls, Scripted, Session};
 pub use run::{
     AccountCfg, ConfigBuilder, Output, TestConfig, popfetch_bin, run_popfetch, spawn_popfetch,
 };

@@ -6,6 +6,7 @@
 //! other way commits nothing. Everything the client sends is recorded per session, exactly (decrypted inside TLS).
 //! The protocol handler lives in `pop3_session.rs`.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -47,6 +48,36 @@ pub enum Pop3Tls {
 /// Bytes written right after `+OK` to STLS, in the same write, when `stls_junk_after_ok` is set: a plaintext
 /// response injected before the handshake (NO STARTTLS "response injection").
 pub const STLS_JUNK: &[u8] = b"+OK injected before TLS\r\n";
+
+/// A scripted reply (catalog §3.2 "override_response"): a command line starting with `command` (case-insensitive,
+/// e.g. `"UIDL"`, `"DELE 2"`, `"QUIT"`) gets `reply` verbatim instead of the normal outcome, and the command has no
+/// effect (a scripted QUIT commits nothing, a scripted DELE marks nothing). With `close`, the connection is closed
+/// right after `reply` (which may be empty: the reply is lost).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scripted {
+    pub command: String,
+    pub reply: Vec<u8>,
+    pub close: bool,
+}
+
+impl Scripted {
+    /// `command` answered with `reply` (raw bytes, CRLFs included), the connection kept open.
+    pub fn reply(command: &str, reply: impl Into<Vec<u8>>) -> Scripted {
+        Scripted {
+            command: command.to_string(),
+            reply: reply.into(),
+            close: false,
+        }
+    }
+
+    /// `command` answered with `reply`, then the connection closed.
+    pub fn reply_and_close(command: &str, reply: impl Into<Vec<u8>>) -> Scripted {
+        Scripted {
+            close: true,
+            ..Scripted::reply(command, reply)
+        }
+    }
+}
 
 /// Default greeting; the `<...>` part is the APOP timestamp.
 pub const POP3_GREETING: &str = "+OK fake ready <123.456@fake.test>";
@@ -94,6 +125,15 @@ pub struct Pop3Behavior {
     /// is on), pausing `pause` between them, so splits fall inside `+OK`, between CR and LF, and inside the
     /// terminator (P-04).
     pub write_chunks: Option<(usize, Duration)>,
+    /// Scripted replies, first match wins (see [`Scripted`]). Empty by default.
+    pub script: Vec<Scripted>,
+    /// Bytes sent instead of the greeting line (no CRLF added), e.g. TLS record bytes or an empty line.
+    pub greeting_raw: Option<Vec<u8>>,
+    /// Close the connection right after the greeting (or `greeting_raw`), reading nothing.
+    pub close_after_greeting: bool,
+    /// Size reported by LIST and STAT for these UIDs instead of the real one (a server that counts LF as one
+    /// octet, or a truncating server: catalog P-19).
+    pub list_sizes: HashMap<String, u64>,
 }
 
 impl Default for Pop3Behavior {
@@ -119,6 +159,10 @@ impl Default for Pop3Behavior {
             stuff_dots: true,
             reply_delay: None,
             write_chunks: None,
+            script: Vec::new(),
+            greeting_raw: None,
+            close_after_greeting: false,
+            list_sizes: HashMap::new(),
         }
     }
 }
@@ -272,6 +316,11 @@ impl FakePop3 {
     /// Append to the maildrop (seen by sessions that authenticate afterwards).
     pub fn add_messages(&self, msgs: Vec<Msg>) {
         lock(&self.state).mailbox.extend(msgs);
+    }
+
+    /// Remove a message from the maildrop as another client's committed DELE would (later sessions renumber).
+    pub fn remove(&self, uid: &str) {
+        lock(&self.state).mailbox.retain(|m| m.uid != uid);
     }
 
     /// All commands of all sessions, in order.

@@ -90,10 +90,15 @@ impl Conn {
             self.wire.upgrade(cfg.clone()).map_err(|e| e.to_string())?;
             lock(&self.state).sessions[self.idx].tls_at = Some(0);
         }
-        let greeting = format!("{}\r\n", self.b.greeting);
-        self.wire
-            .send(greeting.as_bytes())
-            .map_err(|e| e.to_string())?;
+        let greeting = match &self.b.greeting_raw {
+            Some(raw) => raw.clone(),
+            None => format!("{}\r\n", self.b.greeting).into_bytes(),
+        };
+        self.wire.send(&greeting).map_err(|e| e.to_string())?;
+        if self.b.close_after_greeting {
+            self.session(|s| s.error = Some("fault: closed after the greeting".into()));
+            return Ok(());
+        }
         loop {
             let line = match self.wire.read_line(READ_LIMIT) {
                 Ok(line) => line,
@@ -185,6 +190,18 @@ impl Conn {
         }
         let line = String::from_utf8_lossy(body).into_owned();
         self.session(|s| s.commands.push(line.clone()));
+        if let Some(sc) = self.scripted(&line) {
+            let verb = line.split(' ').next().unwrap_or("").to_ascii_uppercase();
+            self.check_lockstep(&verb);
+            self.reply_bytes(&sc.reply)?;
+            if sc.close {
+                self.session(|s| {
+                    s.error = Some(format!("fault: closed after the scripted reply to {verb}"))
+                });
+                return Ok(Next::End);
+            }
+            return Ok(Next::Continue);
+        }
         let (verb, arg) = match line.split_once(' ') {
             Some((v, a)) => (v.to_ascii_uppercase(), a.to_string()),
             None => (line.to_ascii_uppercase(), String::new()),
@@ -217,6 +234,19 @@ impl Conn {
             _ => self.reply("unknown command", "-ERR unknown command\r\n")?,
         }
         Ok(Next::Continue)
+    }
+
+    /// The first scripted reply whose command prefix matches `line` (case-insensitive).
+    fn scripted(&self, line: &str) -> Option<super::pop3::Scripted> {
+        self.b
+            .script
+            .iter()
+            .find(|sc| {
+                line.len() >= sc.command.len()
+                    && line.as_bytes()[..sc.command.len()]
+                        .eq_ignore_ascii_case(sc.command.as_bytes())
+            })
+            .cloned()
     }
 
     fn capa(&self) -> String {
@@ -433,13 +463,15 @@ impl Conn {
             "STAT" => {
                 let (n, size) = (0..snapshot.len())
                     .filter(|&i| !deleted[i])
-                    .fold((0, 0), |(n, s), i| (n + 1, s + snapshot[i].bytes.len()));
+                    .fold((0, 0), |(n, s), i| {
+                        (n + 1, s + listed_size(&self.b, &snapshot[i]))
+                    });
                 format!("+OK {n} {size}\r\n").into_bytes()
             }
             "LIST" | "UIDL" => {
                 let item = |i: usize| {
                     if verb == "LIST" {
-                        format!("{} {}", i + 1, snapshot[i].bytes.len())
+                        format!("{} {}", i + 1, listed_size(&self.b, &snapshot[i]))
                     } else {
                         format!("{} {}", i + 1, snapshot[i].uid)
                     }
@@ -533,6 +565,13 @@ impl Conn {
         st.sessions[self.idx].retr_count += 1;
         Ok(Next::Continue)
     }
+}
+
+/// The size LIST and STAT report for `msg`: its length unless `list_sizes` overrides it.
+fn listed_size(b: &Pop3Behavior, msg: &Msg) -> usize {
+    b.list_sizes
+        .get(&msg.uid)
+        .map_or(msg.bytes.len(), |&n| n as usize)
 }
 
 /// Resolve a message-number argument against the session's numbering (deleted messages do not resolve).

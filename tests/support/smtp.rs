@@ -44,6 +44,9 @@ pub struct SmtpBehavior {
     pub delay_eod_reply: Option<Duration>,
     /// Record a violation when a command arrives before the reply to the previous one.
     pub enforce_lockstep: bool,
+    /// Once this many transactions reached end-of-DATA on one connection, answer the next command with
+    /// `421 4.3.2 Service shutting down` and close (catalog S-08).
+    pub shutdown_after: Option<usize>,
 }
 
 impl Default for SmtpBehavior {
@@ -62,6 +65,7 @@ impl Default for SmtpBehavior {
             close_after_eod: false,
             delay_eod_reply: None,
             enforce_lockstep: true,
+            shutdown_after: None,
         }
     }
 }

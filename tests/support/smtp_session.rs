@@ -171,6 +171,18 @@ impl Conn {
             None => (line.to_ascii_uppercase(), String::new()),
         };
         let has_helo = lock(&self.state).sessions[self.idx].helo.is_some();
+        if let Some(limit) = self.b.shutdown_after {
+            let done = lock(&self.state)
+                .transactions
+                .iter()
+                .filter(|t| t.connection == self.idx)
+                .count();
+            if done >= limit {
+                self.session(|s| s.error = Some("fault: 421 shutdown".into()));
+                self.wire.send(b"421 4.3.2 Service shutting down\r\n")?;
+                return Ok(Next::End);
+            }
+        }
         match verb.as_str() {
             "EHLO" if !self.b.ehlo_ok => {
                 self.reply("EHLO", "502 5.5.2 Error: command not recognized")?

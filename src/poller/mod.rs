@@ -11,22 +11,21 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::{debug, error, info, warn};
 
 use crate::config::{Account, Config, TlsMode};
 use crate::error::ExitClass;
 use crate::failpoint;
-use crate::headers::{self, Edit, ReturnPath};
 use crate::pop3::{self, Client, Reply};
-use crate::smtp::{self, Envelope, Mta, Verdict};
+use crate::smtp::{self, Mta};
 use crate::state::{Identity, State};
 use crate::tls;
 
-/// How many RETRs may be outstanding ahead of delivery when the server advertises PIPELINING (RFC 2449 §6.6).
-/// Replies are read one at a time, so memory stays bounded by one message; TCP flow control holds the rest.
-const RETR_WINDOW: usize = 8;
+mod deliver;
+
+use deliver::{Ctx, deliver_all, explained, note_dele};
+pub(crate) use deliver::{describe_edits, prepare};
 
 /// Options of one `popfetch run`.
 #[derive(Debug, Clone, Default)]
@@ -45,6 +44,10 @@ pub struct PollOptions {
     /// Asked to stop: finish the message in flight (never abandon a message between the MTA's reply and the
     /// state record), start no new one, QUIT cleanly.
     pub shutdown: Shutdown,
+    /// Fetch and show what would be done, change nothing: no SMTP, no DELE, no state write ([`crate::dryrun`]).
+    pub dry_run: bool,
+    /// Print each message's header diff (before/after the pipeline) to stdout ([`crate::diff`]).
+    pub diff: bool,
 }
 
 /// A stop request shared by every poll of a process (SIGTERM in the daemon). Cheap to clone; the default never
@@ -104,7 +107,7 @@ impl Report {
         }
     }
 
-    fn worsen(&mut self, c: ExitClass) {
+    pub(crate) fn worsen(&mut self, c: ExitClass) {
         self.class = self.class.worst(c);
     }
 }
@@ -157,7 +160,7 @@ pub async fn poll(config: &Config, acct: &Account, opts: &PollOptions) -> Report
     // The summary only when something happened: a failure already has its own error line, and a quiet mailbox
     // prints nothing (cron mails any output).
     let busy = report.new + report.deleted + report.skipped > 0;
-    if busy {
+    if busy && !opts.dry_run {
         info!(
             "account {:?} ({server}): {} new, {} delivered, {} rejected, {} skipped, {} deleted; result {}",
             acct.name,
@@ -194,16 +197,16 @@ fn hint(class: ExitClass) -> &'static str {
 }
 
 /// A failure that ends the poll: its class and a one-line message without secrets.
-struct Failure {
-    class: ExitClass,
-    message: String,
+pub(crate) struct Failure {
+    pub(crate) class: ExitClass,
+    pub(crate) message: String,
     /// The POP3 link is in an unknown state (broken stream) or the state file is in doubt: drop the link
     /// without QUIT, so nothing marked for deletion is committed (invariant 2).
-    abort_pop3: bool,
+    pub(crate) abort_pop3: bool,
 }
 
 impl Failure {
-    fn of(class: ExitClass, e: impl std::fmt::Display) -> Failure {
+    pub(crate) fn of(class: ExitClass, e: impl std::fmt::Display) -> Failure {
         Failure {
             class,
             message: e.to_string(),
@@ -212,14 +215,14 @@ impl Failure {
     }
 }
 
-fn pop3_fail(e: pop3::Pop3Error) -> Failure {
+pub(crate) fn pop3_fail(e: pop3::Pop3Error) -> Failure {
     Failure {
         abort_pop3: true,
         ..Failure::of(e.class(), chain(&e))
     }
 }
 
-fn state_fail(e: crate::state::StateError) -> Failure {
+pub(crate) fn state_fail(e: crate::state::StateError) -> Failure {
     Failure {
         abort_pop3: true,
         ..Failure::of(e.class(), chain(&e))
@@ -255,6 +258,9 @@ async fn poll_inner(
     opts: &PollOptions,
     report: &mut Report,
 ) -> Result<(), Failure> {
+    if opts.dry_run {
+        return crate::dryrun::poll(config, acct, opts, report).await;
+    }
     // 1. The lock and the state, before any network traffic: a second run exits 75 without touching the server.
     let identity = Identity {
         host: acct.host.clone(),
@@ -274,46 +280,7 @@ async fn poll_inner(
     }
 
     // 2. Connect and authenticate.
-    let password = acct
-        .password
-        .resolve(&acct.name)
-        .await
-        .map_err(|e| Failure::of(e.class(), chain(&e)))?;
-    let connector = match acct.tls {
-        TlsMode::None => tls::trust_nothing(),
-        TlsMode::Implicit | TlsMode::Stls => tls::connector(&tls::TlsSettings {
-            ca_file: acct.ca_file.clone(),
-            cert_sha256: acct.cert_sha256,
-        }),
-    }
-    .map_err(|e| Failure::of(ExitClass::Config, chain(&e)))?;
-    let security = match acct.tls {
-        TlsMode::Implicit => pop3::Security::Implicit,
-        TlsMode::Stls => pop3::Security::Stls,
-        TlsMode::None => pop3::Security::None,
-    };
-    let pop3_opts = pop3::Options {
-        timeout: acct.timeout,
-        max_line: 64 * 1024,
-        // LIST sizes were checked against max_message_size already; RETR may legitimately be a little larger
-        // (servers that count LF as one octet, catalog P-19), so the hard cap on the wire leaves 1/16 of slack.
-        max_message: acct
-            .max_message_size
-            .saturating_add(acct.max_message_size / 16 + 4096),
-    };
-    let mut client = Client::connect(&acct.host, acct.port, security, &connector, pop3_opts)
-        .await
-        .map_err(pop3_fail)?;
-    client
-        .login(
-            &acct.user,
-            &password,
-            acct.auth,
-            acct.allow_plaintext_password,
-        )
-        .await
-        .map_err(pop3_fail)?;
-    drop(password);
+    let mut client = open_pop3(acct).await?;
 
     // 3. What is there, and what is new.
     let uidl = client.uidl().await.map_err(pop3_fail)?;
@@ -380,12 +347,16 @@ async fn poll_inner(
                     by_host: &config.smtp.helo_name,
                     uidl: &uidl,
                     shutdown: &opts.shutdown,
+                    diff: opts.diff,
                 };
                 outcome = deliver_all(&ctx, &mut client, &mut mta, &mut state, todo, report).await;
                 mta.quit().await;
             }
             Err(e) => {
-                outcome = Err(Failure::of(e.class(), chain(&e)));
+                outcome = Err(Failure::of(
+                    e.class(),
+                    format!("{}{}", chain(&e), explained(&e)),
+                ));
             }
         }
     }
@@ -427,236 +398,47 @@ async fn poll_inner(
     outcome
 }
 
-fn note_dele(
-    acct: &Account,
-    n: u32,
-    uidl: &[(u32, String)],
-    result: Result<(), pop3::ServerError>,
-    report: &mut Report,
-) {
-    let uid = uidl
-        .iter()
-        .find(|(m, _)| *m == n)
-        .map(|(_, u)| u.as_str())
-        .unwrap_or("?");
-    match result {
-        Ok(()) => report.deleted += 1,
-        // Catalog P-25: the UID stays recorded, so it is not delivered again; DELE is retried next run.
-        Err(e) => warn!(
-            "account {:?}: uid {uid:?}: DELE refused ({}); retried next run",
-            acct.name, e.text
-        ),
+/// Connect to the account's POP3 server and authenticate (design flow step 2).
+pub(crate) async fn open_pop3(acct: &Account) -> Result<Client, Failure> {
+    let password = acct
+        .password
+        .resolve(&acct.name)
+        .await
+        .map_err(|e| Failure::of(e.class(), chain(&e)))?;
+    let connector = match acct.tls {
+        TlsMode::None => tls::trust_nothing(),
+        TlsMode::Implicit | TlsMode::Stls => tls::connector(&tls::TlsSettings {
+            ca_file: acct.ca_file.clone(),
+            cert_sha256: acct.cert_sha256,
+        }),
     }
-}
-
-/// RETR (pipelined within [`RETR_WINDOW`]) → pipeline → deliver → record → DELE, in server order.
-async fn deliver_all(
-    ctx: &Ctx<'_>,
-    client: &mut Client,
-    mta: &mut Mta,
-    state: &mut State,
-    mut todo: VecDeque<Pending>,
-    report: &mut Report,
-) -> Result<(), Failure> {
-    let acct = ctx.acct;
-    let window = if client.pipelining() { RETR_WINDOW } else { 1 };
-    let mut in_flight: VecDeque<Pending> = VecDeque::new();
-    loop {
-        if ctx.shutdown.is_requested() {
-            // Stop between messages: nothing is in the MTA's hands unrecorded. Messages not yet delivered stay
-            // on the server; the RETRs already in flight are drained before QUIT.
-            info!(
-                "account {:?}: stopping: shutdown requested, {} message(s) left for the next poll",
-                acct.name,
-                todo.len() + in_flight.len()
-            );
-            return Ok(());
-        }
-        while in_flight.len() < window
-            && let Some(p) = todo.pop_front()
-        {
-            client.send_retr(p.n).await.map_err(pop3_fail)?;
-            in_flight.push_back(p);
-        }
-        if in_flight.is_empty() {
-            return Ok(());
-        }
-        let reply = client.next_reply().await.map_err(pop3_fail)?;
-        let (n, result) = match reply {
-            Reply::Dele { n, result } => {
-                note_dele(acct, n, ctx.uidl, result, report);
-                continue;
-            }
-            Reply::Retr { n, result } => (n, result),
-        };
-        let Some(p) = in_flight.pop_front() else {
-            return Err(Failure::of(
-                ExitClass::Internal,
-                "RETR reply without a request",
-            ));
-        };
-        if p.n != n {
-            return Err(Failure::of(
-                ExitClass::Internal,
-                "RETR replies out of order",
-            ));
-        }
-        let raw = match result {
-            Ok(raw) => {
-                failpoint::hit("after_retr");
-                raw
-            }
-            Err(e) => {
-                warn!(
-                    "account {:?}: uid {:?}: RETR refused ({}); left on the server",
-                    acct.name, p.uid, e.text
-                );
-                report.worsen(ExitClass::TempFail);
-                continue;
-            }
-        };
-        match deliver_one(ctx, client, mta, state, &p, &raw).await? {
-            Delivery::Done => report.delivered += 1,
-            Delivery::Rejected => {
-                report.rejected += 1;
-                report.worsen(ExitClass::Partial);
-            }
-        }
-    }
-}
-
-/// What every message of one poll shares.
-struct Ctx<'a> {
-    acct: &'a Account,
-    /// This host's name for the `by` clause of the Received field.
-    by_host: &'a str,
-    /// The server's listing, to name UIDs in DELE replies.
-    uidl: &'a [(u32, String)],
-    shutdown: &'a Shutdown,
-}
-
-enum Delivery {
-    Done,
-    Rejected,
-}
-
-async fn deliver_one(
-    ctx: &Ctx<'_>,
-    client: &mut Client,
-    mta: &mut Mta,
-    state: &mut State,
-    p: &Pending,
-    raw: &[u8],
-) -> Result<Delivery, Failure> {
-    let acct = ctx.acct;
-    let received = acct.received.then(|| {
-        headers::received_field(&headers::ReceivedInfo {
-            server_host: acct.host.clone(),
-            server_ip: client.peer_ip(),
-            by_host: ctx.by_host.to_owned(),
-            encrypted: client.is_encrypted(),
-            uid: p.uid.clone(),
-            target: acct.target.clone(),
-            unix_time: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0),
-        })
-    });
-    let rules = headers::Rules {
-        target: acct.target.to_ascii_lowercase(),
-        drop: acct.drop_delivered_to,
-        strip: acct.strip_delivered_to.clone(),
-        received,
+    .map_err(|e| Failure::of(ExitClass::Config, chain(&e)))?;
+    let security = match acct.tls {
+        TlsMode::Implicit => pop3::Security::Implicit,
+        TlsMode::Stls => pop3::Security::Stls,
+        TlsMode::None => pop3::Security::None,
     };
-    let filtered = headers::apply(raw, &rules);
-    let from = match headers::return_path(raw) {
-        ReturnPath::Address(a) => Some(a),
-        ReturnPath::Null => None,
-        ReturnPath::Absent => acct.envelope_from_fallback.clone(),
-        ReturnPath::Invalid => {
-            warn!(
-                "account {:?}: uid {:?}: bad Return-Path, using the fallback sender",
-                acct.name, p.uid
-            );
-            acct.envelope_from_fallback.clone()
-        }
+    let pop3_opts = pop3::Options {
+        timeout: acct.timeout,
+        max_line: 64 * 1024,
+        // LIST sizes were checked against max_message_size already; RETR may legitimately be a little larger
+        // (servers that count LF as one octet, catalog P-19), so the hard cap on the wire leaves 1/16 of slack.
+        max_message: acct
+            .max_message_size
+            .saturating_add(acct.max_message_size / 16 + 4096),
     };
-    let envelope = Envelope {
-        from,
-        to: acct.target.clone(),
-    };
-    let edits = describe_edits(&filtered.edits);
-    let sender = envelope.from.as_deref().unwrap_or("");
-
-    state.begin(&p.uid).map_err(state_fail)?;
-    match mta.deliver(&envelope, &filtered.message).await {
-        Ok(accepted) => {
-            failpoint::hit("after_eod_250");
-            // The MTA has it: make the UID durable before anything can delete the server copy.
-            state.record_delivered(&p.uid).map_err(state_fail)?;
-            failpoint::hit("after_state_fsync");
-            if !acct.keep {
-                client.send_dele(p.n).await.map_err(pop3_fail)?;
-                failpoint::hit("after_dele");
-            }
-            info!(
-                "account {:?}: uid {:?}: {} bytes from <{sender}> delivered to <{}> ({} {}){}{edits}",
-                acct.name,
-                p.uid,
-                p.size,
-                envelope.to,
-                accepted.code,
-                accepted.text,
-                if acct.keep {
-                    ", kept on the server"
-                } else {
-                    ""
-                },
-            );
-            Ok(Delivery::Done)
-        }
-        Err(e) => match e.verdict() {
-            Verdict::Rejected => {
-                state
-                    .record_rejected(&p.uid, e.code().unwrap_or(550), e.text())
-                    .map_err(state_fail)?;
-                warn!(
-                    "account {:?}: uid {:?}: {} bytes from <{sender}> rejected by the MTA: {e}; left on the server \
-                     and not fetched again (run --retry-rejected to retry)",
-                    acct.name, p.uid, p.size
-                );
-                Ok(Delivery::Rejected)
-            }
-            Verdict::Temporary | Verdict::Misconfigured => {
-                let _ = state.record_abandoned(&p.uid);
-                Err(Failure::of(
-                    e.class(),
-                    format!("uid {:?} not delivered, left on the server: {e}", p.uid),
-                ))
-            }
-        },
-    }
-}
-
-/// The header edits of one message, for its log line.
-fn describe_edits(edits: &[Edit]) -> String {
-    let mut parts = Vec::new();
-    for e in edits {
-        match e {
-            Edit::RemovedDeliveredTo {
-                address, reason, ..
-            } => parts.push(format!("removed Delivered-To: {address} ({reason})")),
-            Edit::AddedReceived { .. } => parts.push("added Received".to_owned()),
-            Edit::NormalizedLineEndings { bare_lf, bare_cr } => parts.push(format!(
-                "normalised {} bare line endings to CRLF",
-                bare_lf + bare_cr
-            )),
-        }
-    }
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!("; {}", parts.join("; "))
-    }
+    let mut client = Client::connect(&acct.host, acct.port, security, &connector, pop3_opts)
+        .await
+        .map_err(pop3_fail)?;
+    client
+        .login(
+            &acct.user,
+            &password,
+            acct.auth,
+            acct.allow_plaintext_password,
+        )
+        .await
+        .map_err(pop3_fail)?;
+    drop(password);
+    Ok(client)
 }

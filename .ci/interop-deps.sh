@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Install the real servers the interop suite (tests/interop.rs, issue 3) runs against:
+# Dovecot's POP3 server, Postfix and openssl, from the distribution's packages.
+#
+# Idempotent: does nothing when every package is already installed. Non-interactive, and the packages'
+# own system services are never started: a temporary policy-rc.d denies every invoke-rc.d action
+# (exit 101 = "action forbidden", see /usr/share/doc/init-system-helpers/README.policy-rc.d).
+set -euo pipefail
+
+packages=(dovecot-core dovecot-pop3d postfix openssl)
+
+missing=()
+for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+        missing+=("$p")
+    fi
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+    echo "interop-deps: all present (${packages[*]})"
+    exit 0
+fi
+echo "interop-deps: installing ${missing[*]}"
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO="sudo"
+fi
+
+policy=/usr/sbin/policy-rc.d
+created_policy=0
+cleanup() {
+    if [ "$created_policy" -eq 1 ]; then
+        $SUDO rm -f "$policy"
+    fi
+}
+trap cleanup EXIT
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# temporary: written by popfetch .ci/interop-deps.sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 755 "$policy"
+    created_policy=1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
+echo "postfix postfix/mailname string localhost" | $SUDO debconf-set-selections
+
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends \
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+    "${missing[@]}"
+
+# Make sure nothing the packages might have started is still listening on the standard ports with the
+# system config; the suite runs its own private instances.
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" | grep -q '^install ok installed$' || {
+        echo "interop-deps: $p failed to install" >&2
+        exit 1
+    }
+done
+echo "interop-deps: installed ${missing[*]}"

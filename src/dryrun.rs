@@ -1,0 +1,329 @@
+//! `popfetch run --dry-run`: one poll that connects, authenticates, lists, fetches the new messages and runs the
+//! header pipeline exactly as a run would, then prints what it would do with each message, and changes nothing.
+//!
+//! Nothing changes anywhere: no SMTP connection is opened, no `DELE` is sent (so the closing `QUIT` commits
+//! nothing, RFC 1939 §6), and the state is only read. The state is read without [`crate::state::State::open`],
+//! which takes the account's lock (creating the state directory and lock file when missing) and may cut a torn
+//! last line off the state file: a dry run creates no file and takes no lock, so it neither disturbs nor waits
+//! for a real run (a run in progress at the same moment may make the picture a moment stale).
+//!
+//! The report goes to stdout, one block per account written at once (accounts are polled concurrently); errors
+//! and warnings go to the log on stderr as in a real run. Neighbours: [`crate::poller`] branches here when
+//! [`PollOptions::dry_run`] is set and lends its connect, pipeline and diff helpers, so what is shown is what a
+//! run would do.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use tracing::warn;
+
+use crate::config::{Account, Config};
+use crate::error::ExitClass;
+use crate::poller::{
+    Failure, PollOptions, Report, describe_edits, open_pop3, pop3_fail, prepare, state_fail,
+};
+use crate::pop3::{Client, Reply};
+use crate::state::format::{self, Entry, Outcome};
+use crate::state::{Identity, MAX_STATE_BYTES, StateError};
+
+/// The first line of a dry run's output.
+pub const BANNER: &str =
+    "popfetch: dry run: nothing is sent to the MTA, deleted from a server or written to the state";
+
+/// Poll `acct` without changing anything and print the report to stdout.
+pub(crate) async fn poll(
+    config: &Config,
+    acct: &Account,
+    opts: &PollOptions,
+    report: &mut Report,
+) -> Result<(), Failure> {
+    let mut out = String::new();
+    let result = poll_inner(config, acct, opts, report, &mut out).await;
+    if let Err(f) = &result {
+        let _ = writeln!(
+            out,
+            "account {:?}: stopped: {} (see the log)",
+            acct.name, f.message
+        );
+    }
+    let mut stdout = io::stdout().lock();
+    if let Err(e) = stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        warn!("cannot write the dry-run report to stdout: {e}");
+    }
+    result
+}
+
+async fn poll_inner(
+    config: &Config,
+    acct: &Account,
+    opts: &PollOptions,
+    report: &mut Report,
+    out: &mut String,
+) -> Result<(), Failure> {
+    let identity = Identity {
+        host: acct.host.clone(),
+        port: acct.port,
+        user: acct.user.clone(),
+    };
+    let snap = Snapshot::read(&config.state_dir, &acct.name, &identity).map_err(state_fail)?;
+    let _ = writeln!(
+        out,
+        "account {:?} ({}:{}, user {:?}): state {}",
+        acct.name,
+        acct.host,
+        acct.port,
+        acct.user,
+        snap.describe()
+    );
+
+    let mut client = open_pop3(acct).await?;
+    let uidl = client.uidl().await.map_err(pop3_fail)?;
+    let sizes: HashMap<u32, u64> = client
+        .list()
+        .await
+        .map_err(pop3_fail)?
+        .into_iter()
+        .collect();
+
+    // In server order, RETR one at a time: a dry run is for looking, not for speed, and lockstep keeps the
+    // report in the order a run would work.
+    for (n, uid) in &uidl {
+        let size = sizes.get(n).copied().unwrap_or(0);
+        let head = format!("  uid {uid:?} (#{n}, {size} bytes)");
+        match snap.entries.get(uid).and_then(|e| e.outcome.as_ref()) {
+            Some(Outcome::Delivered) => {
+                let then = if acct.keep {
+                    "kept on the server (keep = true)"
+                } else {
+                    "would be deleted again (an earlier DELE or QUIT did not complete)"
+                };
+                let _ = writeln!(out, "{head}: already delivered; {then}");
+                continue;
+            }
+            Some(Outcome::Rejected(r)) if !opts.retry_rejected => {
+                let _ = writeln!(
+                    out,
+                    "{head}: skipped: rejected earlier by the MTA with {} {} (--retry-rejected would try it again)",
+                    r.code, r.text
+                );
+                continue;
+            }
+            _ => {}
+        }
+        if size > acct.max_message_size {
+            let _ = writeln!(
+                out,
+                "{head}: skipped: larger than max_message_size {}; would stay on the server",
+                acct.max_message_size
+            );
+            report.skipped += 1;
+            report.worsen(ExitClass::Partial);
+            continue;
+        }
+        report.new += 1;
+        client.send_retr(*n).await.map_err(pop3_fail)?;
+        let raw = match client.next_reply().await.map_err(pop3_fail)? {
+            Reply::Retr {
+                result: Ok(raw), ..
+            } => raw,
+            Reply::Retr { result: Err(e), .. } => {
+                let _ = writeln!(
+                    out,
+                    "{head}: RETR refused ({}); a run would leave it on the server",
+                    e.text
+                );
+                report.worsen(ExitClass::TempFail);
+                continue;
+            }
+            Reply::Dele { .. } => {
+                return Err(Failure::of(
+                    ExitClass::Internal,
+                    "a DELE reply during a dry run",
+                ));
+            }
+        };
+        let pending = snap.entries.get(uid).is_some_and(|e| e.pending);
+        show_delivery(
+            (config, acct, opts),
+            pending,
+            &client,
+            uid,
+            &head,
+            &raw,
+            out,
+        );
+    }
+    // Nothing was marked for deletion, so QUIT commits nothing.
+    if let Err(e) = client.quit().await {
+        warn!("account {:?}: QUIT failed ({e})", acct.name);
+    }
+    let _ = writeln!(
+        out,
+        "account {:?}: {} on the server, {} new, {} skipped; nothing was changed",
+        acct.name,
+        uidl.len(),
+        report.new,
+        report.skipped
+    );
+    Ok(())
+}
+
+/// The "would deliver" line of one fetched message, and its diff with `--diff`.
+fn show_delivery(
+    (config, acct, opts): (&Config, &Account, &PollOptions),
+    pending: bool,
+    client: &Client,
+    uid: &str,
+    head: &str,
+    raw: &[u8],
+    out: &mut String,
+) {
+    let (filtered, envelope) = prepare(acct, &config.smtp.helo_name, client, uid, raw);
+    let from = envelope.from.as_deref().unwrap_or("");
+    let then = if acct.keep {
+        "then keep it on the server (keep = true)"
+    } else {
+        "then delete it from the server"
+    };
+    let duplicate = if pending {
+        " (possible duplicate: an earlier run stopped while handing it to the MTA)"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        out,
+        "{head}: would deliver {} bytes to {}:{} with MAIL FROM:<{from}> RCPT TO:<{}>, {then}{}{duplicate}",
+        filtered.message.len(),
+        config.smtp.host,
+        config.smtp.port,
+        envelope.to,
+        describe_edits(&filtered.edits),
+    );
+    if opts.diff {
+        // Into the account's block, so the report stays in order.
+        let name = format!("account {:?} uid {uid:?}", acct.name);
+        out.push_str(&crate::diff::render(
+            raw,
+            &filtered.edits,
+            &crate::diff::Style {
+                before: &format!("{name} as fetched"),
+                after: &format!("{name} as it would be delivered"),
+                color: io::IsTerminal::is_terminal(&io::stdout()),
+            },
+        ));
+    }
+}
+
+/// A read-only view of an account's state file.
+struct Snapshot {
+    path: PathBuf,
+    /// `false`: no state file yet (a fresh account).
+    existed: bool,
+    entries: BTreeMap<String, Entry>,
+    torn_line: Option<usize>,
+}
+
+impl Snapshot {
+    /// Read `<dir>/<account>.state` as [`crate::state::State::open`] would, with the same refusals (symlink,
+    /// size, corrupt, foreign, newer version), but opened read-only and without the lock; a missing file or
+    /// directory is an empty state and nothing is created.
+    fn read(dir: &Path, account: &str, identity: &Identity) -> Result<Snapshot, StateError> {
+        if account.is_empty() || account.starts_with('.') || account.contains(['/', '\0']) {
+            return Err(StateError::AccountName {
+                account: account.to_owned(),
+            });
+        }
+        let path = dir.join(format!("{account}.state"));
+        let mut snap = Snapshot {
+            path: path.clone(),
+            existed: false,
+            entries: BTreeMap::new(),
+            torn_line: None,
+        };
+        let io_err = |op| {
+            let path = path.clone();
+            move |source| StateError::Io { path, op, source }
+        };
+        match fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(snap),
+            Err(e) => return Err(io_err("inspect")(e)),
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(StateError::Unsafe {
+                    path,
+                    why: "it is a symbolic link (not followed)",
+                });
+            }
+            Ok(m) if !m.is_file() => {
+                return Err(StateError::Unsafe {
+                    path,
+                    why: "not a regular file",
+                });
+            }
+            Ok(m) if m.len() > MAX_STATE_BYTES => {
+                return Err(StateError::TooLarge { path, len: m.len() });
+            }
+            Ok(_) => {}
+        }
+        let mut text = Vec::new();
+        File::open(&path)
+            .map_err(io_err("open"))?
+            .take(MAX_STATE_BYTES)
+            .read_to_end(&mut text)
+            .map_err(io_err("read"))?;
+        let journal = format::decode(&text).map_err(|e| match e {
+            format::DecodeError::Corrupt { line, why } => StateError::Corrupt {
+                path: path.clone(),
+                line,
+                why,
+            },
+            format::DecodeError::UnsupportedVersion { version } => StateError::UnsupportedVersion {
+                path: path.clone(),
+                version,
+            },
+        })?;
+        if !journal.identity.same_account(identity) {
+            return Err(StateError::Foreign {
+                path,
+                expected: identity.to_string(),
+                found: journal.identity.to_string(),
+            });
+        }
+        snap.existed = true;
+        snap.entries = journal.entries;
+        snap.torn_line = journal.torn_line;
+        Ok(snap)
+    }
+
+    fn describe(&self) -> String {
+        if !self.existed {
+            return format!(
+                "{} (not there yet: every message is new)",
+                self.path.display()
+            );
+        }
+        let delivered = self
+            .entries
+            .values()
+            .filter(|e| e.outcome == Some(Outcome::Delivered))
+            .count();
+        let rejected = self
+            .entries
+            .values()
+            .filter(|e| matches!(e.outcome, Some(Outcome::Rejected(_))))
+            .count();
+        let torn = match self.torn_line {
+            Some(line) => format!("; its torn last line {line} would be cut off by a run"),
+            None => String::new(),
+        };
+        format!(
+            "{} ({delivered} delivered, {rejected} rejected{torn})",
+            self.path.display()
+        )
+    }
+}

@@ -1,0 +1,343 @@
+//! The per-message part of a poll: RETR (pipelined within a window) → header pipeline → MAIL/RCPT/DATA → fsync
+//! the UID → DELE, plus the helpers the dry run shares (`prepare`, `describe_edits`).
+
+use std::collections::VecDeque;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tracing::{info, warn};
+
+use super::{Failure, Pending, Report, Shutdown, pop3_fail, state_fail};
+use crate::config::Account;
+use crate::error::ExitClass;
+use crate::failpoint;
+use crate::headers::{self, Edit, ReturnPath};
+use crate::pop3::{self, Client, Reply};
+use crate::smtp::{self, Envelope, Mta, Verdict};
+use crate::state::State;
+
+/// How many RETRs may be outstanding ahead of delivery when the server advertises PIPELINING (RFC 2449 §6.6).
+/// Replies are read one at a time, so memory stays bounded by one message; TCP flow control holds the rest.
+const RETR_WINDOW: usize = 8;
+
+pub(super) fn note_dele(
+    acct: &Account,
+    n: u32,
+    uidl: &[(u32, String)],
+    result: Result<(), pop3::ServerError>,
+    report: &mut Report,
+) {
+    let uid = uidl
+        .iter()
+        .find(|(m, _)| *m == n)
+        .map(|(_, u)| u.as_str())
+        .unwrap_or("?");
+    match result {
+        Ok(()) => report.deleted += 1,
+        // Catalog P-25: the UID stays recorded, so it is not delivered again; DELE is retried next run.
+        Err(e) => warn!(
+            "account {:?}: uid {uid:?}: DELE refused ({}); retried next run",
+            acct.name, e.text
+        ),
+    }
+}
+
+/// RETR (pipelined within [`RETR_WINDOW`]) → pipeline → deliver → record → DELE, in server order.
+pub(super) async fn deliver_all(
+    ctx: &Ctx<'_>,
+    client: &mut Client,
+    mta: &mut Mta,
+    state: &mut State,
+    mut todo: VecDeque<Pending>,
+    report: &mut Report,
+) -> Result<(), Failure> {
+    let acct = ctx.acct;
+    let window = if client.pipelining() { RETR_WINDOW } else { 1 };
+    let mut in_flight: VecDeque<Pending> = VecDeque::new();
+    loop {
+        if ctx.shutdown.is_requested() {
+            // Stop between messages: nothing is in the MTA's hands unrecorded. Messages not yet delivered stay
+            // on the server; the RETRs already in flight are drained before QUIT.
+            info!(
+                "account {:?}: stopping: shutdown requested, {} message(s) left for the next poll",
+                acct.name,
+                todo.len() + in_flight.len()
+            );
+            return Ok(());
+        }
+        while in_flight.len() < window
+            && let Some(p) = todo.pop_front()
+        {
+            client.send_retr(p.n).await.map_err(pop3_fail)?;
+            in_flight.push_back(p);
+        }
+        if in_flight.is_empty() {
+            return Ok(());
+        }
+        let reply = client.next_reply().await.map_err(pop3_fail)?;
+        let (n, result) = match reply {
+            Reply::Dele { n, result } => {
+                note_dele(acct, n, ctx.uidl, result, report);
+                continue;
+            }
+            Reply::Retr { n, result } => (n, result),
+        };
+        let Some(p) = in_flight.pop_front() else {
+            return Err(Failure::of(
+                ExitClass::Internal,
+                "RETR reply without a request",
+            ));
+        };
+        if p.n != n {
+            return Err(Failure::of(
+                ExitClass::Internal,
+                "RETR replies out of order",
+            ));
+        }
+        let raw = match result {
+            Ok(raw) => {
+                failpoint::hit("after_retr");
+                raw
+            }
+            Err(e) => {
+                warn!(
+                    "account {:?}: uid {:?}: RETR refused ({}); left on the server",
+                    acct.name, p.uid, e.text
+                );
+                report.worsen(ExitClass::TempFail);
+                continue;
+            }
+        };
+        match deliver_one(ctx, client, mta, state, &p, &raw).await? {
+            Delivery::Done => report.delivered += 1,
+            Delivery::Truncated => {
+                report.delivered += 1;
+                report.worsen(ExitClass::Partial);
+            }
+            Delivery::Rejected => {
+                report.rejected += 1;
+                report.worsen(ExitClass::Partial);
+            }
+        }
+    }
+}
+
+/// What every message of one poll shares.
+pub(super) struct Ctx<'a> {
+    pub(super) acct: &'a Account,
+    /// This host's name for the `by` clause of the Received field.
+    pub(super) by_host: &'a str,
+    /// The server's listing, to name UIDs in DELE replies.
+    pub(super) uidl: &'a [(u32, String)],
+    pub(super) shutdown: &'a Shutdown,
+    /// `--diff`: print each message's header diff.
+    pub(super) diff: bool,
+}
+
+enum Delivery {
+    Done,
+    /// Delivered, but RETR gave fewer octets than LIST announced: kept on the server (catalog P-19).
+    Truncated,
+    Rejected,
+}
+
+async fn deliver_one(
+    ctx: &Ctx<'_>,
+    client: &mut Client,
+    mta: &mut Mta,
+    state: &mut State,
+    p: &Pending,
+    raw: &[u8],
+) -> Result<Delivery, Failure> {
+    let acct = ctx.acct;
+    let (filtered, envelope) = prepare(acct, ctx.by_host, client, &p.uid, raw);
+    if ctx.diff {
+        print_diff(acct, &p.uid, raw, &filtered.edits, "as sent to the MTA");
+    }
+    let edits = describe_edits(&filtered.edits);
+    let sender = envelope.from.as_deref().unwrap_or("");
+
+    state.begin(&p.uid).map_err(state_fail)?;
+    match mta.deliver(&envelope, &filtered.message).await {
+        Ok(accepted) => {
+            failpoint::hit("after_eod_250");
+            // The MTA has it: make the UID durable before anything can delete the server copy.
+            state.record_delivered(&p.uid).map_err(state_fail)?;
+            failpoint::hit("after_state_fsync");
+            // RETR shorter than LIST: the server copy may be the only complete one. Deliver what came (nothing
+            // is lost either way) but never delete it; recorded, so it is not fetched again every poll.
+            let truncated = (raw.len() as u64) < p.size;
+            if truncated {
+                warn!(
+                    "account {:?}: uid {:?}: RETR gave {} octets but LIST said {}: possibly truncated; delivered, \
+                     and kept on the server for you to check",
+                    acct.name,
+                    p.uid,
+                    raw.len(),
+                    p.size
+                );
+            } else if !acct.keep {
+                client.send_dele(p.n).await.map_err(pop3_fail)?;
+                failpoint::hit("after_dele");
+            }
+            info!(
+                "account {:?}: uid {:?}: {} bytes from <{sender}> delivered to <{}> ({} {}){}{edits}",
+                acct.name,
+                p.uid,
+                raw.len(),
+                envelope.to,
+                accepted.code,
+                accepted.text,
+                if acct.keep || truncated {
+                    ", kept on the server"
+                } else {
+                    ""
+                },
+            );
+            Ok(if truncated {
+                Delivery::Truncated
+            } else {
+                Delivery::Done
+            })
+        }
+        Err(e) => match e.verdict() {
+            Verdict::Rejected => {
+                state
+                    .record_rejected(&p.uid, e.code().unwrap_or(550), e.text())
+                    .map_err(state_fail)?;
+                warn!(
+                    "account {:?}: uid {:?}: {} bytes from <{sender}> rejected by the MTA: {e}{}; left on the \
+                     server and not fetched again (run --retry-rejected to retry)",
+                    acct.name,
+                    p.uid,
+                    p.size,
+                    explained(&e)
+                );
+                Ok(Delivery::Rejected)
+            }
+            Verdict::Temporary | Verdict::Misconfigured => {
+                if e.maybe_accepted() {
+                    // Keep the in-flight mark: the next run names the possible duplicate (catalog S-07).
+                    warn!(
+                        "account {:?}: uid {:?}: no clear answer to end-of-DATA; the MTA may have queued it, so \
+                         the retry may deliver it twice",
+                        acct.name, p.uid
+                    );
+                } else {
+                    let _ = state.record_abandoned(&p.uid);
+                }
+                // The message was fetched but not delivered: leave without QUIT, so a server that expunges
+                // retrieved messages at UPDATE (EXPIRE 0, download-once policies; catalog P-27) keeps it.
+                // DELEs already sent were for recorded UIDs and are re-issued next run.
+                Err(Failure {
+                    abort_pop3: true,
+                    ..Failure::of(
+                        e.class(),
+                        format!(
+                            "uid {:?} not delivered, left on the server: {e}{}",
+                            p.uid,
+                            explained(&e)
+                        ),
+                    )
+                })
+            }
+        },
+    }
+}
+
+/// The header pipeline and the envelope for one fetched message, exactly as a delivery would use them (the dry
+/// run shows the same values).
+pub(crate) fn prepare(
+    acct: &Account,
+    by_host: &str,
+    client: &Client,
+    uid: &str,
+    raw: &[u8],
+) -> (headers::Filtered, Envelope) {
+    let received = acct.received.then(|| {
+        headers::received_field(&headers::ReceivedInfo {
+            server_host: acct.host.clone(),
+            server_ip: client.peer_ip(),
+            by_host: by_host.to_owned(),
+            encrypted: client.is_encrypted(),
+            uid: uid.to_owned(),
+            target: acct.target.clone(),
+            unix_time: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0),
+        })
+    });
+    let rules = headers::Rules {
+        target: acct.target.to_ascii_lowercase(),
+        drop: acct.drop_delivered_to,
+        strip: acct.strip_delivered_to.clone(),
+        received,
+    };
+    let filtered = headers::apply(raw, &rules);
+    let from = match headers::return_path(raw) {
+        ReturnPath::Address(a) => Some(a),
+        ReturnPath::Null => None,
+        ReturnPath::Absent => acct.envelope_from_fallback.clone(),
+        ReturnPath::Invalid => {
+            warn!(
+                "account {:?}: uid {:?}: bad Return-Path, using the fallback sender",
+                acct.name, uid
+            );
+            acct.envelope_from_fallback.clone()
+        }
+    };
+    let envelope = Envelope {
+        from,
+        to: acct.target.clone(),
+    };
+    (filtered, envelope)
+}
+
+/// Print the header diff of one message to stdout in one write (accounts run concurrently; a block never
+/// interleaves with another), coloured when stdout is a terminal.
+pub(super) fn print_diff(acct: &Account, uid: &str, raw: &[u8], edits: &[Edit], after: &str) {
+    use std::io::{IsTerminal, Write};
+    let name = format!("account {:?} uid {uid:?}", acct.name);
+    let text = crate::diff::render(
+        raw,
+        edits,
+        &crate::diff::Style {
+            before: &format!("{name} as fetched"),
+            after: &format!("{name} {after}"),
+            color: std::io::stdout().is_terminal(),
+        },
+    );
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        warn!("cannot write the header diff to stdout: {e}");
+    }
+}
+
+/// `; reason: ...` in plain words for an MTA refusal ([`crate::explain`]), or nothing.
+pub(super) fn explained(e: &smtp::SmtpError) -> String {
+    crate::explain::describe(e.code(), e.text())
+        .map(|r| format!("; {r}"))
+        .unwrap_or_default()
+}
+
+/// The header edits of one message, for its log line.
+pub(crate) fn describe_edits(edits: &[Edit]) -> String {
+    let mut parts = Vec::new();
+    for e in edits {
+        match e {
+            Edit::RemovedDeliveredTo {
+                address, reason, ..
+            } => parts.push(format!("removed Delivered-To: {address} ({reason})")),
+            Edit::AddedReceived { .. } => parts.push("added Received".to_owned()),
+            Edit::NormalizedLineEndings { bare_lf, bare_cr } => parts.push(format!(
+                "normalised {} bare line endings to CRLF",
+                bare_lf + bare_cr
+            )),
+        }
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", parts.join("; "))
+    }
+}

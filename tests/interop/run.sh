@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Run the interop suite (issue 3) alone: install Dovecot and Postfix when missing, then run the ignored tests of
+# tests/interop.rs against them, two at a time. Extra arguments go to the test binary (e.g. a test name filter).
+# Needs root: it installs packages and starts private Postfix and Dovecot instances on 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+# Each test stops its servers when it ends, also when it fails; only a killed test binary leaves some behind.
+# Stop those: directories named popfetch-interop-PID-* whose test process PID is gone.
+cleanup_leftovers() {
+    local d pid
+    for d in "${TMPDIR:-/tmp}"/popfetch-interop-*; do
+        [ -f "$d/env" ] || continue
+        pid=${d##*/popfetch-interop-}
+        pid=${pid%%-*}
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "interop: stopping leftover servers in $d"
+            tests/interop/servers.sh stop "$d" || true
+        fi
+    done
+}
+trap cleanup_leftovers EXIT
+cleanup_leftovers
+
+.ci/interop-deps.sh
+start=$(date +%s)
+cargo test -q --test interop -- --ignored --test-threads=2 "$@"
+echo "interop suite: $(($(date +%s) - start)) s"
