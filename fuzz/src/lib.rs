@@ -131,16 +131,15 @@ pub fn smtp_stuff_model(data: &[u8]) -> Vec<u8> {
 }
 
 /// The bytes popfetch's `smtp::Mta::deliver` (src/smtp.rs) writes after the server's 354 for a normalised
-/// `message`: `frame_for_data`, then lettre's `message()` (encode + `\r\n.\r\n`), or a bare `.\r\n` when the frame
-/// is empty. This mirrors `deliver`'s branch because it lives inside async I/O code; keep the two in step (or move
+/// `message`: `frame_for_data`, then lettre's `message()` (encode + `\r\n.\r\n`), or a bare `.\r\n` for an empty
+/// message. This mirrors `deliver`'s branch because it lives inside async I/O code; keep the two in step (or move
 /// the branch into a pure function in src/smtp.rs and call it here).
 ///
-/// Known bug it reproduces (seed `normalize_dotstuff/bug-crlf-only-message-delivered-empty`): `deliver` tests the
-/// *frame* for emptiness, so a message that is exactly CRLF (a lone `\n` or `\r` after normalisation, with
-/// `received = false`) is sent as `.\r\n` and arrives empty. Testing `message.is_empty()` instead is the fix.
+/// The branch once tested the *frame* for emptiness, so a message of exactly CRLF arrived empty; the seed
+/// `normalize_dotstuff/regress-crlf-only-message` keeps that case covered.
 pub fn smtp_wire(message: &[u8], encode: impl Fn(&[u8]) -> Vec<u8>) -> Vec<u8> {
     let body = popfetch::smtp::frame_for_data(message);
-    if body.is_empty() {
+    if message.is_empty() {
         return b".\r\n".to_vec();
     }
     let mut wire = encode(body);
