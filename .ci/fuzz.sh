@@ -61,6 +61,8 @@ for t in $(cargo fuzz list); do
 done
 
 echo "fuzz total: $((SECONDS - t0)) s"
+n=$(cargo fuzz list | wc -l)
+echo "fuzz: $((n - ${#failed[@]})) passed, ${#failed[@]} failed"
 if [[ ${#failed[@]} -gt 0 ]]; then
   echo "fuzz: ${#failed[@]} target(s) failed: ${failed[*]}" >&2
   exit 1
