@@ -1,0 +1,87 @@
+//! Fuzz the line-ending normaliser and the SMTP dot-stuffing path popfetch relies on (catalog S-10, S-11).
+//!
+//! The input is a message as decoded from POP3. popfetch normalises bare CR and bare LF to CRLF
+//! (`headers::normalize_line_endings`), runs the header pipeline, frames the result with
+//! `smtp::frame_for_data`, and lettre's `message()` dot-stuffs it and appends `\r\n.\r\n`. lettre's encoder is
+//! private, so fuzz/src/lib.rs carries a verbatim copy, itself checked here against an independent line-based
+//! RFC 5321 §4.5.2 stuffer.
+//!
+//! Checked: the normaliser matches a byte-by-byte model, leaves only CRLF line ends, is idempotent and counts what
+//! it changed; on the wire there is no bare CR or LF and exactly one `CRLF . CRLF` (the terminator, at the very
+//! end), and a lenient receiver that also ends lines at a bare CR or LF finds no other end-of-data either; a strict
+//! receiver's unstuffing gives back the message (plus a final CRLF when it had none): unstuff(stuff(x)) = x.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use popfetch::config::DropDeliveredTo;
+use popfetch::headers::{self, Rules, normalize_line_endings};
+use popfetch_fuzz::{
+    count, has_bare_cr_or_lf, lenient_terminators, lettre_encode, normalize_model,
+    smtp_stuff_model, smtp_unstuff_strict, smtp_wire,
+};
+
+fuzz_target!(init: popfetch_fuzz::self_check(), |raw: &[u8]| {
+    let (normalized, bare_lf, bare_cr) = normalize_line_endings(raw);
+    assert_eq!(
+        *normalized,
+        normalize_model(raw),
+        "normaliser differs from the model"
+    );
+    assert!(!has_bare_cr_or_lf(&normalized));
+    assert_eq!(normalized.len(), raw.len() + bare_lf + bare_cr);
+    assert_eq!(
+        count(&normalized, b"\r\n"),
+        count(raw, b"\r\n") + bare_lf + bare_cr
+    );
+    assert_eq!(
+        matches!(normalized, std::borrow::Cow::Borrowed(_)),
+        bare_lf + bare_cr == 0
+    );
+    let (twice, lf, cr) = normalize_line_endings(&normalized);
+    assert_eq!((&*twice, lf, cr), (&*normalized, 0, 0), "not idempotent");
+
+    check_wire(&normalized);
+    // The real path: the header pipeline's output (Received prepended, Delivered-To dropped) goes on the wire.
+    let filtered = headers::apply(
+        raw,
+        &Rules {
+            target: "joe@example.test".into(),
+            drop: DropDeliveredTo::All,
+            strip: Vec::new(),
+            received: Some(
+                b"Received: from x\r\n\tby y; Thu, 1 Jan 1970 00:00:00 +0000\r\n".to_vec(),
+            ),
+        },
+    );
+    check_wire(&filtered.message);
+});
+
+/// `message` is CRLF-only; check what goes on the wire for it.
+fn check_wire(message: &[u8]) {
+    let frame = popfetch::smtp::frame_for_data(message);
+    assert_eq!(
+        lettre_encode(frame),
+        smtp_stuff_model(frame),
+        "lettre's stuffing differs from RFC 5321 on CRLF-only data"
+    );
+    let wire = smtp_wire(message, lettre_encode);
+    assert!(!has_bare_cr_or_lf(&wire), "bare CR/LF on the wire");
+    // DATA content begins right after the CRLF that ended the DATA command line.
+    let mut stream = b"DATA\r\n".to_vec();
+    stream.extend_from_slice(&wire);
+    assert_eq!(count(&stream, b"\r\n.\r\n"), 1, "smuggled end-of-data");
+    assert!(stream.ends_with(b"\r\n.\r\n"));
+    assert_eq!(
+        lenient_terminators(&wire),
+        1,
+        "a lenient server sees a second end-of-data"
+    );
+
+    let (content, used) = smtp_unstuff_strict(&wire).expect("terminated");
+    assert_eq!(used, wire.len(), "the terminator is the last line");
+    let mut want = message.to_vec();
+    if !want.is_empty() && !want.ends_with(b"\r\n") {
+        want.extend_from_slice(b"\r\n");
+    }
+    assert_eq!(content, want, "unstuff(stuff(x)) != x");
+}
