@@ -26,7 +26,7 @@ use crate::poller::{
     Failure, PollOptions, Report, describe_edits, open_pop3, pop3_fail, prepare, state_fail,
 };
 use crate::pop3::{Client, Reply};
-use crate::state::format::{self, Entry, Outcome};
+use crate::state::format::{Entry, Outcome};
 use crate::state::{Identity, MAX_STATE_BYTES, StateError};
 
 /// The first line of a dry run's output.
@@ -276,24 +276,7 @@ impl Snapshot {
             .take(MAX_STATE_BYTES)
             .read_to_end(&mut text)
             .map_err(io_err("read"))?;
-        let journal = format::decode(&text).map_err(|e| match e {
-            format::DecodeError::Corrupt { line, why } => StateError::Corrupt {
-                path: path.clone(),
-                line,
-                why,
-            },
-            format::DecodeError::UnsupportedVersion { version } => StateError::UnsupportedVersion {
-                path: path.clone(),
-                version,
-            },
-        })?;
-        if !journal.identity.same_account(identity) {
-            return Err(StateError::Foreign {
-                path,
-                expected: identity.to_string(),
-                found: journal.identity.to_string(),
-            });
-        }
+        let journal = crate::state::decode_checked(&path, &text, identity)?;
         snap.existed = true;
         snap.entries = journal.entries;
         snap.torn_line = journal.torn_line;

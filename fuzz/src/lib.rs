@@ -120,10 +120,10 @@ pub fn smtp_stuff_model(data: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The bytes popfetch's `smtp::Mta::deliver` (src/smtp.rs) writes after the server's 354 for a normalised
+/// The bytes popfetch's `smtp::Mta::deliver` (src/smtp/mod.rs) writes after the server's 354 for a normalised
 /// `message`: `frame_for_data`, then lettre's `message()` (encode + `\r\n.\r\n`), or a bare `.\r\n` for an empty
 /// message. This mirrors `deliver`'s branch because it lives inside async I/O code; keep the two in step (or move
-/// the branch into a pure function in src/smtp.rs and call it here).
+/// the branch into a pure function in src/smtp/mod.rs and call it here).
 ///
 /// The branch once tested the *frame* for emptiness, so a message of exactly CRLF arrived empty; the seed
 /// `normalize_dotstuff/regress-crlf-only-message` keeps that case covered.

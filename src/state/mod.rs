@@ -186,6 +186,35 @@ fn fsync_dir(dir: &Path) -> Result<(), StateError> {
         .map_err(io_err(dir, "fsync directory"))
 }
 
+/// Decode a state file's bytes and check that it belongs to `identity`: the refusals every reader shares
+/// (corrupt, newer version, foreign server or user), so the dry run's read-only view refuses exactly what a run
+/// would.
+pub fn decode_checked(
+    path: &Path,
+    text: &[u8],
+    identity: &Identity,
+) -> Result<format::Journal, StateError> {
+    let journal = format::decode(text).map_err(|e| match e {
+        format::DecodeError::Corrupt { line, why } => StateError::Corrupt {
+            path: path.to_path_buf(),
+            line,
+            why,
+        },
+        format::DecodeError::UnsupportedVersion { version } => StateError::UnsupportedVersion {
+            path: path.to_path_buf(),
+            version,
+        },
+    })?;
+    if !journal.identity.same_account(identity) {
+        return Err(StateError::Foreign {
+            path: path.to_path_buf(),
+            expected: identity.to_string(),
+            found: journal.identity.to_string(),
+        });
+    }
+    Ok(journal)
+}
+
 fn valid_account(account: &str) -> bool {
     !account.is_empty() && !account.starts_with('.') && !account.contains(['/', '\0'])
 }
@@ -263,24 +292,7 @@ impl State {
             .take(MAX_STATE_BYTES)
             .read_to_end(&mut text)
             .map_err(io_err(&path, "read"))?;
-        let journal = format::decode(&text).map_err(|e| match e {
-            format::DecodeError::Corrupt { line, why } => StateError::Corrupt {
-                path: path.clone(),
-                line,
-                why,
-            },
-            format::DecodeError::UnsupportedVersion { version } => StateError::UnsupportedVersion {
-                path: path.clone(),
-                version,
-            },
-        })?;
-        if !journal.identity.same_account(&self.identity) {
-            return Err(StateError::Foreign {
-                path,
-                expected: self.identity.to_string(),
-                found: journal.identity.to_string(),
-            });
-        }
+        let journal = decode_checked(&path, &text, &self.identity)?;
         if let Some(line) = journal.torn_line {
             tracing::warn!(path = %path.display(), line, "ignoring the torn last line of the state file (an append \
                 interrupted by a crash; it was never acknowledged)");
