@@ -1,4 +1,5 @@
-//! What the MTA's EHLO reply says that lettre does not keep: the SIZE limit (RFC 1870 §4).
+//! What the MTA's EHLO reply says that lettre does not keep: the SIZE limit (RFC 1870 §4); and the HELO fallback
+//! for an MTA that refuses EHLO (RFC 5321 §3.2), which lettre does not do itself.
 //!
 //! lettre reads the greeting and the EHLO reply inside `connect` and keeps only the extensions it uses itself
 //! (8BITMIME, SMTPUTF8, STARTTLS, AUTH). So the stream handed to lettre is wrapped in a [`Sniffer`] that keeps a
@@ -23,18 +24,23 @@ pub(super) const MAX_SNIFF: usize = 16 * 1024;
 pub(super) type Seen = Arc<Mutex<Option<Vec<u8>>>>;
 
 /// A stream that forwards everything and copies what it reads into `seen` while that is `Some`.
+///
+/// With `helo`, it also turns lettre's `EHLO` into `HELO` (same length, so write counts stay exact): lettre always
+/// greets with EHLO, and RFC 5321 §3.2 wants a client to fall back to HELO when an old MTA refuses EHLO.
 pub(super) struct Sniffer {
     inner: Traced,
     seen: Seen,
+    helo: bool,
 }
 
 impl Sniffer {
-    pub(super) fn new(inner: Traced) -> (Sniffer, Seen) {
+    pub(super) fn new(inner: Traced, helo: bool) -> (Sniffer, Seen) {
         let seen: Seen = Arc::new(Mutex::new(Some(Vec::new())));
         (
             Sniffer {
                 inner,
                 seen: seen.clone(),
+                helo,
             },
             seen,
         )
@@ -84,7 +90,21 @@ impl AsyncWrite for Sniffer {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, data)
+        let this = self.get_mut();
+        if this.helo
+            && let Some(rest) = data.strip_prefix(b"EHLO ")
+        {
+            let mut helo = b"HELO ".to_vec();
+            helo.extend_from_slice(rest);
+            let r = Pin::new(&mut this.inner).poll_write(cx, &helo);
+            match r {
+                // Everything after the first partial write continues the same line unchanged.
+                Poll::Ready(Ok(n)) if n > 0 => this.helo = false,
+                Poll::Ready(Ok(_)) | Poll::Pending | Poll::Ready(Err(_)) => {}
+            }
+            return r;
+        }
+        Pin::new(&mut this.inner).poll_write(cx, data)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

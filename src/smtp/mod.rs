@@ -223,6 +223,25 @@ impl Mta {
         helo_name: &str,
         timeouts: Timeouts,
     ) -> Result<Mta, SmtpError> {
+        match Mta::connect_with(host, port, helo_name, timeouts, false).await {
+            // 500/502/504 to EHLO: an MTA without ESMTP. RFC 5321 §3.2: fall back to HELO (on a new connection:
+            // lettre's connect ends with the refusal). A refused greeting fails the same way again, harmlessly.
+            Err(SmtpError::Reply {
+                phase: Phase::Greeting,
+                code: 500 | 502 | 504,
+                ..
+            }) => Mta::connect_with(host, port, helo_name, timeouts, true).await,
+            r => r,
+        }
+    }
+
+    async fn connect_with(
+        host: &str,
+        port: u16,
+        helo_name: &str,
+        timeouts: Timeouts,
+        helo: bool,
+    ) -> Result<Mta, SmtpError> {
         let addr = format!("{host}:{port}");
         let client_id = ClientId::Domain(helo_name.to_owned());
         // We connect the socket ourselves and hand lettre a traced stream: lettre reads the greeting and sends
@@ -248,7 +267,7 @@ impl Mta {
         // lettre writes the end-of-DATA dot as its own small segment; with Nagle on, it waits for the delayed ACK
         // of the previous segment (~40 ms per message, measured against Postfix). Commands are latency-bound.
         let _ = tcp.set_nodelay(true);
-        let (stream, seen) = ehlo::Sniffer::new(Traced::new(tcp));
+        let (stream, seen) = ehlo::Sniffer::new(Traced::new(tcp), helo);
         let fut = AsyncSmtpConnection::connect_with_transport(Box::new(stream), &client_id);
         let budget = timeouts.command * 2;
         let conn = match tokio::time::timeout(budget, fut).await {
