@@ -4,11 +4,14 @@
 //!   end to end) and with the real poller against the fakes through 30 virtual minutes of flapping faults.
 //! - `process`: the real binary receiving real signals (SIGUSR1, SIGHUP good/bad, SIGTERM idle and mid-DATA,
 //!   the single-instance lock, sd_notify).
+//! - `catalog`: the real binary against the remaining daemon cases of the catalog (D-01..D-03, D-06, D-09, D-11, T-07, T-25).
+//! - `clock`: the real binary under libfaketime, its wall clock jumping while idle and mid-poll (D-05).
 
 #[path = "../support/mod.rs"]
 mod support;
 
 mod catalog;
+mod clock;
 mod driver;
 mod process;
 mod schedule;
