@@ -11,7 +11,9 @@ mod support;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Duration;
 
+use support::wait_until;
 use support::world::*;
 
 /// The named points of the flow, in order (src/poller/).
@@ -50,8 +52,12 @@ fn crash_cell(point: &str, k: usize, m: usize) -> Result<(), String> {
     }
     let in_mta_before = w.smtp.delivered().len();
     // C-02: the MTA saw the connection end inside DATA and discarded the partial content (RFC 5321 §4.1.1.4).
-    let aborted: usize = w.smtp.sessions().iter().map(|s| s.aborted_data).sum();
-    if aborted != usize::from(point == "mid_data") {
+    // The fake's session thread notices the dead connection on its own time: wait (bounded) for it.
+    let want = usize::from(point == "mid_data");
+    let aborted_now = || -> usize { w.smtp.sessions().iter().map(|s| s.aborted_data).sum() };
+    wait_until(Duration::from_secs(5), || aborted_now() == want);
+    let aborted = aborted_now();
+    if aborted != want {
         return Err(format!("{spec} m={m}: {aborted} aborted DATA phases"));
     }
 
