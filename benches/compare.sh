@@ -2,7 +2,7 @@
 # Side-by-side benchmark: popfetch vs fetchmail vs mpop against the interop suite's real Dovecot + Postfix.
 #
 #   sudo bash benches/compare.sh            # from the repository root; ITER=3 by default
-#   sudo ITER=5 SCENARIOS="a c" bash benches/compare.sh
+#   sudo ITER=5 ITER_C=20 SCENARIOS="a c" TOOLS="popfetch fetchmail" bash benches/compare.sh
 #
 # NOT run by CI. Needs root (the harness starts private Dovecot/Postfix instances) and installs fetchmail,
 # mpop and the interop dependencies with apt-get if they are missing. See docs/benchmarks.md for the method
@@ -24,6 +24,7 @@
 set -euo pipefail
 
 ITER=${ITER:-3}
+ITER_C=${ITER_C:-10} # the empty-mailbox runs take milliseconds: more of them
 SCENARIOS=${SCENARIOS:-"a b c"}
 TOOLS=${TOOLS:-"popfetch fetchmail mpop-maildir mpop-sendmail"}
 
@@ -202,7 +203,9 @@ RESULTS=$WORK/results.tsv
 : >"$RESULTS"
 for sc in $SCENARIOS; do
     expect=$(find "$WORK/msgs/$sc" -type f | wc -l)
-    for i in $(seq 1 "$ITER"); do
+    n=$ITER
+    [ "$sc" != c ] || n=$ITER_C
+    for i in $(seq 1 "$n"); do
         for tool in $TOOLS; do
             clear_maildirs
             refill "$sc"
