@@ -9,7 +9,8 @@
 //! - [`headers`]: the header pipeline, pure functions over raw bytes.
 //! - [`smtp`]: reinjection over one lettre connection per poll.
 //! - [`state`]: the per-account UID journal and lock.
-//! - [`poller`]: one poll of one account, enforcing the delivery order below.
+//! - [`error`]: the exit classes every error maps to; [`secret`]: a value that never prints; [`failpoint`]: named
+//!   crash points for the kill -9 tests (debug builds only).
 //! - [`daemon`]: `popfetch daemon`: per-account schedules, backoff, signals, the single-instance lock.
 //! - [`logging`]: where log lines go (stderr, journald, syslog).
 //! - [`poller`]: one poll of one account, enforcing the delivery order below; [`dryrun`]: the same poll that
