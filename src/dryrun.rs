@@ -12,7 +12,7 @@
 //! [`PollOptions::dry_run`] is set and lends its connect, pipeline and diff helpers, so what is shown is what a
 //! run would do.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -23,7 +23,8 @@ use tracing::warn;
 use crate::config::{Account, Config};
 use crate::error::ExitClass;
 use crate::poller::{
-    Failure, PollOptions, Report, describe_edits, open_pop3, pop3_fail, prepare, state_fail,
+    Failure, PollOptions, Report, describe_edits, list_mailbox, open_pop3, pop3_fail, prepare,
+    state_fail,
 };
 use crate::pop3::{Client, Reply};
 use crate::state::format::{Entry, Outcome};
@@ -83,13 +84,7 @@ async fn poll_inner(
     );
 
     let mut client = open_pop3(acct).await?;
-    let uidl = client.uidl().await.map_err(pop3_fail)?;
-    let sizes: HashMap<u32, u64> = client
-        .list()
-        .await
-        .map_err(pop3_fail)?
-        .into_iter()
-        .collect();
+    let (uidl, sizes) = list_mailbox(&mut client).await?;
 
     // In server order, RETR one at a time: a dry run is for looking, not for speed, and lockstep keeps the
     // report in the order a run would work.

@@ -320,13 +320,7 @@ async fn poll_inner(
     };
 
     // 3. What is there, and what is new.
-    let uidl = client.uidl().await.map_err(pop3_fail)?;
-    let sizes: HashMap<u32, u64> = client
-        .list()
-        .await
-        .map_err(pop3_fail)?
-        .into_iter()
-        .collect();
+    let (uidl, sizes) = list_mailbox(&mut client).await?;
     let listing: Vec<String> = uidl.iter().map(|(_, u)| u.clone()).collect();
     if opts.mark_seen {
         return seen::mark_seen(acct, client, &mut state, &listing, report).await;
@@ -472,6 +466,21 @@ fn skip_over_mta_limit(
         report.worsen(ExitClass::Partial);
         false
     });
+}
+
+/// UIDL and LIST: the server's messages in server order with their UIDs, and each one's announced size. Shared by
+/// a run and a dry run, so both see the mailbox the same way.
+pub(crate) async fn list_mailbox(
+    client: &mut Client,
+) -> Result<(Vec<(u32, String)>, HashMap<u32, u64>), Failure> {
+    let uidl = client.uidl().await.map_err(pop3_fail)?;
+    let sizes = client
+        .list()
+        .await
+        .map_err(pop3_fail)?
+        .into_iter()
+        .collect();
+    Ok((uidl, sizes))
 }
 
 /// Connect to the account's POP3 server and authenticate (design flow step 2).
