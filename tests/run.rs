@@ -4,22 +4,8 @@
 
 mod support;
 
-use std::path::Path;
-
+use support::world::*;
 use support::*;
-use tempfile::TempDir;
-
-const PASSWORD: &str = "s3cret-pa55";
-const TARGET: &str = "alice@local.test";
-
-/// A message as an ISP's POP3 server would hold it.
-fn mail(n: usize) -> Vec<u8> {
-    format!(
-        "Return-Path: <sender{n}@remote.test>\r\nDelivered-To: {TARGET}\r\nFrom: sender{n}@remote.test\r\n\
-         To: {TARGET}\r\nSubject: message {n}\r\n\r\nbody of message {n}\r\n"
-    )
-    .into_bytes()
-}
 
 /// The message as it must reach the MTA with the default rules: the Delivered-To naming the target removed.
 fn mail_filtered(n: usize) -> Vec<u8> {
@@ -29,89 +15,9 @@ fn mail_filtered(n: usize) -> Vec<u8> {
         .into_bytes()
 }
 
-/// Split off the Received field popfetch prepends (one field with its continuation lines).
-fn strip_received(data: &[u8]) -> &[u8] {
-    assert!(
-        data.starts_with(b"Received: from 127.0.0.1"),
-        "no Received field first: {:?}",
-        String::from_utf8_lossy(&data[..data.len().min(80)])
-    );
-    let mut at = 0;
-    loop {
-        let end = find(&data[at..], b"\r\n").expect("CRLF") + at + 2;
-        at = end;
-        if !(data.get(at) == Some(&b' ') || data.get(at) == Some(&b'\t')) {
-            return &data[at..];
-        }
-    }
-}
-
-struct World {
-    pki: TestPki,
-    pop: FakePop3,
-    smtp: FakeSmtp,
-    state: TempDir,
-}
-
-impl World {
-    /// Implicit-TLS POP3 server holding `msgs`, and a fake MTA.
-    fn new(msgs: Vec<Msg>) -> World {
-        let pki = TestPki::new();
-        let pop = FakePop3::start(msgs, Pop3Behavior::implicit(pki.default_server_config()));
-        let smtp = FakeSmtp::start(SmtpBehavior::default());
-        World {
-            pki,
-            pop,
-            smtp,
-            state: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn account(&self) -> AccountCfg {
-        AccountCfg::new("isp", self.pop.port(), "implicit").ca_file(&self.pki.ca_path)
-    }
-
-    fn config(&self, account: AccountCfg) -> TestConfig {
-        ConfigBuilder::new(self.smtp.port(), self.state.path())
-            .account(account)
-            .write()
-    }
-
-    /// Delivered messages' UIDs, read from the Subject line the test messages carry.
-    fn delivered_subjects(&self) -> Vec<String> {
-        self.smtp
-            .delivered()
-            .iter()
-            .map(|d| {
-                let s = String::from_utf8_lossy(&d.data).into_owned();
-                s.lines()
-                    .find_map(|l| l.strip_prefix("Subject: ").map(str::to_owned))
-                    .unwrap_or_default()
-            })
-            .collect()
-    }
-}
-
-fn msgs(n: usize) -> Vec<Msg> {
-    (1..=n)
-        .map(|i| Msg::new(format!("uid-{i}"), mail(i)))
-        .collect()
-}
-
-fn assert_quiet_about_secrets(out: &Output) {
-    assert_no_secret("popfetch output", out.all().as_bytes(), "alice", PASSWORD);
-}
-
-fn run(cfg: &Path, args: &[&str]) -> Output {
-    let out = run_popfetch(cfg, args);
-    assert!(!out.timed_out, "popfetch timed out: {}", out.all());
-    assert_quiet_about_secrets(&out);
-    out
-}
-
 #[test]
 fn new_mail_is_delivered_byte_exact_and_deleted() {
-    let w = World::new(msgs(3));
+    let w = World::tls(msgs(3));
     let cfg = w.config(w.account());
     let out = run(&cfg.path, &["run"]);
     assert_eq!(out.code, 0, "{}", out.all());
@@ -149,7 +55,7 @@ fn new_mail_is_delivered_byte_exact_and_deleted() {
 
 #[test]
 fn keep_true_delivers_each_message_exactly_once_over_three_runs() {
-    let w = World::new(msgs(2));
+    let w = World::tls(msgs(2));
     let cfg = w.config(w.account().keep(true));
     assert_eq!(run(&cfg.path, &["run"]).code, 0);
     w.pop.add_messages(vec![Msg::new("uid-3", mail(3))]);
@@ -192,7 +98,7 @@ fn p01_h12_s10_odd_content_arrives_byte_exact() {
         "nofinal",
         b"Subject: no final\r\n\r\nlast line".to_vec(),
     ));
-    let w = World::new(all);
+    let w = World::tls(all);
     let cfg = w.config(w.account());
     let out = run(&cfg.path, &["run"]);
     assert_eq!(out.code, 0, "{}", out.all());
@@ -225,7 +131,7 @@ fn h01_h05_delivered_to_for_target_removed_others_kept() {
     let raw = b"Delivered-To: <Alice@Local.TEST> (ISP stamp)\r\nDelivered-To: list@other.test\r\n\
                 DELIVERED-TO:alice@local.test\r\nSubject: loop\r\n\r\nDelivered-To: alice@local.test\r\n"
         .to_vec();
-    let w = World::new(vec![Msg::new("a", raw.clone())]);
+    let w = World::tls(vec![Msg::new("a", raw.clone())]);
     let cfg = w.config(w.account());
     let out = run(&cfg.path, &["run"]);
     assert_eq!(out.code, 0, "{}", out.all());
@@ -245,7 +151,7 @@ fn h01_h05_delivered_to_for_target_removed_others_kept() {
 
 #[test]
 fn h01_drop_delivered_to_none_keeps_all() {
-    let w = World::new(msgs(1));
+    let w = World::tls(msgs(1));
     let cfg = w.config(w.account().extra("drop_delivered_to", "\"none\""));
     assert_eq!(run(&cfg.path, &["run"]).code, 0);
     assert_eq!(
@@ -256,7 +162,7 @@ fn h01_drop_delivered_to_none_keeps_all() {
 
 #[test]
 fn s01_mta_451_keeps_the_message_exits_75_and_the_next_run_delivers() {
-    let w = World::new(msgs(2));
+    let w = World::tls(msgs(2));
     w.smtp.set_behavior(
         SmtpBehavior::default().reply_to_data(0, "451 4.3.0 Error: queue file write error"),
     );
@@ -278,7 +184,7 @@ fn s01_mta_451_keeps_the_message_exits_75_and_the_next_run_delivers() {
 
 #[test]
 fn s02_mta_550_keeps_the_message_never_refetches_and_exits_1() {
-    let w = World::new(msgs(2));
+    let w = World::tls(msgs(2));
     w.smtp.set_behavior(
         SmtpBehavior::default().reply_to_data(0, "550 5.7.1 Error: message content rejected"),
     );
@@ -311,7 +217,7 @@ fn s02_mta_550_keeps_the_message_never_refetches_and_exits_1() {
 
 #[test]
 fn p20_connection_dropped_mid_retr_deletes_nothing_and_exits_75() {
-    let w = World::new(msgs(3));
+    let w = World::tls(msgs(3));
     // Session message 2: send 40 bytes of the RETR response, then close.
     w.pop.update(|b| b.drop_during_retr = Some((1, 40)));
     let cfg = w.config(w.account());
@@ -402,7 +308,7 @@ fn stls_upgrade_delivers() {
 
 #[test]
 fn p28_retrs_are_pipelined_when_the_server_allows_it() {
-    let w = World::new(msgs(12));
+    let w = World::tls(msgs(12));
     w.pop.update(|b| b.pipelining = true);
     let cfg = w.config(w.account());
     let out = run(&cfg.path, &["run"]);
@@ -418,7 +324,7 @@ fn p28_retrs_are_pipelined_when_the_server_allows_it() {
 
 #[test]
 fn p28_lock_step_without_pipelining() {
-    let w = World::new(msgs(5));
+    let w = World::tls(msgs(5));
     let cfg = w.config(w.account());
     assert_eq!(run(&cfg.path, &["run"]).code, 0);
     assert_eq!(w.smtp.delivered().len(), 5);
@@ -427,7 +333,7 @@ fn p28_lock_step_without_pipelining() {
 
 #[test]
 fn c09_a_held_lock_exits_75_and_touches_nothing() {
-    let w = World::new(msgs(1));
+    let w = World::tls(msgs(1));
     let cfg = w.config(w.account());
     let lock_path = w.state.path().join("isp.lock");
     let lock = std::fs::OpenOptions::new()
@@ -450,7 +356,7 @@ fn c09_a_held_lock_exits_75_and_touches_nothing() {
 
 #[test]
 fn s05_mta_down_costs_no_download_and_exits_75() {
-    let w = World::new(msgs(2));
+    let w = World::tls(msgs(2));
     // A port nobody listens on: bind and drop.
     let dead = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -470,10 +376,10 @@ fn s05_mta_down_costs_no_download_and_exits_75() {
 /// Nothing may be lost; at most one message may arrive twice, and then only when the kill fell between the MTA's
 /// 250 and the state fsync, and the second run must have logged it.
 fn crash_at(point: &str, nth: usize) {
-    let w = World::new(msgs(20));
+    let w = World::tls(msgs(20));
     let cfg = w.config(w.account());
     let spec = format!("{point}:{nth}");
-    let killed = run_popfetch_env_checked(&cfg.path, &[("POPFETCH_FAILPOINT", &spec)]);
+    let killed = run_env(&cfg.path, &["run"], &[("POPFETCH_FAILPOINT", &spec)]);
     assert!(
         killed
             .stderr
@@ -516,13 +422,6 @@ fn crash_at(point: &str, nth: usize) {
     );
 }
 
-fn run_popfetch_env_checked(cfg: &Path, env: &[(&str, &str)]) -> Output {
-    let out = support::run::run_popfetch_env(cfg, &["run"], env);
-    assert!(!out.timed_out, "{}", out.all());
-    assert_quiet_about_secrets(&out);
-    out
-}
-
 #[test]
 fn c01_kill9_after_retr_loses_nothing() {
     crash_at("after_retr", 5);
@@ -545,7 +444,7 @@ fn c05_kill9_after_dele_neither_loses_nor_duplicates() {
 
 #[test]
 fn t20_no_secret_at_maximum_verbosity() {
-    let w = World::new(msgs(1));
+    let w = World::tls(msgs(1));
     let cfg = w.config(w.account());
     let out = run(&cfg.path, &["-vv", "run"]);
     assert_eq!(out.code, 0, "{}", out.all());
@@ -587,7 +486,7 @@ fn t03_plaintext_account_with_consent_in_words_delivers() {
 
 #[test]
 fn h12_empty_and_tiny_messages_without_received_arrive_unchanged() {
-    let w = World::new(vec![
+    let w = World::tls(vec![
         Msg::new("empty", Vec::new()),
         Msg::new("crlf", b"\r\n".to_vec()),
         Msg::new("one", b"x".to_vec()),

@@ -34,7 +34,7 @@ pub fn msgs(n: usize) -> Vec<Msg> {
 /// `data` without the `Received` field popfetch prepends (one field with its continuation lines).
 pub fn strip_received(data: &[u8]) -> &[u8] {
     assert!(
-        data.starts_with(b"Received: "),
+        data.starts_with(b"Received: from 127.0.0.1"),
         "no Received field first: {:?}",
         String::from_utf8_lossy(&data[..data.len().min(80)])
     );
