@@ -54,6 +54,35 @@ pub enum Command {
     Check,
     /// Run the header pipeline on a local message offline and print the result
     Filter(FilterArgs),
+    /// Show each account's last poll, health and counters from the status files (no lock, works beside a running
+    /// daemon); exit 0 when every account is healthy, 1 when one needs attention
+    Status(StatusArgs),
+    /// Print the shell completion script for bash, zsh or fish
+    Completions(CompletionsArgs),
+}
+
+/// Options of `status`.
+#[derive(clap::Args, Debug)]
+pub struct StatusArgs {
+    /// Print JSON for scripts instead of the table (with -q: nothing, only the exit status)
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `completions`.
+#[derive(clap::Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to generate the script for
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: Shell,
+}
+
+/// Shells `completions` knows.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 /// Options of `run`.

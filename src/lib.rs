@@ -13,6 +13,7 @@
 //!   crash points for the kill -9 tests (debug builds only).
 //! - [`daemon`]: `popfetch daemon`: per-account schedules, backoff, signals, the single-instance lock.
 //! - [`logging`]: where log lines go (stderr, journald, syslog).
+//! - [`status`]: per-account status files, `popfetch status` and the Prometheus metrics file.
 //! - [`poller`]: one poll of one account, enforcing the delivery order below; [`dryrun`]: the same poll that
 //!   fetches and shows but changes nothing.
 //! - [`diff`], [`explain`], [`trace`]: seeing what popfetch does (`--diff`, MTA refusals in plain words, the
@@ -39,5 +40,6 @@ pub mod pop3;
 pub mod secret;
 pub mod smtp;
 pub mod state;
+pub mod status;
 pub mod tls;
 pub mod trace;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use popfetch::cli::{Cli, Command, DaemonArgs, FilterArgs, LogTarget, RunArgs};
+use popfetch::cli::{Cli, Command, DaemonArgs, FilterArgs, LogTarget, RunArgs, Shell};
 use popfetch::config::{self, Config};
 use popfetch::error::ExitClass;
 use popfetch::{daemon, headers, logging, poller};
@@ -27,6 +27,8 @@ fn main() -> ExitCode {
         Some(Command::Daemon(args)) => daemon(&path, args),
         Some(Command::Check) => check(&path),
         Some(Command::Filter(args)) => filter(&path, args),
+        Some(Command::Status(args)) => status(&path, args.json, cli.quiet),
+        Some(Command::Completions(args)) => completions(args.shell),
     };
     class.into()
 }
@@ -51,6 +53,54 @@ fn check(path: &Path) -> ExitClass {
         }
         Err(class) => class,
     }
+}
+
+/// `popfetch status`: the status files, read without locks; 0 when every account is healthy, 1 when one needs
+/// attention (stopped for authentication, TLS, state or config, or no success for longer than `stale_after`).
+/// `-q` prints only the accounts that need attention (a monitoring check's message).
+fn status(path: &Path, json: bool, quiet: bool) -> ExitClass {
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(class) => return class,
+    };
+    let now = popfetch::status::now();
+    let entries = popfetch::status::overview(&config, now);
+    let text = match (json, quiet) {
+        (true, true) => String::new(),
+        (true, false) => popfetch::status::render::json(&entries, now),
+        (false, true) => popfetch::status::render::problems(&entries),
+        (false, false) => popfetch::status::render::text(&entries, now),
+    };
+    if let Err(e) = std::io::stdout().lock().write_all(text.as_bytes()) {
+        eprintln!("popfetch: cannot write the status: {e}");
+        return ExitClass::Internal;
+    }
+    if entries
+        .iter()
+        .all(|e| e.health == popfetch::status::Health::Healthy)
+    {
+        ExitClass::Ok
+    } else {
+        ExitClass::Partial
+    }
+}
+
+/// `popfetch completions SHELL`: the script clap_complete derives from the same definitions as `--help` and the
+/// man page.
+fn completions(shell: Shell) -> ExitClass {
+    use clap::CommandFactory;
+    let generator = match shell {
+        Shell::Bash => clap_complete::Shell::Bash,
+        Shell::Zsh => clap_complete::Shell::Zsh,
+        Shell::Fish => clap_complete::Shell::Fish,
+    };
+    clap_complete::generate(
+        generator,
+        &mut Cli::command(),
+        "popfetch",
+        &mut std::io::stdout(),
+    );
+    ExitClass::Ok
 }
 
 fn run(path: &Path, args: RunArgs) -> ExitClass {

@@ -32,6 +32,11 @@ pub use validate::validate_address;
 pub struct Config {
     /// Where the per-account state files live.
     pub state_dir: PathBuf,
+    /// `metrics_file`: where the Prometheus text-format metrics are written after each poll ([`crate::status`]).
+    pub metrics_file: Option<PathBuf>,
+    /// `stale_after`: an account without a successful poll for longer needs attention (`popfetch status`);
+    /// `None`: three of the account's intervals, at least an hour.
+    pub stale_after: Option<Duration>,
     /// The MTA popfetch reinjects into.
     pub smtp: SmtpConfig,
     /// Accounts in file order; names are unique.

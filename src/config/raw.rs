@@ -16,6 +16,8 @@ use super::error::Issue;
 /// Keys accepted by the parser, as `section.key`; checked against the serde structs by a test.
 pub(crate) const KNOWN_KEYS: &[&str] = &[
     "state_dir",
+    "metrics_file",
+    "stale_after",
     "smtp.host",
     "smtp.port",
     "smtp.helo_name",
@@ -42,7 +44,13 @@ pub(crate) const KNOWN_KEYS: &[&str] = &[
     "account.envelope_from_fallback",
 ];
 
-const TOP_LEVEL_KEYS: &[&str] = &["state_dir", "smtp", "account"];
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "state_dir",
+    "metrics_file",
+    "stale_after",
+    "smtp",
+    "account",
+];
 
 /// A string value with its span.
 pub(crate) type Str = Spanned<String>;
@@ -51,6 +59,8 @@ pub(crate) type Str = Spanned<String>;
 #[derive(Debug, Default)]
 pub(crate) struct RawConfig {
     pub state_dir: Option<Str>,
+    pub metrics_file: Option<Str>,
+    pub stale_after: Option<Spanned<i64>>,
     pub smtp: Option<RawSmtp>,
     /// Each `[[account]]` with the span of its table (for "missing key" problems).
     pub accounts: Vec<Spanned<RawAccount>>,
@@ -115,6 +125,14 @@ pub(crate) fn parse(text: &str) -> Result<(RawConfig, Vec<Issue>), Vec<Issue>> {
         match key.get_ref().as_ref() {
             "state_dir" => {
                 raw.state_dir = section::<Str>(value, None, "", Some("state_dir"), &mut issues)
+            }
+            "metrics_file" => {
+                raw.metrics_file =
+                    section::<Str>(value, None, "", Some("metrics_file"), &mut issues)
+            }
+            "stale_after" => {
+                raw.stale_after =
+                    section::<Spanned<i64>>(value, None, "", Some("stale_after"), &mut issues)
             }
             "smtp" => {
                 if !value.get_ref().is_table() {

@@ -106,6 +106,8 @@ fn minimal_config_gets_every_default() {
 
 const EVERY_KEY: &str = r#"
 state_dir = "/srv/popfetch/state"
+metrics_file = "metrics/popfetch.prom"
+stale_after = 7200
 
 [smtp]
 host = "::1"
@@ -160,6 +162,11 @@ fn every_key_is_read() {
     let text = EVERY_KEY.replace("ca_file = \"certs/ca.pem\"\n", "");
     let c = parse(&text).unwrap();
     assert_eq!(c.state_dir, PathBuf::from("/srv/popfetch/state"));
+    assert_eq!(
+        c.metrics_file.as_deref(),
+        Some(Path::new("/etc/popfetch/metrics/popfetch.prom"))
+    );
+    assert_eq!(c.stale_after, Some(Duration::from_secs(7200)));
     assert_eq!((c.smtp.host.as_str(), c.smtp.port), ("::1", 2525));
     assert_eq!(c.smtp.helo_name, "relay.example.org");
     let [a, b, t] = c.accounts.as_slice() else {
@@ -308,6 +315,22 @@ fn wrong_types_name_the_key() {
     assert_one(&ps, "state_dir", "invalid type");
     let ps = problems(&format!("[[smtp]]\nhost = \"x\"\n{MINIMAL}"));
     assert_one(&ps, "smtp", "must be a table");
+}
+
+#[test]
+fn monitoring_keys_are_checked() {
+    let ps = problems(&format!("stale_after = 30\n{MINIMAL}"));
+    assert_one(
+        &ps,
+        "stale_after",
+        "out of range; it must be between 60 and 7776000",
+    );
+    let ps = problems(&format!("stale_after = \"1h\"\n{MINIMAL}"));
+    assert_one(&ps, "stale_after", "invalid type");
+    let ps = problems(&format!("metrics_file = \"\"\n{MINIMAL}"));
+    assert_one(&ps, "metrics_file", "is empty");
+    let c = parse(MINIMAL).unwrap();
+    assert_eq!((c.metrics_file, c.stale_after), (None, None));
 }
 
 #[test]

@@ -17,6 +17,8 @@ use crate::secret::Secret;
 
 /// `interval` bounds (seconds): below 10 s a daemon hammers the server; a week is the longest sane period.
 const INTERVAL_RANGE: (i64, i64) = (10, 7 * 24 * 3600);
+/// `stale_after` bounds (seconds): a minute up to 90 days.
+const STALE_AFTER_RANGE: (i64, i64) = (60, 90 * 24 * 3600);
 /// `timeout` bounds (seconds).
 const TIMEOUT_RANGE: (i64, i64) = (1, 3600);
 const DEFAULT_MAX_MESSAGE_SIZE: u64 = 64 * 1024 * 1024;
@@ -225,6 +227,16 @@ pub(crate) fn validate(
             defaults.state_dir.clone()
         }
     };
+    let metrics_file = raw
+        .metrics_file
+        .as_ref()
+        .map(|s| top.path(s, "metrics_file"));
+    let stale_after = raw.stale_after.as_ref().map(|_| {
+        Duration::from_secs(
+            top.int_in(&raw.stale_after, "stale_after", STALE_AFTER_RANGE, 0)
+                .unsigned_abs(),
+        )
+    });
     if raw.account_tables == 0 {
         top.err(
             raw.accounts_span.clone(),
@@ -267,6 +279,8 @@ pub(crate) fn validate(
     match state_dir {
         Some(state_dir) if issues.is_empty() => Ok(Config {
             state_dir,
+            metrics_file,
+            stale_after,
             smtp,
             accounts,
         }),

@@ -209,6 +209,7 @@ impl Daemon<'_> {
         &mut self,
         mut control: mpsc::UnboundedReceiver<Control>,
     ) -> mpsc::UnboundedReceiver<Control> {
+        let mut watchdog = Watchdog::from_env();
         loop {
             self.start_due();
             let max = self.opts.max_concurrent.max(1);
@@ -218,6 +219,7 @@ impl Daemon<'_> {
                 .flatten();
             tokio::select! {
                 () = sleep_until(wakeup) => {}
+                () = watchdog.tick() => {}
                 Some(done) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => self.finished(done),
                 cmd = control.recv() => match cmd {
                     Some(Control::PollNow) => {
@@ -259,19 +261,26 @@ impl Daemon<'_> {
     }
 
     fn finished(&mut self, done: Result<(tokio::task::Id, Report), tokio::task::JoinError>) {
-        let (name, class) = match done {
+        let report = match done {
             Ok((id, report)) => {
                 self.task_names.remove(&id);
-                (report.account, report.class)
+                report
             }
             Err(e) => {
                 let name = self.task_names.remove(&e.id()).unwrap_or_default();
                 error!("account {name:?}: internal error: the poll task failed: {e}");
-                (name, ExitClass::Internal)
+                Report {
+                    class: ExitClass::Internal,
+                    message: format!("internal error: the poll task failed: {e}"),
+                    ..Report::new(&name)
+                }
             }
         };
+        let (name, class) = (report.account.clone(), report.class);
         let secs = |d: Duration| d.as_secs();
-        match self.sched.on_result(&name, class, Instant::now()) {
+        let transition = self.sched.on_result(&name, class, Instant::now());
+        self.record_status(&report, &transition);
+        match transition {
             Transition::Steady { next_in } => {
                 debug!("account {name:?}: next poll in {} s", secs(next_in))
             }
@@ -320,6 +329,23 @@ impl Daemon<'_> {
         }
     }
 
+    /// The status file (and metrics) after a poll, with the schedule the scheduler just made.
+    fn record_status(&self, report: &Report, transition: &Transition) {
+        let (next_in, stopped) = match transition {
+            Transition::Steady { next_in }
+            | Transition::Recovered { next_in, .. }
+            | Transition::Backoff { next_in, .. } => (*next_in, false),
+            Transition::Stopped { next_in, .. } => (*next_in, true),
+            Transition::Gone => return,
+        };
+        let now = crate::status::now();
+        let schedule = crate::status::Schedule {
+            next_poll: now + next_in.as_secs(),
+            stopped,
+        };
+        crate::status::record_at(&self.config, report, Some(schedule), now);
+    }
+
     /// SIGHUP: a valid file replaces the config between polls (a poll in flight keeps the snapshot it started
     /// with); an invalid one is logged with its line, column and key, and the old config keeps running
     /// (catalog D-03).
@@ -351,8 +377,11 @@ impl Daemon<'_> {
     async fn drain(&mut self, mut control: mpsc::UnboundedReceiver<Control>) {
         let deadline = Instant::now() + self.opts.stop_grace;
         let mut control_open = true;
+        // systemd keeps the watchdog armed while the service stops; the wait may be minutes long.
+        let mut watchdog = Watchdog::from_env();
         while !self.tasks.is_empty() {
             tokio::select! {
+                () = watchdog.tick() => {}
                 Some(done) = self.tasks.join_next_with_id() => self.finished(done),
                 () = tokio::time::sleep_until(deadline) => {
                     warn!(
@@ -378,6 +407,30 @@ impl Daemon<'_> {
             }
         }
         info!("stopped");
+    }
+}
+
+/// systemd's watchdog, pinged from the loop it watches: when that loop hangs, the pings stop.
+struct Watchdog(Option<tokio::time::Interval>);
+
+impl Watchdog {
+    fn from_env() -> Watchdog {
+        Watchdog(notify::watchdog_interval().map(|every| {
+            let mut i = tokio::time::interval(every);
+            i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            i
+        }))
+    }
+
+    /// Resolves at the next ping time, having sent the ping; never without a watchdog.
+    async fn tick(&mut self) {
+        match &mut self.0 {
+            Some(i) => {
+                i.tick().await;
+                notify::watchdog();
+            }
+            None => std::future::pending().await,
+        }
     }
 }
 

@@ -20,6 +20,37 @@ pub fn stopping() {
     send("STOPPING=1\nSTATUS=finishing the messages in flight");
 }
 
+/// Keep-alive for systemd's watchdog (`WatchdogSec=`): the daemon's scheduler loop calls it every
+/// [`watchdog_interval`], so a daemon whose loop hangs stops sending and systemd restarts it.
+pub fn watchdog() {
+    send("WATCHDOG=1");
+}
+
+/// How often to send [`watchdog`]: half the `$WATCHDOG_USEC` systemd set (sd_watchdog_enabled(3) recommends
+/// that margin), when it is meant for this process (`$WATCHDOG_PID` unset or ours); `None` without a watchdog.
+pub fn watchdog_interval() -> Option<std::time::Duration> {
+    parse_watchdog(
+        std::env::var("WATCHDOG_USEC").ok().as_deref(),
+        std::env::var("WATCHDOG_PID").ok().as_deref(),
+        std::process::id(),
+    )
+}
+
+/// [`watchdog_interval`] from the variables' values.
+fn parse_watchdog(
+    usec: Option<&str>,
+    pid: Option<&str>,
+    own_pid: u32,
+) -> Option<std::time::Duration> {
+    if let Some(pid) = pid
+        && pid.trim().parse::<u32>().ok() != Some(own_pid)
+    {
+        return None;
+    }
+    let usec: u64 = usec?.trim().parse().ok().filter(|u| *u > 0)?;
+    Some(std::time::Duration::from_micros(usec / 2))
+}
+
 /// Send `state` to `$NOTIFY_SOCKET`, if set.
 pub fn send(state: &str) {
     let Some(target) = std::env::var_os("NOTIFY_SOCKET") else {
@@ -57,6 +88,23 @@ mod tests {
         let mut buf = [0u8; 64];
         let n = rx.recv(&mut buf).unwrap();
         assert_eq!(&buf[..n], b"READY=1");
+    }
+
+    #[test]
+    fn watchdog_pings_at_half_the_period_for_this_process_only() {
+        use std::time::Duration;
+        assert_eq!(
+            parse_watchdog(Some("120000000"), None, 7),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            parse_watchdog(Some("120000000"), Some("7"), 7),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(parse_watchdog(Some("120000000"), Some("8"), 7), None);
+        assert_eq!(parse_watchdog(None, None, 7), None);
+        assert_eq!(parse_watchdog(Some("0"), None, 7), None);
+        assert_eq!(parse_watchdog(Some("soon"), None, 7), None);
     }
 
     #[test]

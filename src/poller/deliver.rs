@@ -14,6 +14,7 @@ use crate::headers::{self, Edit, ReturnPath};
 use crate::pop3::{self, Client, Reply};
 use crate::smtp::{self, Envelope, Mta, Verdict};
 use crate::state::State;
+use crate::status::{WaitReason, Waiting};
 
 /// How many RETRs may be outstanding ahead of delivery when the server advertises PIPELINING (RFC 2449 §6.6).
 /// Replies are read one at a time, so memory stays bounded by one message; TCP flow control holds the rest.
@@ -62,6 +63,7 @@ pub(super) async fn deliver_all(
                 acct.name,
                 todo.len() + in_flight.len()
             );
+            report.interrupted = true;
             return Ok(());
         }
         while in_flight.len() < window
@@ -108,14 +110,22 @@ pub(super) async fn deliver_all(
             }
         };
         match deliver_one(ctx, client, mta, state, &p, &raw).await? {
-            Delivery::Done => report.delivered += 1,
+            Delivery::Done => {
+                report.delivered += 1;
+                report.bytes += raw.len() as u64;
+            }
             Delivery::Truncated => {
                 report.delivered += 1;
+                report.bytes += raw.len() as u64;
                 report.worsen(ExitClass::Partial);
             }
-            Delivery::Rejected => {
+            Delivery::Rejected { code, text } => {
                 report.rejected += 1;
                 report.worsen(ExitClass::Partial);
+                report.waiting.push(Waiting {
+                    uid: p.uid.clone(),
+                    reason: WaitReason::Rejected { code, text },
+                });
             }
         }
     }
@@ -137,7 +147,11 @@ enum Delivery {
     Done,
     /// Delivered, but RETR gave fewer octets than LIST announced: kept on the server (catalog P-19).
     Truncated,
-    Rejected,
+    /// Refused for good by the MTA (code and text as recorded): it waits on the server.
+    Rejected {
+        code: u16,
+        text: String,
+    },
 }
 
 async fn deliver_one(
@@ -201,8 +215,9 @@ async fn deliver_one(
         }
         Err(e) => match e.verdict() {
             Verdict::Rejected => {
+                let code = e.code().unwrap_or(550);
                 state
-                    .record_rejected(&p.uid, e.code().unwrap_or(550), e.text())
+                    .record_rejected(&p.uid, code, e.text())
                     .map_err(state_fail)?;
                 warn!(
                     "account {:?}: uid {:?}: {} bytes from <{sender}> rejected by the MTA: {e}{}; left on the \
@@ -212,7 +227,10 @@ async fn deliver_one(
                     p.size,
                     explained(&e)
                 );
-                Ok(Delivery::Rejected)
+                Ok(Delivery::Rejected {
+                    code,
+                    text: e.text().to_owned(),
+                })
             }
             Verdict::Temporary | Verdict::Misconfigured => {
                 if e.maybe_accepted() {

@@ -19,7 +19,8 @@ use crate::error::ExitClass;
 use crate::failpoint;
 use crate::pop3::{self, Client, Reply};
 use crate::smtp::{self, Mta};
-use crate::state::{Identity, State};
+use crate::state::{Identity, State, StateError};
+use crate::status::{WaitReason, Waiting};
 use crate::tls;
 
 mod deliver;
@@ -86,7 +87,8 @@ impl Shutdown {
     }
 }
 
-/// The outcome of one account's poll.
+/// The outcome of one account's poll: the summary line, the exit class, and what the status file and metrics
+/// record ([`crate::status::record`]).
 #[derive(Debug, Clone)]
 pub struct Report {
     pub account: String,
@@ -96,10 +98,25 @@ pub struct Report {
     pub rejected: usize,
     pub skipped: usize,
     pub deleted: usize,
+    /// Octets of the delivered messages, as fetched.
+    pub bytes: u64,
+    /// The failure line as logged (without secrets); empty when the poll did not fail.
+    pub message: String,
+    /// A stop request (daemon SIGTERM) ended the poll early; the rest waits for the next poll.
+    pub interrupted: bool,
+    /// The server's listing was read: `server_new` and `waiting` describe the mailbox.
+    pub listed: bool,
+    /// Listed messages not recorded as delivered.
+    pub server_new: usize,
+    /// Listed messages left on the server by policy (rejected earlier, too big).
+    pub waiting: Vec<Waiting>,
+    /// Another popfetch held the account's lock: nothing was polled (that one records its own poll).
+    pub lock_held: bool,
 }
 
 impl Report {
-    fn new(account: &str) -> Report {
+    /// A report of a poll that did nothing yet.
+    pub fn new(account: &str) -> Report {
         Report {
             account: account.to_owned(),
             class: ExitClass::Ok,
@@ -108,7 +125,23 @@ impl Report {
             rejected: 0,
             skipped: 0,
             deleted: 0,
+            bytes: 0,
+            message: String::new(),
+            interrupted: false,
+            listed: false,
+            server_new: 0,
+            waiting: Vec::new(),
+            lock_held: false,
         }
+    }
+
+    fn wait_too_big(&mut self, uid: &str, size: u64, limit: u64) {
+        self.skipped += 1;
+        self.worsen(ExitClass::Partial);
+        self.waiting.push(Waiting {
+            uid: uid.to_owned(),
+            reason: WaitReason::TooBig { size, limit },
+        });
     }
 
     pub(crate) fn worsen(&mut self, c: ExitClass) {
@@ -131,7 +164,11 @@ pub async fn run(config: Arc<Config>, opts: RunOptions) -> ExitClass {
         let poll_opts = opts.poll.clone();
         set.spawn(async move {
             let _permit = permits.acquire_owned().await;
-            poll(&config, &config.accounts[i], &poll_opts).await
+            let report = poll(&config, &config.accounts[i], &poll_opts).await;
+            if !poll_opts.dry_run {
+                crate::status::record(&config, &report, None);
+            }
+            report
         });
     }
     let mut worst = ExitClass::Ok;
@@ -154,10 +191,11 @@ pub async fn poll(config: &Config, acct: &Account, opts: &PollOptions) -> Report
     let server = format!("{}:{}", acct.host, acct.port);
     if let Err(f) = poll_inner(config, acct, opts, &mut report).await {
         report.worsen(f.class);
+        report.message = printable(&f.message, MAX_ERROR_TEXT);
         error!(
             "account {:?} ({server}): {}; {}",
             acct.name,
-            printable(&f.message, MAX_ERROR_TEXT),
+            report.message,
             hint(f.class)
         );
     }
@@ -296,7 +334,10 @@ async fn poll_inner(
         port: acct.port,
         user: acct.user.clone(),
     };
-    let mut state = State::open(&config.state_dir, &acct.name, &identity).map_err(state_fail)?;
+    let mut state = State::open(&config.state_dir, &acct.name, &identity).map_err(|e| {
+        report.lock_held = matches!(e, StateError::Locked { .. });
+        state_fail(e)
+    })?;
     for uid in state.interrupted() {
         warn!(
             "account {:?}: uid {uid:?}: possible duplicate: the previous run stopped after handing this message \
@@ -315,6 +356,7 @@ async fn poll_inner(
         c = open_pop3(acct) => c?,
         () = opts.shutdown.requested() => {
             info!("account {:?}: stopping: shutdown requested before the login completed", acct.name);
+            report.interrupted = true;
             return Ok(());
         }
     };
@@ -322,6 +364,7 @@ async fn poll_inner(
     // 3. What is there, and what is new.
     let (uidl, sizes) = list_mailbox(&mut client).await?;
     let listing: Vec<String> = uidl.iter().map(|(_, u)| u.clone()).collect();
+    report.listed = true;
     if opts.mark_seen {
         return seen::mark_seen(acct, client, &mut state, &listing, report).await;
     }
@@ -338,7 +381,15 @@ async fn poll_inner(
             }
             continue;
         }
+        report.server_new += 1;
         if let Some(r) = state.rejection(uid) {
+            report.waiting.push(Waiting {
+                uid: uid.clone(),
+                reason: WaitReason::Rejected {
+                    code: r.code,
+                    text: r.text.clone(),
+                },
+            });
             debug!(
                 "account {:?}: uid {uid:?}: skipped: rejected earlier by the MTA with {} {} (run --retry-rejected to try again)",
                 acct.name, r.code, r.text
@@ -350,8 +401,7 @@ async fn poll_inner(
                 "account {:?}: uid {uid:?}: {size} bytes exceeds max_message_size {}; left on the server",
                 acct.name, acct.max_message_size
             );
-            report.skipped += 1;
-            report.worsen(ExitClass::Partial);
+            report.wait_too_big(uid, size, acct.max_message_size);
             continue;
         }
         todo.push_back(Pending {
@@ -461,9 +511,8 @@ fn skip_over_mta_limit(
             "account {:?}: uid {:?}: {} bytes exceeds the MTA's SIZE limit of {limit}; left on the server",
             acct.name, p.uid, p.size
         );
-        report.skipped += 1;
+        report.wait_too_big(&p.uid, p.size, limit);
         report.new -= 1;
-        report.worsen(ExitClass::Partial);
         false
     });
 }

@@ -19,13 +19,8 @@ use super::{accepted_subjects, mail};
 
 fn report(account: &str, class: ExitClass) -> Report {
     Report {
-        account: account.to_owned(),
         class,
-        new: 0,
-        delivered: 0,
-        rejected: 0,
-        skipped: 0,
-        deleted: 0,
+        ..Report::new(account)
     }
 }
 

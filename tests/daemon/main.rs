@@ -15,6 +15,7 @@ mod clock;
 mod driver;
 mod process;
 mod schedule;
+mod status;
 
 /// A test message whose Subject names it, so deliveries can be counted per message.
 pub fn mail(tag: &str) -> Vec<u8> {
