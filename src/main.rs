@@ -20,7 +20,17 @@ fn main() -> ExitCode {
         _ => LogTarget::Stderr,
     };
     logging::init(log, cli.verbose, cli.quiet);
-    let path = cli.config.clone().unwrap_or_else(config::default_path);
+    // Completions describe the command line only: no configuration needed (package builds run it).
+    if let Some(Command::Completions(args)) = &cli.command {
+        return completions(args.shell).into();
+    }
+    let path = match cli.config.clone().map_or_else(config::locate::locate, Ok) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("popfetch: {e}");
+            return e.class().into();
+        }
+    };
     let class = match cli.command {
         None => run(&path, RunArgs::default()),
         Some(Command::Run(args)) => run(&path, args),
@@ -28,7 +38,7 @@ fn main() -> ExitCode {
         Some(Command::Check) => check(&path),
         Some(Command::Filter(args)) => filter(&path, args),
         Some(Command::Status(args)) => status(&path, args.json, cli.quiet),
-        Some(Command::Completions(args)) => completions(args.shell),
+        Some(Command::Completions(_)) => ExitClass::Ok,
     };
     class.into()
 }
@@ -44,10 +54,11 @@ fn check(path: &Path) -> ExitClass {
     match load(path) {
         Ok(c) => {
             println!(
-                "{}: ok, {} account{}",
+                "{}: ok, {} account{}, state in {}",
                 path.display(),
                 c.accounts.len(),
-                if c.accounts.len() == 1 { "" } else { "s" }
+                if c.accounts.len() == 1 { "" } else { "s" },
+                c.state_dir.display()
             );
             ExitClass::Ok
         }

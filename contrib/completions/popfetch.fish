@@ -24,7 +24,7 @@ function __fish_popfetch_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c popfetch -n "__fish_popfetch_needs_command" -s c -l config -d 'Configuration file (default: $XDG_CONFIG_HOME/popfetch/config.toml, else /etc/popfetch/config.toml; also taken from the POPFETCH_CONFIG environment variable)' -r -F
+complete -c popfetch -n "__fish_popfetch_needs_command" -s c -l config -d 'Configuration file (default: the first that exists of $XDG_CONFIG_HOME/popfetch/config.toml, where an unset XDG_CONFIG_HOME means ~/.config, and /etc/popfetch/config.toml; also taken from the POPFETCH_CONFIG environment variable)' -r -F
 complete -c popfetch -n "__fish_popfetch_needs_command" -s v -l verbose -d 'Log more: once for debug messages, twice for protocol traces (passwords are never logged)'
 complete -c popfetch -n "__fish_popfetch_needs_command" -s q -l quiet -d 'Log only warnings and errors'
 complete -c popfetch -n "__fish_popfetch_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -37,7 +37,7 @@ complete -c popfetch -n "__fish_popfetch_needs_command" -f -a "status" -d 'Show 
 complete -c popfetch -n "__fish_popfetch_needs_command" -f -a "completions" -d 'Print the shell completion script for bash, zsh or fish'
 complete -c popfetch -n "__fish_popfetch_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c popfetch -n "__fish_popfetch_using_subcommand run" -l account -d 'Poll only this account (repeatable; default: every account)' -r
-complete -c popfetch -n "__fish_popfetch_using_subcommand run" -s c -l config -d 'Configuration file (default: $XDG_CONFIG_HOME/popfetch/config.toml, else /etc/popfetch/config.toml; also taken from the POPFETCH_CONFIG environment variable)' -r -F
+complete -c popfetch -n "__fish_popfetch_using_subcommand run" -s c -l config -d 'Configuration file (default: the first that exists of $XDG_CONFIG_HOME/popfetch/config.toml, where an unset XDG_CONFIG_HOME means ~/.config, and /etc/popfetch/config.toml; also taken from the POPFETCH_CONFIG environment variable)' -r -F
 complete -c popfetch -n "__fish_popfetch_using_subcommand run" -l retry-rejected -d 'Try messages the MTA rejected permanently again'
 complete -c popfetch -n "__fish_popfetch_using_subcommand run" -l dry-run -d 'Fetch the new messages and print what would be done with each (envelope, header edits), changing nothing: no SMTP connection, no DELE, no state write'
 complete -c popfetch -n "__fish_popfetch_using_subcommand run" -l diff -d 'Print each message\'s header block before and after the header pipeline as a unified diff on stdout, each changed line annotated with the rule that changed it'
@@ -50,26 +50,26 @@ complete -c popfetch -n "__fish_popfetch_using_subcommand daemon" -l stop-grace 
 complete -c popfetch -n "__fish_popfetch_using_subcommand daemon" -l log -d 'Where log lines go: stderr (default), journald (falls back to stderr when there is no journal socket), or syslog (facility mail)' -r -f -a "stderr\t'Standard error, without timestamps (cron, systemd and terminals add their own)'
 journald\t'The systemd journal, with priorities (falls back to stderr when there is no journal socket)'
 syslog\t'syslog(3), facility mail, with the pid'"
-complete -c popfetch -n "__fish_popfetch_using_subcommand daemon" -s c -l config -d 'Configuration file (default: $XDG_CONFIG_HOME/popfetch/config.toml, else /etc/popfetch/config.toml; also taken from the POPFETCH_CONFIG environment variable)' -r -F
+complete -c popfetch -n "__fish_popfetch_using_subcommand daemon" -s c -l config -d 'Configuration file (default: the first that exists of $XDG_CONFIG_HOME/popfetch/config.toml, where an unset XDG_CONFIG_HOME means ~/.config, and /etc/popfetch/config.toml; also taken from the POPFETCH_CONFIG environment variable)' -r -F
 complete -c popfetch -n "__fish_popfetch_using_subcommand daemon" -s v -l verbose -d 'Log more: once for debug messages, twice for protocol traces (passwords are never logged)'
 complete -c popfetch -n "__fish_popfetch_using_subcommand daemon" -s q -l quiet -d 'Log only warnings and errors'
 complete -c popfetch -n "__fish_popfetch_using_subcommand daemon" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c popfetch -n "__fish_popfetch_using_subcommand check" -s c -l config -d 'Configuration file (default: $XDG_CONFIG_HOME/popfetch/config.toml, else /etc/popfetch/config.toml; also taken from the POPFETCH_CONFIG environment variable)' -r -F
+complete -c popfetch -n "__fish_popfetch_using_subcommand check" -s c -l config -d 'Configuration file (default: the first that exists of $XDG_CONFIG_HOME/popfetch/config.toml, where an unset XDG_CONFIG_HOME means ~/.config, and /etc/popfetch/config.toml; also taken from the POPFETCH_CONFIG environment variable)' -r -F
 complete -c popfetch -n "__fish_popfetch_using_subcommand check" -s v -l verbose -d 'Log more: once for debug messages, twice for protocol traces (passwords are never logged)'
 complete -c popfetch -n "__fish_popfetch_using_subcommand check" -s q -l quiet -d 'Log only warnings and errors'
 complete -c popfetch -n "__fish_popfetch_using_subcommand check" -s h -l help -d 'Print help'
 complete -c popfetch -n "__fish_popfetch_using_subcommand filter" -l account -d 'Apply this account\'s settings (target, strip_delivered_to, ...; default: the first account)' -r
-complete -c popfetch -n "__fish_popfetch_using_subcommand filter" -s c -l config -d 'Configuration file (default: $XDG_CONFIG_HOME/popfetch/config.toml, else /etc/popfetch/config.toml; also taken from the POPFETCH_CONFIG environment variable)' -r -F
+complete -c popfetch -n "__fish_popfetch_using_subcommand filter" -s c -l config -d 'Configuration file (default: the first that exists of $XDG_CONFIG_HOME/popfetch/config.toml, where an unset XDG_CONFIG_HOME means ~/.config, and /etc/popfetch/config.toml; also taken from the POPFETCH_CONFIG environment variable)' -r -F
 complete -c popfetch -n "__fish_popfetch_using_subcommand filter" -l diff -d 'Also print the header diff (before/after, each change annotated with its rule) on standard error'
 complete -c popfetch -n "__fish_popfetch_using_subcommand filter" -s v -l verbose -d 'Log more: once for debug messages, twice for protocol traces (passwords are never logged)'
 complete -c popfetch -n "__fish_popfetch_using_subcommand filter" -s q -l quiet -d 'Log only warnings and errors'
 complete -c popfetch -n "__fish_popfetch_using_subcommand filter" -s h -l help -d 'Print help'
-complete -c popfetch -n "__fish_popfetch_using_subcommand status" -s c -l config -d 'Configuration file (default: $XDG_CONFIG_HOME/popfetch/config.toml, else /etc/popfetch/config.toml; also taken from the POPFETCH_CONFIG environment variable)' -r -F
+complete -c popfetch -n "__fish_popfetch_using_subcommand status" -s c -l config -d 'Configuration file (default: the first that exists of $XDG_CONFIG_HOME/popfetch/config.toml, where an unset XDG_CONFIG_HOME means ~/.config, and /etc/popfetch/config.toml; also taken from the POPFETCH_CONFIG environment variable)' -r -F
 complete -c popfetch -n "__fish_popfetch_using_subcommand status" -l json -d 'Print JSON for scripts instead of the table (with -q: nothing, only the exit status)'
 complete -c popfetch -n "__fish_popfetch_using_subcommand status" -s v -l verbose -d 'Log more: once for debug messages, twice for protocol traces (passwords are never logged)'
 complete -c popfetch -n "__fish_popfetch_using_subcommand status" -s q -l quiet -d 'Log only warnings and errors'
 complete -c popfetch -n "__fish_popfetch_using_subcommand status" -s h -l help -d 'Print help'
-complete -c popfetch -n "__fish_popfetch_using_subcommand completions" -s c -l config -d 'Configuration file (default: $XDG_CONFIG_HOME/popfetch/config.toml, else /etc/popfetch/config.toml; also taken from the POPFETCH_CONFIG environment variable)' -r -F
+complete -c popfetch -n "__fish_popfetch_using_subcommand completions" -s c -l config -d 'Configuration file (default: the first that exists of $XDG_CONFIG_HOME/popfetch/config.toml, where an unset XDG_CONFIG_HOME means ~/.config, and /etc/popfetch/config.toml; also taken from the POPFETCH_CONFIG environment variable)' -r -F
 complete -c popfetch -n "__fish_popfetch_using_subcommand completions" -s v -l verbose -d 'Log more: once for debug messages, twice for protocol traces (passwords are never logged)'
 complete -c popfetch -n "__fish_popfetch_using_subcommand completions" -s q -l quiet -d 'Log only warnings and errors'
 complete -c popfetch -n "__fish_popfetch_using_subcommand completions" -s h -l help -d 'Print help'

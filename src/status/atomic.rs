@@ -1,8 +1,12 @@
 //! Replace a file atomically: a reader (`popfetch status`, node_exporter) sees the old file or the new one, never
-//! a part. Temp file in the same directory (created exclusively, so a planted symlink is never followed), fsync,
-//! rename over, fsync the directory.
+//! a part. Temp file in the same directory (created exclusively, so a planted symlink is never followed), then
+//! rename over it.
+//!
+//! Deliberately without fsync: these files are monitoring data, rewritten after every poll, and the daemon writes
+//! them from its scheduler loop, where an fsync on a busy disk would hold up every account (and a stop). A crash
+//! may leave an old or empty file; the reader reports it and the next poll replaces it.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -29,8 +33,7 @@ pub fn write(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
-    result?;
-    File::open(dir).and_then(|d| d.sync_all())
+    result
 }
 
 fn write_tmp(tmp: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
@@ -43,8 +46,7 @@ fn write_tmp(tmp: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
         .open(tmp)?;
     // The umask may have taken bits away (a metrics file must stay readable by node_exporter).
     file.set_permissions(fs::Permissions::from_mode(mode))?;
-    file.write_all(bytes)?;
-    file.sync_all()
+    file.write_all(bytes)
 }
 
 #[cfg(test)]
