@@ -17,6 +17,7 @@
 //!   fetches and shows but changes nothing.
 //! - [`diff`], [`explain`], [`trace`]: seeing what popfetch does (`--diff`, MTA refusals in plain words, the
 //!   `-vv` protocol trace).
+//! - [`import`]: `popfetch import`: another fetcher's configuration and UID state → popfetch's.
 //!
 //! # The delivery invariant
 //! A message is `DELE`d only after the MTA answered 2xx to end-of-DATA *and* its UID was fsynced to the state
@@ -33,6 +34,7 @@ pub mod error;
 pub mod explain;
 pub mod failpoint;
 pub mod headers;
+pub mod import;
 pub mod logging;
 pub mod poller;
 pub mod pop3;

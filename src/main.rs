@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         Some(Command::Daemon(args)) => daemon(&path, args),
         Some(Command::Check) => check(&path),
         Some(Command::Filter(args)) => filter(&path, args),
+        Some(Command::Import(args)) => popfetch::import::run(&path, args),
     };
     class.into()
 }
