@@ -20,13 +20,20 @@ use crate::state::{Identity, State};
 /// Refuse to read a source file larger than this (rc files are small; UID files hold at most a few 100 000 lines).
 const MAX_INPUT: u64 = 64 << 20;
 
-/// Run `popfetch import …`; `config_path` is the configuration `import uids` reads.
-pub fn run(config_path: &Path, args: ImportArgs) -> ExitClass {
+/// Run `popfetch import …`; `config` is `-c` (`import uids` reads that configuration, or the one popfetch finds
+/// by itself; the conversions need none).
+pub fn run(config: Option<PathBuf>, args: ImportArgs) -> ExitClass {
     match args.what {
         ImportCommand::Fetchmailrc(a) => convert(Kind::Fetchmail, a),
         ImportCommand::Getmailrc(a) => convert(Kind::Getmail, a),
         ImportCommand::Mpoprc(a) => convert(Kind::Mpop, a),
-        ImportCommand::Uids(a) => import_uids(config_path, a),
+        ImportCommand::Uids(a) => match config.map_or_else(config::locate::locate, Ok) {
+            Ok(path) => import_uids(&path, a),
+            Err(e) => {
+                eprintln!("popfetch: {e}");
+                e.class()
+            }
+        },
     }
 }
 
