@@ -55,6 +55,8 @@ pub enum Command {
     Check,
     /// Run the header pipeline on a local message offline and print the result
     Filter(FilterArgs),
+    /// Convert another fetcher's configuration (fetchmail, getmail, mpop) or record the UIDs it delivered
+    Import(crate::import::ImportArgs),
     /// Show each account's last poll, health and counters from the status files (no lock, works beside a running
     /// daemon); exit 0 when every account is healthy, 1 when one needs attention
     Status(StatusArgs),

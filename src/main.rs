@@ -24,6 +24,10 @@ fn main() -> ExitCode {
     if let Some(Command::Completions(args)) = &cli.command {
         return completions(args.shell).into();
     }
+    if let Some(Command::Import(args)) = cli.command {
+        // Converting another tool's file writes a configuration rather than reading one.
+        return popfetch::import::run(cli.config, args).into();
+    }
     let path = match cli.config.clone().map_or_else(config::locate::locate, Ok) {
         Ok(p) => p,
         Err(e) => {
@@ -38,7 +42,7 @@ fn main() -> ExitCode {
         Some(Command::Check) => check(&path),
         Some(Command::Filter(args)) => filter(&path, args),
         Some(Command::Status(args)) => status(&path, args.json, cli.quiet),
-        Some(Command::Completions(_)) => ExitClass::Ok,
+        Some(Command::Completions(_) | Command::Import(_)) => unreachable!("dispatched above"),
     };
     class.into()
 }
