@@ -64,6 +64,15 @@ fn provider() -> Arc<CryptoProvider> {
 /// # Errors
 /// [`TlsError`] when the CA file cannot be read, no trust anchor is available, or rustls rejects the config.
 pub fn connector(s: &TlsSettings) -> Result<TlsConnector, TlsError> {
+    Ok(TlsConnector::from(Arc::new(client_config(s)?)))
+}
+
+/// The rustls client configuration behind [`connector`]; the OAuth HTTP client uses it too, so the token
+/// endpoint is verified by the same rules with the same (ring) provider.
+///
+/// # Errors
+/// As [`connector`].
+pub fn client_config(s: &TlsSettings) -> Result<ClientConfig, TlsError> {
     let provider = provider();
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -80,7 +89,7 @@ pub fn connector(s: &TlsSettings) -> Result<TlsConnector, TlsError> {
             .with_root_certificates(roots(s)?)
             .with_no_client_auth(),
     };
-    Ok(TlsConnector::from(Arc::new(config)))
+    Ok(config)
 }
 
 /// The CA file's certificates, or else the system's.
