@@ -193,11 +193,20 @@ fn number_extremes_round_trip() {
 #[test]
 fn replay_rules() {
     let text = format!(
-        "{}B m1 0\nD m1 0\nB m2 0\nA m2\nD m3 1\nB m3 0\nD m4 0\nD m4 0\nA nothing\n",
+        "{}B m1 0\nD m1 0\nB m2 0\nA m2\nD m3 1\nB m3 0\nD m4 0\nD m4 0\nA nothing\nD k1 0\nK k1 1\n",
         header()
     );
     let j = decode(text.as_bytes()).unwrap();
     assert_eq!(j.entries.get("m1"), Some(&delivered(0)));
+    // A later K turns a delivered entry into a kept one (issue 18); it survives a snapshot.
+    let kept = Entry {
+        outcome: Some(Outcome::Kept),
+        pending: false,
+        absent: 1,
+    };
+    assert_eq!(j.entries.get("k1"), Some(&kept));
+    let again = decode(&encode_snapshot(&ident(), &j.entries)).unwrap();
+    assert_eq!(again.entries, j.entries);
     assert_eq!(
         j.entries.get("m2"),
         None,
@@ -216,7 +225,7 @@ fn replay_rules() {
         Some(&delivered(0)),
         "duplicate records are tolerated (C-07)"
     );
-    assert_eq!(j.entries.len(), 3);
+    assert_eq!(j.entries.len(), 4);
 }
 
 #[test]
@@ -326,7 +335,8 @@ fn c14_identity_comparison() {
         user: "Alice".into(),
         ..ident()
     }));
-    assert!(!a.same_account(&Identity {
+    // The port is not part of the identity: STLS on 110 and implicit TLS on 995 reach the same maildrop.
+    assert!(a.same_account(&Identity {
         port: 110,
         ..ident()
     }));
@@ -623,22 +633,32 @@ fn c14_foreign_state_is_refused() {
         "{msg}"
     );
     assert!(msg.contains("move the file away"), "{msg}");
+    assert!(
+        msg.contains("popfetch run --mark-seen --account acct"),
+        "{msg}"
+    );
     let bob = encode_header(&Identity {
         user: "Alice".into(),
         ..ident()
     });
     refused_untouched(&bob, |e| matches!(e, StateError::Foreign { .. }));
-    let port = encode_header(&Identity {
-        port: 110,
-        ..ident()
-    });
-    refused_untouched(&port, |e| matches!(e, StateError::Foreign { .. }));
     // Host names compare case-insensitively.
     let tmp = tempfile::tempdir().unwrap();
     fs::write(
         tmp.path().join("acct.state"),
         encode_header(&Identity {
             host: "POP.EXAMPLE.JP".into(),
+            ..ident()
+        }),
+    )
+    .unwrap();
+    open(tmp.path()).unwrap();
+    // Another port on the same host and user is the same maildrop (STLS on 110 moved to 995).
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(
+        tmp.path().join("acct.state"),
+        encode_header(&Identity {
+            port: 110,
             ..ident()
         }),
     )

@@ -40,7 +40,7 @@ impl Http {
     /// # Errors
     /// [`OAuthError::Tls`] when no trust anchor is available, [`OAuthError::Client`] otherwise.
     pub fn new(timeout: Duration) -> Result<Http, OAuthError> {
-        let mut tls = tls::client_config(&tls::TlsSettings::default()).map_err(OAuthError::Tls)?;
+        let mut tls = tls::system_roots_config().map_err(OAuthError::Tls)?;
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];
         let client = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)

@@ -25,6 +25,7 @@ use crate::tls;
 
 mod deliver;
 mod login;
+pub(crate) mod retr_check;
 mod seen;
 
 use deliver::{Ctx, deliver_all, explained, note_dele};
@@ -250,6 +251,31 @@ pub(crate) fn pop3_fail(e: pop3::Pop3Error) -> Failure {
     }
 }
 
+/// [`pop3_fail`], with TLS handshake failures explained from the certificate the server presented (issue 9).
+fn tls_fail(e: pop3::Pop3Error, acct: &Account, presented: &tls::Presented) -> Failure {
+    let message = match &e {
+        pop3::Pop3Error::Tls(err) => {
+            let cert = presented.get().map(|c| tls::explain::CertInfo::parse(&c));
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            let at = tls::explain::Attempt {
+                host: &acct.host,
+                port: acct.port,
+                pin: acct.cert_sha256,
+                now,
+            };
+            tls::explain::handshake(err, cert.as_ref(), &at)
+        }
+        pop3::Pop3Error::PlainPop3 => tls::explain::plain_pop3(acct.port),
+        _ => return pop3_fail(e),
+    };
+    Failure {
+        abort_pop3: true,
+        ..Failure::of(e.class(), message)
+    }
+}
+
 pub(crate) fn state_fail(e: crate::state::StateError) -> Failure {
     Failure {
         abort_pop3: true,
@@ -277,7 +303,10 @@ pub fn chain(e: &dyn std::error::Error) -> String {
 struct Pending {
     n: u32,
     uid: String,
+    /// LIST's size (0 when LIST did not name the message, catalog P-18).
     size: u64,
+    /// LIST named the message, so its RETR can be checked against `size`.
+    listed: bool,
 }
 
 async fn poll_inner(
@@ -334,8 +363,9 @@ async fn poll_inner(
     for (n, uid) in &uidl {
         let size = sizes.get(n).copied().unwrap_or(0);
         if state.is_delivered(uid) {
-            // Recorded in an earlier run whose DELE or QUIT did not complete (catalog C-05, P-25, P-26).
-            if !acct.keep {
+            // Recorded in an earlier run whose DELE or QUIT did not complete (catalog C-05, P-25, P-26). A kept
+            // message (its RETR did not match LIST) is never deleted.
+            if !acct.keep && !state.is_kept(uid) {
                 redele.push(*n);
             }
             continue;
@@ -360,6 +390,7 @@ async fn poll_inner(
             n: *n,
             uid: uid.clone(),
             size,
+            listed: sizes.contains_key(n),
         });
     }
     report.new = todo.len();
@@ -489,9 +520,9 @@ pub(crate) async fn list_mailbox(
 /// an OAuth access token, refreshed first when needed) is had before the connection is made.
 pub(crate) async fn open_pop3(acct: &Account, state_dir: &Path) -> Result<Client, Failure> {
     let credential = login::credential(acct, state_dir).await?;
-    let connector = match acct.tls {
-        TlsMode::None => tls::trust_nothing(),
-        TlsMode::Implicit | TlsMode::Stls => tls::connector(&tls::TlsSettings {
+    let (connector, presented) = match acct.tls {
+        TlsMode::None => tls::trust_nothing().map(|c| (c, tls::Presented::default())),
+        TlsMode::Implicit | TlsMode::Stls => tls::observed(&tls::TlsSettings {
             ca_file: acct.ca_file.clone(),
             cert_sha256: acct.cert_sha256,
         }),
@@ -513,7 +544,7 @@ pub(crate) async fn open_pop3(acct: &Account, state_dir: &Path) -> Result<Client
     };
     let mut client = Client::connect(&acct.host, acct.port, security, &connector, pop3_opts)
         .await
-        .map_err(pop3_fail)?;
+        .map_err(|e| tls_fail(e, acct, &presented))?;
     login::login(&mut client, acct, credential, state_dir).await?;
     Ok(client)
 }

@@ -15,6 +15,7 @@ pub mod bearer;
 pub mod oauth;
 pub mod pki;
 pub mod pop3;
+mod pop3_content;
 mod pop3_session;
 pub mod run;
 pub mod smtp;
