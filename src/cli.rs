@@ -58,6 +58,8 @@ pub enum Command {
     /// Authorize popfetch once for an OAuth 2.0 account (auth = "xoauth2" or "oauthbearer") and store the
     /// refresh token in state_dir
     Auth(AuthArgs),
+    /// Convert another fetcher's configuration (fetchmail, getmail, mpop) or record the UIDs it delivered
+    Import(crate::import::ImportArgs),
 }
 
 /// Options of `auth`.
