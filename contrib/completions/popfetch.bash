@@ -16,6 +16,9 @@ _popfetch() {
             ",$1")
                 cmd="popfetch"
                 ;;
+            popfetch,auth)
+                cmd="popfetch__subcmd__auth"
+                ;;
             popfetch,check)
                 cmd="popfetch__subcmd__check"
                 ;;
@@ -39,6 +42,9 @@ _popfetch() {
                 ;;
             popfetch,status)
                 cmd="popfetch__subcmd__status"
+                ;;
+            popfetch__subcmd__help,auth)
+                cmd="popfetch__subcmd__help__subcmd__auth"
                 ;;
             popfetch__subcmd__help,check)
                 cmd="popfetch__subcmd__help__subcmd__check"
@@ -113,8 +119,30 @@ _popfetch() {
 
     case "${cmd}" in
         popfetch)
-            opts="-c -v -q -h -V --config --verbose --quiet --help --version run daemon check filter import status completions help"
+            opts="-c -v -q -h -V --config --verbose --quiet --help --version run daemon check filter auth import status completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        popfetch__subcmd__auth)
+            opts="-c -v -q -h --config --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -239,8 +267,22 @@ _popfetch() {
             return 0
             ;;
         popfetch__subcmd__help)
-            opts="run daemon check filter import status completions help"
+            opts="run daemon check filter auth import status completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        popfetch__subcmd__help__subcmd__auth)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
