@@ -7,6 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tracing::{info, warn};
 
 use super::link::Link;
+use super::retr_check::{self, RetrCheck};
 use super::{Failure, Pending, Report, Shutdown, pop3_fail, state_fail};
 use crate::config::Account;
 use crate::error::ExitClass;
@@ -75,12 +76,16 @@ pub(super) async fn deliver_all(
             return Ok(());
         }
         let reply = client.next_reply().await.map_err(pop3_fail)?;
-        let (n, result) = match reply {
+        let (n, result, announced) = match reply {
             Reply::Dele { n, result } => {
                 note_dele(acct, n, ctx.uidl, result, report);
                 continue;
             }
-            Reply::Retr { n, result } => (n, result),
+            Reply::Retr {
+                n,
+                result,
+                announced,
+            } => (n, result, announced),
         };
         let Some(p) = in_flight.pop_front() else {
             return Err(Failure::of(
@@ -108,9 +113,15 @@ pub(super) async fn deliver_all(
                 continue;
             }
         };
-        match deliver_one(ctx, client, mta, state, &p, &raw).await? {
+        // A message LIST did not name (P-18) has no size to check against.
+        let check = if p.listed {
+            retr_check::check(p.size, announced, &raw)
+        } else {
+            RetrCheck::Consistent
+        };
+        match deliver_one(ctx, client, mta, state, &p, &raw, check).await? {
             Delivery::Done => report.delivered += 1,
-            Delivery::Truncated => {
+            Delivery::Kept => {
                 report.delivered += 1;
                 report.worsen(ExitClass::Partial);
             }
@@ -136,8 +147,8 @@ pub(super) struct Ctx<'a> {
 
 enum Delivery {
     Done,
-    /// Delivered, but RETR gave fewer octets than LIST announced: kept on the server (catalog P-19).
-    Truncated,
+    /// Delivered, but what RETR gave did not match LIST: kept on the server for good (catalog P-19, issue 18).
+    Kept,
     Rejected,
 }
 
@@ -148,6 +159,7 @@ async fn deliver_one(
     state: &mut State,
     p: &Pending,
     raw: &[u8],
+    check: RetrCheck,
 ) -> Result<Delivery, Failure> {
     let acct = ctx.acct;
     let (filtered, envelope) = prepare(acct, ctx.by_host, client, &p.uid, raw);
@@ -161,20 +173,25 @@ async fn deliver_one(
     match mta.deliver(&envelope, &filtered.message).await {
         Ok(accepted) => {
             failpoint::hit("after_eod_250");
-            // The MTA has it: make the UID durable before anything can delete the server copy.
-            state.record_delivered(&p.uid).map_err(state_fail)?;
+            // The MTA has it: make the UID durable before anything can delete the server copy. A message whose
+            // RETR did not match LIST is recorded as kept: delivered (nothing is lost either way) and never
+            // deleted, now or by a later poll, since the server copy may be the only faithful one.
+            let kept = match &check {
+                RetrCheck::Consistent => {
+                    state.record_delivered(&p.uid).map_err(state_fail)?;
+                    None
+                }
+                RetrCheck::Keep(why) => {
+                    state.record_kept(&p.uid).map_err(state_fail)?;
+                    Some(why)
+                }
+            };
             failpoint::hit("after_state_fsync");
-            // RETR shorter than LIST: the server copy may be the only complete one. Deliver what came (nothing
-            // is lost either way) but never delete it; recorded, so it is not fetched again every poll.
-            let truncated = (raw.len() as u64) < p.size;
-            if truncated {
+            if let Some(why) = kept {
                 warn!(
-                    "account {:?}: uid {:?}: RETR gave {} octets but LIST said {}: possibly truncated; delivered, \
-                     and kept on the server for you to check",
-                    acct.name,
-                    p.uid,
-                    raw.len(),
-                    p.size
+                    "account {:?}: uid {:?}: {why}; delivered, and kept on the server for good: compare it with \
+                     the delivered copy and delete it there yourself (popfetch never fetches or deletes it again)",
+                    acct.name, p.uid,
                 );
             } else if !acct.keep {
                 client.send_dele(p.n).await.map_err(pop3_fail)?;
@@ -188,14 +205,14 @@ async fn deliver_one(
                 envelope.to,
                 accepted.code,
                 accepted.text,
-                if acct.keep || truncated {
+                if acct.keep || kept.is_some() {
                     ", kept on the server"
                 } else {
                     ""
                 },
             );
-            Ok(if truncated {
-                Delivery::Truncated
+            Ok(if kept.is_some() {
+                Delivery::Kept
             } else {
                 Delivery::Done
             })
