@@ -179,7 +179,7 @@ fn long_tokens_use_the_two_step_form_and_oauthbearer_names_host_and_port() {
     rig.auth.update(|b| b.access_len = 1500);
     for mech in ["xoauth2", "oauthbearer"] {
         let cfg = rig.config(mech, false, 10);
-        let (access, _) = rig.seed(0);
+        let (access, refresh) = rig.seed(0);
         // The seeded token expired: the poll refreshes first and logs in with the new (1500-byte) token.
         let fresh = rig.auth.next_access();
         rig.accept(&fresh);
@@ -197,7 +197,7 @@ fn long_tokens_use_the_two_step_form_and_oauthbearer_names_host_and_port() {
         let want = format!(
             "AUTH {}\r\n{}\r\n",
             mech.to_ascii_uppercase(),
-            B64.encode(raw)
+            B64.encode(&raw)
         );
         let last = rig
             .world
@@ -212,7 +212,8 @@ fn long_tokens_use_the_two_step_form_and_oauthbearer_names_host_and_port() {
             "{mech}: {}",
             String::from_utf8_lossy(&last)
         );
-        assert_no_token(&out2.all(), &[&fresh]);
+        // The -vv trace covers the refresh too (reqwest, rustls and hyper log through it): no token, no payload.
+        assert_no_token(&out2.all(), &[&fresh, &refresh, &B64.encode(&raw)[..40]]);
     }
 }
 
@@ -545,4 +546,83 @@ fn auth_refuses_password_accounts_and_unknown_names() {
     let out = rig.run(&cfg, &["auth", "nope"]);
     assert_eq!(out.code, 78, "{}", out.all());
     let _ = Path::new("");
+}
+
+/// A minimal HTTP CONNECT proxy: records each tunnel's target and relays bytes both ways.
+fn connect_proxy() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::Read;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for mut c in l.incoming().flatten() {
+            let mut head = Vec::new();
+            let mut b = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && c.read(&mut b).is_ok_and(|n| n == 1) {
+                head.push(b[0]);
+            }
+            let text = String::from_utf8_lossy(&head).into_owned();
+            let Some(target) = text
+                .strip_prefix("CONNECT ")
+                .and_then(|t| t.split(' ').next())
+            else {
+                continue;
+            };
+            log.lock().unwrap().push(target.to_owned());
+            let Ok(up) = std::net::TcpStream::connect(target) else {
+                continue;
+            };
+            let _ = c.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+            let (mut c2, mut up2) = (c.try_clone().unwrap(), up.try_clone().unwrap());
+            let mut up = up;
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c2, &mut up2);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut up, &mut c);
+            });
+        }
+    });
+    (port, seen)
+}
+
+#[test]
+fn https_proxy_carries_the_token_request_and_no_proxy_bypasses_it() {
+    let rig = Rig::new();
+    let cfg = rig.config("xoauth2", false, 10);
+    let (proxy_port, seen) = connect_proxy();
+    let proxy = format!("http://127.0.0.1:{proxy_port}");
+    let ca = rig.world.pki.ca_path.display().to_string();
+    let token_host = rig
+        .auth
+        .url("")
+        .trim_start_matches("https://")
+        .trim_end_matches('/')
+        .to_owned();
+    let run = |env: &[(&str, &str)]| {
+        let out = support::run::run_popfetch_env(&cfg.path, &["run"], env);
+        assert!(!out.timed_out, "{}", out.all());
+        out
+    };
+    rig.seed(0);
+    rig.accept(&rig.auth.next_access());
+    let out = run(&[("SSL_CERT_FILE", &ca), ("HTTPS_PROXY", &proxy)]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [token_host.clone()],
+        "the refresh went through the proxy"
+    );
+    // NO_PROXY names the endpoint's host: straight there.
+    rig.seed(0);
+    rig.accept(&rig.auth.next_access());
+    let out = run(&[
+        ("SSL_CERT_FILE", &ca),
+        ("HTTPS_PROXY", &proxy),
+        ("NO_PROXY", "127.0.0.1"),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(seen.lock().unwrap().len(), 1, "NO_PROXY bypassed the proxy");
+    assert_eq!(rig.auth.grants("refresh_token").len(), 2);
 }
