@@ -611,7 +611,7 @@ fn https_proxy_carries_the_token_request_and_no_proxy_bypasses_it() {
     assert_eq!(out.code, 0, "{}", out.all());
     assert_eq!(
         *seen.lock().unwrap(),
-        [token_host.clone()],
+        std::slice::from_ref(&token_host),
         "the refresh went through the proxy"
     );
     // NO_PROXY names the endpoint's host: straight there.
