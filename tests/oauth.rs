@@ -626,3 +626,42 @@ fn https_proxy_carries_the_token_request_and_no_proxy_bypasses_it() {
     assert_eq!(seen.lock().unwrap().len(), 1, "NO_PROXY bypassed the proxy");
     assert_eq!(rig.auth.grants("refresh_token").len(), 2);
 }
+
+#[test]
+fn d07_daemon_stops_an_account_whose_grant_was_revoked_and_says_so_once() {
+    let rig = Rig::new();
+    let cfg = rig.config("xoauth2", false, 10);
+    let (_, refresh) = rig.seed(0);
+    rig.auth.revoke_all();
+    let ca = rig.world.pki.ca_path.display().to_string();
+    let d = support::run::spawn_popfetch(&cfg.path, &["daemon"], &[("SSL_CERT_FILE", &ca)]);
+    let refreshes = |n: usize| {
+        support::wait_until(Duration::from_secs(20), || {
+            rig.auth.grants("refresh_token").len() >= n
+        })
+    };
+    assert!(refreshes(1), "the daemon never asked for a token");
+    // A stopped account is polled again at once on SIGUSR1 (the user ran popfetch auth, or not yet).
+    d.signal("USR1");
+    assert!(refreshes(2), "SIGUSR1 did not poll the stopped account");
+    std::thread::sleep(Duration::from_millis(300));
+    d.signal("TERM");
+    let out = d.wait(Duration::from_secs(10));
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(
+        out.stderr.matches("stopped: this failure").count(),
+        1,
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("run `popfetch auth isp`"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        rig.world.pop.sessions().is_empty(),
+        "no POP3 session without a token"
+    );
+    assert_no_token(&out.all(), &[&refresh]);
+}
