@@ -357,10 +357,9 @@ fn import_uids(config_path: &Path, args: UidsArgs) -> ExitClass {
         None
     };
     if let (Some(listing), Tool::Getmail) = (&listing, args.tool) {
-        // getmail stored each `/` of a UID as `-`: the server's own spelling is the one to record.
-        for uid in listing.iter().filter(|u| u.contains('/')) {
-            if found.uids.contains(&uid.replace('/', "-")) && !to_record.contains(uid) {
-                to_record.push(uid.clone());
+        for uid in uids::getmail_server_spelling(&found.uids, listing) {
+            if !to_record.contains(&uid) {
+                to_record.push(uid);
             }
         }
     }

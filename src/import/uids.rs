@@ -119,6 +119,16 @@ pub(crate) fn getmail_oldmail(text: &[u8]) -> Found {
     found
 }
 
+/// The server's own spelling of the UIDs getmail stored: getmail writes each `/` of a UID as `-`, so a listed UID
+/// with a `/` whose getmail spelling was imported is the one to record (with `--connect`).
+pub(crate) fn getmail_server_spelling(imported: &[String], listing: &[String]) -> Vec<String> {
+    listing
+        .iter()
+        .filter(|u| u.contains('/') && imported.contains(&u.replace('/', "-")))
+        .cloned()
+        .collect()
+}
+
 /// mpop's `uidls` file: the list of `user` at `host` (exact comparison, as mpop does).
 ///
 /// # Errors
@@ -220,6 +230,13 @@ mod tests {
     fn getmail_oldmail_lines() {
         let f = getmail_oldmail(b"0000000158a5d9d3\x001700000000\nUID2\x001700000001\r\n12/INBOX/7\x001\nbroken\n\x00\n");
         assert_eq!(f.uids, ["0000000158a5d9d3", "UID2", "12/7"]);
+    }
+
+    #[test]
+    fn getmail_slashes_map_back_to_the_server_spelling() {
+        let imported = vec!["a-b-c".to_string(), "plain".to_string()];
+        let listing = vec!["a/b/c".to_string(), "plain".to_string(), "x/y".to_string()];
+        assert_eq!(getmail_server_spelling(&imported, &listing), ["a/b/c"]);
     }
 
     #[test]
