@@ -56,6 +56,9 @@ pub enum Command {
     Check(CheckArgs),
     /// Run the header pipeline on a local message offline and print the result
     Filter(FilterArgs),
+    /// Authorize popfetch once for an OAuth 2.0 account (auth = "xoauth2" or "oauthbearer") and store the
+    /// refresh token in state_dir
+    Auth(AuthArgs),
     /// Convert another fetcher's configuration (fetchmail, getmail, mpop) or record the UIDs it delivered
     Import(crate::import::ImportArgs),
 }
@@ -73,6 +76,14 @@ pub struct CheckArgs {
     /// With --connect, try only this account (repeatable; default: every account)
     #[arg(long = "account", value_name = "NAME", requires = "connect")]
     pub accounts: Vec<String>,
+}
+
+/// Options of `auth`.
+#[derive(clap::Args, Debug)]
+pub struct AuthArgs {
+    /// The account to authorize (its name in the configuration)
+    #[arg(value_name = "ACCOUNT")]
+    pub account: String,
 }
 
 /// Options of `run`.

@@ -91,7 +91,7 @@ async fn probe_pop3(config: &Config, acct: &Account) -> (ExitClass, String) {
                 format!("; state: {}", crate::poller::chain(&e)),
             ),
         };
-    let mut client = match open_pop3(acct).await {
+    let mut client = match open_pop3(acct, &config.state_dir).await {
         Ok(c) => c,
         Err(f) => {
             return (

@@ -23,9 +23,10 @@ pub async fn offline(config: &Config) -> Vec<Finding> {
             })
         };
         match &acct.password {
-            PasswordSource::Inline(_) => {}
-            PasswordSource::File(_) => {
-                if let Err(e) = acct.password.resolve(&acct.name).await {
+            // OAuth accounts have no password; their tokens are checked by `popfetch auth` and a run.
+            None | Some(PasswordSource::Inline(_)) => {}
+            Some(source @ PasswordSource::File(_)) => {
+                if let Err(e) = source.resolve(&acct.name).await {
                     // The error already names the account; drop that prefix, the Finding adds it.
                     let text = e.to_string();
                     let prefix = format!("account {:?}: ", acct.name);
@@ -35,7 +36,7 @@ pub async fn offline(config: &Config) -> Vec<Finding> {
                     );
                 }
             }
-            PasswordSource::Command(argv) => {
+            Some(PasswordSource::Command(argv)) => {
                 if let Some(program) = argv.first()
                     && let Err(why) = executable(program, std::env::var_os("PATH").as_deref())
                 {
