@@ -31,7 +31,7 @@ complete -c popfetch -n "__fish_popfetch_needs_command" -s h -l help -d 'Print h
 complete -c popfetch -n "__fish_popfetch_needs_command" -s V -l version -d 'Print version'
 complete -c popfetch -n "__fish_popfetch_needs_command" -f -a "run" -d 'Poll every account once and exit (the default; for cron)'
 complete -c popfetch -n "__fish_popfetch_needs_command" -f -a "daemon" -d 'Poll each account on its own interval until stopped (SIGTERM); SIGUSR1 polls now, SIGHUP reloads'
-complete -c popfetch -n "__fish_popfetch_needs_command" -f -a "check" -d 'Validate the configuration and exit (0 valid, 78 invalid)'
+complete -c popfetch -n "__fish_popfetch_needs_command" -f -a "check" -d 'Validate the configuration and what it names (password and CA files, password_command, state_dir) and exit; with --connect, also try each account\'s server and the MTA without changing anything'
 complete -c popfetch -n "__fish_popfetch_needs_command" -f -a "filter" -d 'Run the header pipeline on a local message offline and print the result'
 complete -c popfetch -n "__fish_popfetch_needs_command" -f -a "auth" -d 'Authorize popfetch once for an OAuth 2.0 account (auth = "xoauth2" or "oauthbearer") and store the refresh token in state_dir'
 complete -c popfetch -n "__fish_popfetch_needs_command" -f -a "import" -d 'Convert another fetcher\'s configuration (fetchmail, getmail, mpop) or record the UIDs it delivered'
@@ -56,7 +56,9 @@ complete -c popfetch -n "__fish_popfetch_using_subcommand daemon" -s c -l config
 complete -c popfetch -n "__fish_popfetch_using_subcommand daemon" -s v -l verbose -d 'Log more: once for debug messages, twice for protocol traces (passwords are never logged)'
 complete -c popfetch -n "__fish_popfetch_using_subcommand daemon" -s q -l quiet -d 'Log only warnings and errors'
 complete -c popfetch -n "__fish_popfetch_using_subcommand daemon" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c popfetch -n "__fish_popfetch_using_subcommand check" -l account -d 'With --connect, try only this account (repeatable; default: every account)' -r
 complete -c popfetch -n "__fish_popfetch_using_subcommand check" -s c -l config -d 'Configuration file (default: the first that exists of $XDG_CONFIG_HOME/popfetch/config.toml, where an unset XDG_CONFIG_HOME means ~/.config, and /etc/popfetch/config.toml; also taken from the POPFETCH_CONFIG environment variable)' -r -F
+complete -c popfetch -n "__fish_popfetch_using_subcommand check" -l connect -d 'Also connect (like fetchmail -c): for each account, concurrently, log in to the POP3 server (printing the certificate\'s SHA-256 fingerprint) and count the new messages with UIDL, then ask the MTA whether it takes mail for the target (MAIL FROM:<>, RCPT TO, RSET); nothing is fetched, deleted, queued or recorded. One line per account; the exit status is the one a run would give'
 complete -c popfetch -n "__fish_popfetch_using_subcommand check" -s v -l verbose -d 'Log more: once for debug messages, twice for protocol traces (passwords are never logged)'
 complete -c popfetch -n "__fish_popfetch_using_subcommand check" -s q -l quiet -d 'Log only warnings and errors'
 complete -c popfetch -n "__fish_popfetch_using_subcommand check" -s h -l help -d 'Print help'
@@ -123,7 +125,7 @@ complete -c popfetch -n "__fish_popfetch_using_subcommand completions" -s q -l q
 complete -c popfetch -n "__fish_popfetch_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c popfetch -n "__fish_popfetch_using_subcommand help; and not __fish_seen_subcommand_from run daemon check filter auth import status completions help" -f -a "run" -d 'Poll every account once and exit (the default; for cron)'
 complete -c popfetch -n "__fish_popfetch_using_subcommand help; and not __fish_seen_subcommand_from run daemon check filter auth import status completions help" -f -a "daemon" -d 'Poll each account on its own interval until stopped (SIGTERM); SIGUSR1 polls now, SIGHUP reloads'
-complete -c popfetch -n "__fish_popfetch_using_subcommand help; and not __fish_seen_subcommand_from run daemon check filter auth import status completions help" -f -a "check" -d 'Validate the configuration and exit (0 valid, 78 invalid)'
+complete -c popfetch -n "__fish_popfetch_using_subcommand help; and not __fish_seen_subcommand_from run daemon check filter auth import status completions help" -f -a "check" -d 'Validate the configuration and what it names (password and CA files, password_command, state_dir) and exit; with --connect, also try each account\'s server and the MTA without changing anything'
 complete -c popfetch -n "__fish_popfetch_using_subcommand help; and not __fish_seen_subcommand_from run daemon check filter auth import status completions help" -f -a "filter" -d 'Run the header pipeline on a local message offline and print the result'
 complete -c popfetch -n "__fish_popfetch_using_subcommand help; and not __fish_seen_subcommand_from run daemon check filter auth import status completions help" -f -a "auth" -d 'Authorize popfetch once for an OAuth 2.0 account (auth = "xoauth2" or "oauthbearer") and store the refresh token in state_dir'
 complete -c popfetch -n "__fish_popfetch_using_subcommand help; and not __fish_seen_subcommand_from run daemon check filter auth import status completions help" -f -a "import" -d 'Convert another fetcher\'s configuration (fetchmail, getmail, mpop) or record the UIDs it delivered'
