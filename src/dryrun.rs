@@ -84,7 +84,7 @@ async fn poll_inner(
         snap.describe()
     );
 
-    let mut client = open_pop3(acct).await?;
+    let mut client = open_pop3(acct, &config.state_dir).await?;
     let mailbox = list_mailbox(&mut client).await?;
     let (uidl, sizes) = (&mailbox.uidl, &mailbox.sizes);
     for (uid, numbers) in &mailbox.shared {

@@ -9,6 +9,8 @@
 //! - [`headers`]: the header pipeline, pure functions over raw bytes.
 //! - [`smtp`]: reinjection over one lettre connection per poll.
 //! - [`state`]: the per-account UID journal and lock.
+//! - [`oauth`]: OAuth 2.0 tokens for XOAUTH2/OAUTHBEARER logins: the token store, refresh, `popfetch auth`'s
+//!   flows and the SASL payloads (no mail protocol code; `pop3` and later destinations use it).
 //! - [`error`]: the exit classes every error maps to; [`secret`]: a value that never prints; [`failpoint`]: named
 //!   crash points for the kill -9 tests (debug builds only).
 //! - [`daemon`]: `popfetch daemon`: per-account schedules, backoff, signals, the single-instance lock.
@@ -17,6 +19,7 @@
 //!   fetches and shows but changes nothing.
 //! - [`diff`], [`explain`], [`trace`]: seeing what popfetch does (`--diff`, MTA refusals in plain words, the
 //!   `-vv` protocol trace).
+//! - [`import`]: `popfetch import`: another fetcher's configuration and UID state → popfetch's.
 //!
 //! The flow of a poll and the numbered invariants that comments cite ("invariant 1") are in `docs/design.md`.
 //!
@@ -35,7 +38,9 @@ pub mod error;
 pub mod explain;
 pub mod failpoint;
 pub mod headers;
+pub mod import;
 pub mod logging;
+pub mod oauth;
 pub mod poller;
 pub mod pop3;
 pub mod secret;

@@ -10,6 +10,7 @@
 //! is dropped without QUIT all the same: on any doubt, keep mail on the server.
 
 use std::collections::VecDeque;
+use std::path::Path;
 use std::sync::Arc;
 
 use tracing::{debug, error, info, warn};
@@ -23,6 +24,7 @@ use crate::state::{Identity, State};
 use crate::tls;
 
 mod deliver;
+mod login;
 mod mailbox;
 pub(crate) mod retr_check;
 mod seen;
@@ -251,6 +253,31 @@ pub(crate) fn pop3_fail(e: pop3::Pop3Error) -> Failure {
     }
 }
 
+/// [`pop3_fail`], with TLS handshake failures explained from the certificate the server presented (issue 9).
+fn tls_fail(e: pop3::Pop3Error, acct: &Account, presented: &tls::Presented) -> Failure {
+    let message = match &e {
+        pop3::Pop3Error::Tls(err) => {
+            let cert = presented.get().map(|c| tls::explain::CertInfo::parse(&c));
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            let at = tls::explain::Attempt {
+                host: &acct.host,
+                port: acct.port,
+                pin: acct.cert_sha256,
+                now,
+            };
+            tls::explain::handshake(err, cert.as_ref(), &at)
+        }
+        pop3::Pop3Error::PlainPop3 => tls::explain::plain_pop3(acct.port),
+        _ => return pop3_fail(e),
+    };
+    Failure {
+        abort_pop3: true,
+        ..Failure::of(e.class(), message)
+    }
+}
+
 pub(crate) fn state_fail(e: crate::state::StateError) -> Failure {
     Failure {
         abort_pop3: true,
@@ -318,7 +345,7 @@ async fn poll_inner(
     //    connect, TLS handshake or password_command at once (catalog D-11): dropping the password future kills
     //    the command (`kill_on_drop`).
     let mut client = tokio::select! {
-        c = open_pop3(acct) => c?,
+        c = open_pop3(acct, &config.state_dir) => c?,
         () = opts.shutdown.requested() => {
             info!("account {:?}: stopping: shutdown requested before the login completed", acct.name);
             return Ok(());
@@ -479,16 +506,13 @@ fn skip_over_mta_limit(
     });
 }
 
-/// Connect to the account's POP3 server and authenticate (design flow step 2).
-pub(crate) async fn open_pop3(acct: &Account) -> Result<Client, Failure> {
-    let password = acct
-        .password
-        .resolve(&acct.name)
-        .await
-        .map_err(|e| Failure::of(e.class(), chain(&e)))?;
-    let connector = match acct.tls {
-        TlsMode::None => tls::trust_nothing(),
-        TlsMode::Implicit | TlsMode::Stls => tls::connector(&tls::TlsSettings {
+/// Connect to the account's POP3 server and authenticate (design flow step 2). The credential (password, or
+/// an OAuth access token, refreshed first when needed) is had before the connection is made.
+pub(crate) async fn open_pop3(acct: &Account, state_dir: &Path) -> Result<Client, Failure> {
+    let credential = login::credential(acct, state_dir).await?;
+    let (connector, presented) = match acct.tls {
+        TlsMode::None => tls::trust_nothing().map(|c| (c, tls::Presented::default())),
+        TlsMode::Implicit | TlsMode::Stls => tls::observed(&tls::TlsSettings {
             ca_file: acct.ca_file.clone(),
             cert_sha256: acct.cert_sha256,
         }),
@@ -510,17 +534,8 @@ pub(crate) async fn open_pop3(acct: &Account) -> Result<Client, Failure> {
     };
     let mut client = Client::connect(&acct.host, acct.port, security, &connector, pop3_opts)
         .await
-        .map_err(pop3_fail)?;
-    client
-        .login(
-            &acct.user,
-            &password,
-            acct.auth,
-            acct.allow_plaintext_password,
-        )
-        .await
-        .map_err(pop3_fail)?;
-    drop(password);
+        .map_err(|e| tls_fail(e, acct, &presented))?;
+    login::login(&mut client, acct, credential, state_dir).await?;
     Ok(client)
 }
 
