@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::{info, warn};
 
+use super::link::Link;
 use super::retr_check::{self, RetrCheck};
 use super::{Failure, Pending, Report, Shutdown, pop3_fail, state_fail};
 use crate::config::Account;
@@ -13,7 +14,7 @@ use crate::error::ExitClass;
 use crate::failpoint;
 use crate::headers::{self, Edit, ReturnPath};
 use crate::pop3::{self, Client, Reply};
-use crate::smtp::{self, Envelope, Mta, Verdict};
+use crate::smtp::{self, Envelope, Verdict};
 use crate::state::State;
 
 /// How many RETRs may be outstanding ahead of delivery when the server advertises PIPELINING (RFC 2449 §6.6).
@@ -33,7 +34,7 @@ pub(super) fn note_dele(
         .map(|(_, u)| u.as_str())
         .unwrap_or("?");
     match result {
-        Ok(()) => report.deleted += 1,
+        Ok(()) => report.marked += 1,
         // Catalog P-25: the UID stays recorded, so it is not delivered again; DELE is retried next run.
         Err(e) => warn!(
             "account {:?}: uid {uid:?}: DELE refused ({}); retried next run",
@@ -46,7 +47,7 @@ pub(super) fn note_dele(
 pub(super) async fn deliver_all(
     ctx: &Ctx<'_>,
     client: &mut Client,
-    mta: &mut Mta,
+    mta: &mut Link<'_>,
     state: &mut State,
     mut todo: VecDeque<Pending>,
     report: &mut Report,
@@ -154,7 +155,7 @@ enum Delivery {
 async fn deliver_one(
     ctx: &Ctx<'_>,
     client: &mut Client,
-    mta: &mut Mta,
+    mta: &mut Link<'_>,
     state: &mut State,
     p: &Pending,
     raw: &[u8],
