@@ -66,7 +66,7 @@ pub fn render(raw: &[u8], edits: &[Edit], style: &Style<'_>) -> String {
     for e in edits {
         if let Edit::NormalizedLineEndings { bare_lf, bare_cr } = e {
             let note = format!(
-                "# line endings: {bare_lf} bare LF and {bare_cr} bare CR normalised to CRLF in the whole message"
+                "# line endings: {bare_lf} bare LF and {bare_cr} bare or stray CR normalised to CRLF in the whole message"
             );
             let _ = writeln!(out, "{}", paint("33", &note));
         }
@@ -188,8 +188,12 @@ fn diff_lines<'a>(raw: &'a [u8], edits: &'a [Edit]) -> Vec<Line<'a>> {
             }),
             None if !bare.is_empty() => {
                 let rule = format!(
-                    "line endings: bare {} normalised to CRLF",
-                    if bare == b"\n" { "LF" } else { "CR" }
+                    "line endings: {} normalised to CRLF",
+                    match bare {
+                        b"\n" => "bare LF",
+                        b"\r" => "bare CR",
+                        _ => "stray CR before CRLF",
+                    }
                 );
                 out.push(Line {
                     kind: Kind::Removed,
@@ -226,17 +230,11 @@ fn diff_lines<'a>(raw: &'a [u8], edits: &'a [Edit]) -> Vec<Line<'a>> {
     out
 }
 
-/// The line of `raw` starting at `start`: its text and the offset past its terminator (CRLF, bare LF or bare CR,
-/// as `headers::normalize_line_endings` counts them).
+/// The line of `raw` starting at `start`: its text and the offset past its terminator (CRLF, bare LF, bare CR or
+/// a run of CRs before a LF, exactly as `headers::normalize_line_endings` reads them).
 fn line_at(raw: &[u8], start: usize) -> (&[u8], usize) {
-    let rest = &raw[start..];
-    match rest.iter().position(|&b| b == b'\r' || b == b'\n') {
-        Some(i) if rest[i] == b'\r' && rest.get(i + 1) == Some(&b'\n') => {
-            (&rest[..i], start + i + 2)
-        }
-        Some(i) => (&rest[..i], start + i + 1),
-        None => (rest, raw.len()),
-    }
+    let line = headers::line_at(raw, start, headers::LineEnds::Any);
+    (&raw[start..line.content_end], line.end)
 }
 
 /// The lines of a CRLF-terminated field, with their terminators.
@@ -424,7 +422,10 @@ mod tests {
     fn h18_bare_line_ends_show_as_changed_lines() {
         let raw = b"A: 1\nDelivered-To: me@example.org\nB: 2\r\n\r\nbody\n";
         let d = plain(raw, &rules(None));
-        assert!(d.contains("# line endings: 3 bare LF and 0 bare CR"), "{d}");
+        assert!(
+            d.contains("# line endings: 3 bare LF and 0 bare or stray CR"),
+            "{d}"
+        );
         assert!(
             d.contains(
                 "-A: 1\\x0a  # line endings: bare LF normalised to CRLF\n+A: 1  # line endings"

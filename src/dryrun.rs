@@ -85,11 +85,26 @@ async fn poll_inner(
     );
 
     let mut client = open_pop3(acct, &config.state_dir).await?;
-    let (uidl, sizes) = list_mailbox(&mut client).await?;
+    let mailbox = list_mailbox(&mut client).await?;
+    let (uidl, sizes) = (&mailbox.uidl, &mailbox.sizes);
+    for (uid, numbers) in &mailbox.shared {
+        let _ = writeln!(
+            out,
+            "  uid {uid:?} (#{}): skipped: several messages share this UIDL; they would stay on the server \
+             untouched",
+            numbers
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", #")
+        );
+        report.skipped += numbers.len();
+        report.worsen(ExitClass::Partial);
+    }
 
     // In server order, RETR one at a time: a dry run is for looking, not for speed, and lockstep keeps the
     // report in the order a run would work.
-    for (n, uid) in &uidl {
+    for (n, uid) in uidl {
         let size = sizes.get(n).copied().unwrap_or(0);
         let head = format!("  uid {uid:?} (#{n}, {size} bytes)");
         match snap.entries.get(uid).and_then(|e| e.outcome.as_ref()) {

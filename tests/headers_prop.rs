@@ -49,7 +49,15 @@ struct Message {
 }
 
 fn ending() -> impl Strategy<Value = &'static [u8]> {
-    prop_oneof![4 => Just(&b"\r\n"[..]), 1 => Just(&b"\n"[..]), 1 => Just(&b"\r"[..])]
+    // `\r\r\n` and `\r\r\r\n`: stray CRs before CRLF (a CRLF-stored message relayed by Courier, issue 18) are one
+    // line end.
+    prop_oneof![
+        8 => Just(&b"\r\n"[..]),
+        2 => Just(&b"\n"[..]),
+        2 => Just(&b"\r"[..]),
+        1 => Just(&b"\r\r\n"[..]),
+        1 => Just(&b"\r\r\r\n"[..])
+    ]
 }
 
 /// Line content without CR or LF: printable ASCII, TAB, NUL and 8-bit bytes.
@@ -248,9 +256,10 @@ fn lines(msg: &Message) -> Vec<(Option<usize>, Line)> {
     {
         last.ending = b"";
     }
-    // A bare CR followed by a line that starts with LF would be one CRLF, not two line ends: make it CRLF.
+    // A bare CR followed by an empty line is the start of a CR run that may reach a LF (`\r` + `\n`, `\r` + `\r\n`,
+    // `\r` + `\r` + `\n`), which is one line end, not several: make such a bare CR a CRLF.
     for i in 1..out.len() {
-        if out[i].1.content.is_empty() && out[i].1.ending == b"\n" && out[i - 1].1.ending == b"\r" {
+        if out[i].1.content.is_empty() && out[i - 1].1.ending == b"\r" {
             out[i - 1].1.ending = b"\r\n";
         }
     }

@@ -79,6 +79,19 @@ fn p10_login_delay_is_tempfail() {
     assert_eq!(out.code, 75, "{}", out.all());
     assert_untouched(&w, &["uid-1", "uid-2"]);
     assert!(out.stderr.contains("LOGIN-DELAY"), "{}", out.stderr);
+    // Issue 18: it must not read like a wrong password.
+    assert!(!out.stderr.contains("PASS failed"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("the server limits how often this account may log in"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("poll this account less often"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -222,20 +235,6 @@ fn p15_unsorted_valid_listing_is_accepted() {
     got.sort();
     assert_eq!(got, vec!["message 1", "message 2"]);
     assert!(w.pop.mailbox_uids().is_empty());
-}
-
-#[test]
-fn p17_duplicate_uids_abort_before_any_retr() {
-    for keep in [true, false] {
-        let mut m = msgs(3);
-        m[2].uid = "uid-1".into();
-        let w = World::plain(m);
-        let cfg = w.config(w.account().keep(keep));
-        let out = run(&cfg.path, &["run"]);
-        assert_eq!(out.code, 76, "keep={keep}: {}", out.all());
-        assert_untouched(&w, &["uid-1", "uid-2", "uid-1"]);
-        assert!(out.stderr.contains("uidl"), "{}", out.stderr);
-    }
 }
 
 #[test]

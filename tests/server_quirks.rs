@@ -155,3 +155,96 @@ fn i18_over_long_retr_is_delivered_but_kept() {
         out.stderr
     );
 }
+
+#[test]
+fn i18_p17_messages_sharing_a_uidl_stay_untouched_and_the_others_arrive() {
+    for keep in [false, true] {
+        // popa3d: two byte-identical messages share the UIDL derived from their content.
+        let dup = mail(9);
+        let m = vec![
+            Msg::new("uid-1", mail(1)),
+            Msg::new("dup", dup.clone()),
+            Msg::new("uid-3", mail(3)),
+            Msg::new("dup", dup.clone()),
+        ];
+        let w = World::plain(m);
+        let cfg = w.config(w.account().keep(keep));
+        let out = run(&cfg.path, &["run"]);
+        assert_eq!(out.code, 1, "keep={keep}: {}", out.all());
+        assert_eq!(w.delivered_subjects(), ["message 1", "message 3"]);
+        let got = w.smtp.delivered();
+        let want = |n| {
+            String::from_utf8(mail(n))
+                .unwrap()
+                .replace("Delivered-To: alice@local.test\r\n", "")
+        };
+        assert_eq!(strip_received(&got[0].data), want(1).as_bytes());
+        assert_eq!(strip_received(&got[1].data), want(3).as_bytes());
+        let cmds = commands(&w.pop);
+        for c in ["RETR 2", "RETR 4", "DELE 2", "DELE 4"] {
+            assert!(
+                !cmds.iter().any(|x| x == c),
+                "keep={keep}: {c} sent: {cmds:?}"
+            );
+        }
+        assert!(
+            out.stderr.contains("messages 2, 4 share the UIDL \"dup\"")
+                && out.stderr.contains("untouched"),
+            "{}",
+            out.stderr
+        );
+        let left: Vec<String> = if keep {
+            vec!["uid-1".into(), "dup".into(), "uid-3".into(), "dup".into()]
+        } else {
+            vec!["dup".into(), "dup".into()]
+        };
+        assert_eq!(w.pop.mailbox_uids(), left);
+
+        // Every poll says so again and touches nothing; once the user removes the extra copy, the remaining one
+        // is delivered once.
+        let out = run(&cfg.path, &["run"]);
+        assert_eq!(out.code, 1, "{}", out.all());
+        assert_eq!(w.smtp.delivered().len(), 2);
+        let mut kept = w.pop.mailbox();
+        let extra = kept.iter().rposition(|m| m.uid == "dup").unwrap();
+        kept.remove(extra);
+        w.pop.remove("dup");
+        w.pop
+            .add_messages(kept.into_iter().filter(|m| m.uid == "dup").collect());
+        let out = run(&cfg.path, &["run"]);
+        assert_eq!(out.code, 0, "{}", out.all());
+        assert_eq!(
+            w.delivered_subjects(),
+            ["message 1", "message 3", "message 9"],
+            "keep={keep}"
+        );
+        assert_eq!(w.pop.retr_log().iter().filter(|u| *u == "dup").count(), 1);
+    }
+}
+
+#[test]
+fn i18_stray_cr_before_crlf_is_one_line_end_and_headers_stay_whole() {
+    // A Maildir holding CRLF files makes Courier send every line ending as `\r\r\n`.
+    let stored = b"Return-Path: <a@remote.test>\r\r\nDelivered-To: alice@local.test\r\r\nSubject: a folded\r\r\n \
+                   subject line\r\r\nX-Long: one\r\r\n\ttwo\r\r\n\r\r\nbody\r\r\n.dot line\r\r\n"
+        .to_vec();
+    let w = World::plain(vec![Msg::new("crlf-1", stored)]);
+    let cfg = w.default_config();
+    let out = run(&cfg.path, &["run"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let got = w.smtp.delivered();
+    assert_eq!(
+        strip_received(&got[0].data).escape_ascii().to_string(),
+        b"Return-Path: <a@remote.test>\r\nSubject: a folded\r\n subject line\r\nX-Long: one\r\n\ttwo\r\n\r\nbody\r\n\
+          .dot line\r\n"
+            .escape_ascii()
+            .to_string()
+    );
+    assert_eq!(subject(&got[0].data), "a folded");
+    assert!(w.pop.mailbox_uids().is_empty());
+    assert!(
+        out.stderr.contains("normalised 9 bare line endings"),
+        "{}",
+        out.stderr
+    );
+}

@@ -180,15 +180,17 @@ pub fn has_bare_cr_or_lf(s: &[u8]) -> bool {
     })
 }
 
-/// RFC 5321 §2.3.8 normalisation, byte by byte: CRLF stays, a bare CR or a bare LF becomes CRLF.
+/// RFC 5321 §2.3.8 normalisation, byte by byte: CRLF stays, a run of CRs directly before a LF is one CRLF (issue
+/// 18: `\r\r\n` from a CRLF-stored Maildir), any other CR and a bare LF each become CRLF.
 pub fn normalize_model(x: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(x.len() + 8);
     let mut i = 0;
     while i < x.len() {
+        let crs = x[i..].iter().take_while(|&&b| b == b'\r').count();
         match x[i] {
-            b'\r' if x.get(i + 1) == Some(&b'\n') => {
+            b'\r' if x.get(i + crs) == Some(&b'\n') => {
                 out.extend_from_slice(b"\r\n");
-                i += 1;
+                i += crs;
             }
             b'\r' | b'\n' => out.extend_from_slice(b"\r\n"),
             b => out.push(b),
@@ -320,8 +322,9 @@ fn smtp_models_pin() {
 fn normalize_and_section_models_pin() {
     assert_eq!(
         normalize_model(b"a\rb\nc\r\n\r\r\n"),
-        b"a\r\nb\r\nc\r\n\r\n\r\n"
+        b"a\r\nb\r\nc\r\n\r\n"
     );
+    assert_eq!(normalize_model(b"a\r\r\r\nb\r\rc"), b"a\r\nb\r\n\r\nc");
     assert!(has_bare_cr_or_lf(b"\n"));
     assert!(has_bare_cr_or_lf(b"a\r"));
     assert!(!has_bare_cr_or_lf(b"a\r\nb"));
@@ -338,4 +341,13 @@ fn normalize_and_section_models_pin() {
     let (fields, end) = header_section_model(b" x\r\nA: y\r\n", true);
     assert_eq!((fields.len(), end), (1, 10));
     assert_eq!(header_section_model(b"From a b\r\n", false).1, 0);
+}
+
+#[cfg(test)]
+mod tests {
+    /// `cargo test` in fuzz/ checks the models' pins without libFuzzer.
+    #[test]
+    fn models_pin() {
+        super::self_check();
+    }
 }

@@ -35,12 +35,15 @@ pub(crate) struct Line {
 pub(crate) fn line_at(raw: &[u8], start: usize, mode: LineEnds) -> Line {
     let rest = &raw[start..];
     let found = match mode {
+        // A run of CRs right before a LF is one line end (issue 18: a Maildir holding CRLF files makes Courier
+        // send `\r\r\n`); a CR not followed by CRs and a LF, and a LF alone, are one line end each.
         LineEnds::Any => rest
             .iter()
             .position(|&b| b == b'\r' || b == b'\n')
             .map(|i| {
-                let len = if rest[i] == b'\r' && rest.get(i + 1) == Some(&b'\n') {
-                    2
+                let crs = rest[i..].iter().take_while(|&&b| b == b'\r').count();
+                let len = if crs > 0 && rest.get(i + crs) == Some(&b'\n') {
+                    crs + 1
                 } else {
                     1
                 };
@@ -73,20 +76,24 @@ pub(crate) fn line_at(raw: &[u8], start: usize, mode: LineEnds) -> Line {
     }
 }
 
-/// Bare LF and bare CR become CRLF (RFC 5321 §2.3.8: SMTP carries CRLF only; invariant 6). Returns counts.
+/// Every line end becomes CRLF (RFC 5321 §2.3.8: SMTP carries CRLF only; invariant 6). Returns the message and
+/// how many bare LFs and how many CR line ends (a bare CR, or a run of CRs before a LF) were normalised.
 ///
-/// `\r\r\n` is one bare CR followed by a CRLF, i.e. two line ends. The input is borrowed when nothing changes.
+/// `\r\r\n` (any run of CRs directly before a LF) is one line end, as a CRLF-stored message relayed by a server
+/// that adds its own CR arrives (issue 18); it becomes one CRLF. A CR anywhere else still ends a line of its own,
+/// and so does a bare LF: the smuggling defenses are unchanged, and the output holds no bare CR or LF. The input is
+/// borrowed when nothing changes.
 pub fn normalize_line_endings(raw: &[u8]) -> (Cow<'_, [u8]>, usize, usize) {
     let (mut bare_lf, mut bare_cr) = (0, 0);
-    let mut i = 0;
-    while i < raw.len() {
-        match raw[i] {
-            b'\r' if raw.get(i + 1) == Some(&b'\n') => i += 1,
-            b'\r' => bare_cr += 1,
-            b'\n' => bare_lf += 1,
-            _ => {}
+    let mut pos = 0;
+    while pos < raw.len() {
+        let line = line_at(raw, pos, LineEnds::Any);
+        match &raw[line.content_end..line.end] {
+            b"" | b"\r\n" => {}
+            b"\n" => bare_lf += 1,
+            _ => bare_cr += 1,
         }
-        i += 1;
+        pos = line.end;
     }
     if bare_lf + bare_cr == 0 {
         return (Cow::Borrowed(raw), 0, 0);

@@ -544,8 +544,24 @@ fn normalize_line_endings_counts() {
     let (out, lf, cr) = normalize_line_endings(b"a\r\nb\nc\rd\r\r\ne\n\r");
     assert_eq!(
         (out.as_ref(), lf, cr),
-        (&b"a\r\nb\r\nc\r\nd\r\n\r\ne\r\n\r\n"[..], 2, 3)
+        (&b"a\r\nb\r\nc\r\nd\r\ne\r\n\r\n"[..], 2, 3)
     );
+    // Issue 18: a run of CRs directly before a LF is one line end; CRs anywhere else end a line each.
+    for (raw, want, cr) in [
+        (&b"a\r\r\nb\r\r\r\n"[..], &b"a\r\nb\r\n"[..], 2),
+        (b"a\r\rb", b"a\r\n\r\nb", 2),
+        (b"a\r\r\r", b"a\r\n\r\n\r\n", 3),
+        (b"\r\r\n\r\n", b"\r\n\r\n", 1),
+        (b"a\r \r\n", b"a\r\n \r\n", 1),
+    ] {
+        let (out, lf, got_cr) = normalize_line_endings(raw);
+        assert_eq!(
+            (out.escape_ascii().to_string(), lf, got_cr),
+            (want.escape_ascii().to_string(), 0, cr),
+            "{}",
+            raw.escape_ascii()
+        );
+    }
     let (out, lf, cr) = normalize_line_endings(b"clean\r\n");
     assert!(matches!(out, std::borrow::Cow::Borrowed(_)));
     assert_eq!((lf, cr), (0, 0));

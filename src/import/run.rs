@@ -432,10 +432,10 @@ fn list_server(
         let mut client = open_pop3(acct, state_dir)
             .await
             .map_err(|f| (f.class, f.message))?;
-        let (uidl, _) = list_mailbox(&mut client)
+        let mailbox = list_mailbox(&mut client)
             .await
             .map_err(|f| (f.class, f.message))?;
         client.quit().await.map_err(|e| (e.class(), chain(&e)))?;
-        Ok(uidl.into_iter().map(|(_, u)| u).collect())
+        Ok(mailbox.listing())
     })
 }

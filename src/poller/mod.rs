@@ -9,7 +9,7 @@
 //! recorded UID, so QUIT can never commit the deletion of an unrecorded message. On a state error the POP3 link
 //! is dropped without QUIT all the same: on any doubt, keep mail on the server.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -25,11 +25,13 @@ use crate::tls;
 mod deliver;
 mod link;
 mod login;
+mod mailbox;
 pub(crate) mod retr_check;
 mod seen;
 
 use deliver::{Ctx, deliver_all, explained, note_dele};
 pub(crate) use deliver::{describe_edits, prepare};
+pub(crate) use mailbox::list_mailbox;
 
 /// Options of one `popfetch run`.
 #[derive(Debug, Clone, Default)]
@@ -370,16 +372,19 @@ async fn poll_inner(
     };
 
     // 3. What is there, and what is new.
-    let (uidl, sizes) = list_mailbox(&mut client).await?;
-    let listing: Vec<String> = uidl.iter().map(|(_, u)| u.clone()).collect();
+    let mailbox = list_mailbox(&mut client).await?;
+    let listing = mailbox.listing();
+    let (uidl, sizes) = (&mailbox.uidl, &mailbox.sizes);
+    mailbox.warn_shared(acct, report);
     if opts.mark_seen {
-        return seen::mark_seen(acct, client, &mut state, &listing, report).await;
+        let unique: Vec<String> = uidl.iter().map(|(_, u)| u.clone()).collect();
+        return seen::mark_seen(acct, client, &mut state, &unique, report).await;
     }
     // Before anything is fetched or pruned: a listing that shares no UID with a large state is refused whole.
-    seen::uidl_change_guard(acct, &state, &uidl)?;
+    seen::uidl_change_guard(acct, &state, uidl)?;
     let mut todo = VecDeque::new();
     let mut redele = Vec::new();
-    for (n, uid) in &uidl {
+    for (n, uid) in uidl {
         let size = sizes.get(n).copied().unwrap_or(0);
         if state.is_delivered(uid) {
             // Recorded in an earlier run whose DELE or QUIT did not complete (catalog C-05, P-25, P-26). A kept
@@ -436,7 +441,7 @@ async fn poll_inner(
                 let ctx = Ctx {
                     acct,
                     by_host: &config.smtp.helo_name,
-                    uidl: &uidl,
+                    uidl,
                     shutdown: &opts.shutdown,
                     diff: opts.diff,
                 };
@@ -466,7 +471,7 @@ async fn poll_inner(
     let mut quit_ok = true;
     while client.outstanding() > 0 {
         match client.next_reply().await {
-            Ok(Reply::Dele { n, result }) => note_dele(acct, n, &uidl, result, report),
+            Ok(Reply::Dele { n, result }) => note_dele(acct, n, uidl, result, report),
             Ok(Reply::Retr { .. }) => {}
             Err(e) => {
                 quit_ok = false;
@@ -514,21 +519,6 @@ fn skip_over_mta_limit(
         report.worsen(ExitClass::Partial);
         false
     });
-}
-
-/// UIDL and LIST: the server's messages in server order with their UIDs, and each one's announced size. Shared by
-/// a run and a dry run, so both see the mailbox the same way.
-pub(crate) async fn list_mailbox(
-    client: &mut Client,
-) -> Result<(Vec<(u32, String)>, HashMap<u32, u64>), Failure> {
-    let uidl = client.uidl().await.map_err(pop3_fail)?;
-    let sizes = client
-        .list()
-        .await
-        .map_err(pop3_fail)?
-        .into_iter()
-        .collect();
-    Ok((uidl, sizes))
 }
 
 /// Connect to the account's POP3 server and authenticate (design flow step 2). The credential (password, or

@@ -11,7 +11,7 @@
 //! content, and only `.` CRLF at the start of a line terminates (P-02). Deciding per reply keeps a conforming
 //! server's bodies exact while a bare-LF server still works instead of hanging until the timeout.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 /// A decoding failure. The session cannot continue after any of these.
 #[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
@@ -31,9 +31,6 @@ pub enum CodecError {
     /// The same message number is listed twice (P-15).
     #[error("message number {n} listed twice")]
     DuplicateMsgNumber { n: u32 },
-    /// Two messages share a UID, so "seen" could not tell them apart (P-17).
-    #[error("messages {first} and {second} have the same uid")]
-    DuplicateUid { first: u32, second: u32 },
 }
 
 /// An RFC 2449 §8 / RFC 3206 response code, matched case-insensitively on its leading components; unknown
@@ -435,15 +432,14 @@ pub fn announced_octets(text: &[u8]) -> Option<u64> {
 pub const MAX_UID_LEN: usize = 512;
 
 /// Parse a decoded UIDL body into `(msg number, uid)` pairs in server order (RFC 1939 §7). Strict: the whole
-/// listing is rejected for one bad line, a repeated number or a repeated UID (P-15, P-16, P-17).
+/// listing is rejected for one bad line or a repeated number (P-15, P-16). A UID shared by several messages
+/// (P-17, which popa3d sends for identical messages) is returned as listed: the poller sets those messages apart.
 ///
 /// # Errors
-/// [`CodecError::BadListing`], [`CodecError::DuplicateMsgNumber`], [`CodecError::DuplicateUid`],
-/// [`CodecError::LineTooLong`].
+/// [`CodecError::BadListing`], [`CodecError::DuplicateMsgNumber`], [`CodecError::LineTooLong`].
 pub fn parse_uidl(body: &[u8], max_line: usize) -> Result<Vec<(u32, String)>, CodecError> {
     let mut out = Vec::new();
     let mut numbers = HashSet::new();
-    let mut uids: HashMap<Vec<u8>, u32> = HashMap::new();
     for (idx, line) in body_lines(body).enumerate() {
         let lineno = idx + 1;
         if line.len() > max_line {
@@ -464,10 +460,6 @@ pub fn parse_uidl(body: &[u8], max_line: usize) -> Result<Vec<(u32, String)>, Co
         if !numbers.insert(n) {
             return Err(CodecError::DuplicateMsgNumber { n });
         }
-        if let Some(&first) = uids.get(uid) {
-            return Err(CodecError::DuplicateUid { first, second: n });
-        }
-        uids.insert(uid.to_vec(), n);
         // The byte check above makes this ASCII.
         out.push((n, String::from_utf8_lossy(uid).into_owned()));
     }

@@ -32,7 +32,8 @@ impl Client {
         self.enter(true)?;
         let r = self
             .login_inner(user, password, method, allow_plaintext)
-            .await;
+            .await
+            .map_err(login_delay);
         self.leave(r)
     }
 
@@ -215,5 +216,17 @@ impl Client {
                 name.to_ascii_lowercase()
             ),
         })
+    }
+}
+
+/// A login refused with `[LOGIN-DELAY]` becomes [`Pop3Error::LoginDelay`], whatever command carried it.
+fn login_delay(e: Pop3Error) -> Pop3Error {
+    match e {
+        Pop3Error::Server { error, .. }
+            if error.code == Some(crate::pop3::RespCode::LoginDelay) =>
+        {
+            Pop3Error::LoginDelay { error }
+        }
+        e => e,
     }
 }

@@ -105,6 +105,15 @@ pub enum Pop3Error {
         #[source]
         source: CodecError,
     },
+    /// The server refused a login with `[LOGIN-DELAY]` (RFC 2449 §8.1.1): the credentials may be fine, the account
+    /// may just not log in this often (Cyrus's `popminpoll`). Said plainly, so it does not read like a wrong
+    /// password (issue 18).
+    #[error(
+        "the server limits how often this account may log in and refused this login as too soon after the last \
+         one ({error}); this is not a password problem: the daemon waits and retries by itself, and a cron job \
+         should poll this account less often"
+    )]
+    LoginDelay { error: ServerError },
     /// The server refused a bearer token with an error challenge (RFC 7628 §3.2.2), then `-ERR`.
     #[error("server refused the oauth2 token ({challenge}): {error}")]
     BearerRefused {
@@ -151,6 +160,7 @@ impl Pop3Error {
             Pop3Error::Protocol { .. } | Pop3Error::Codec { .. } | Pop3Error::TooLarge { .. } => {
                 ExitClass::Protocol
             }
+            Pop3Error::LoginDelay { .. } => ExitClass::TempFail,
             Pop3Error::Server { command, error } => server_class(command, error),
             Pop3Error::Aborted | Pop3Error::Misuse { .. } => ExitClass::Internal,
         }
@@ -161,6 +171,7 @@ impl Pop3Error {
         !matches!(
             self,
             Pop3Error::Server { .. }
+                | Pop3Error::LoginDelay { .. }
                 | Pop3Error::BearerRefused { .. }
                 | Pop3Error::PlaintextRefused
                 | Pop3Error::AuthNotOffered { .. }
@@ -234,6 +245,22 @@ mod tests {
         );
         assert_eq!(server("greeting", None).class(), ExitClass::TempFail);
         assert_eq!(server("UIDL", None).class(), ExitClass::Protocol);
+    }
+
+    #[test]
+    fn i18_login_delay_says_what_it_is() {
+        let e = Pop3Error::LoginDelay {
+            error: ServerError {
+                code: Some(RespCode::LoginDelay),
+                text: "[LOGIN-DELAY] Logins must be at least 1 minute apart".into(),
+            },
+        };
+        assert_eq!(e.class(), ExitClass::TempFail);
+        assert!(!e.is_fatal());
+        let text = e.to_string();
+        assert!(text.starts_with("the server limits how often"), "{text}");
+        assert!(text.contains("[LOGIN-DELAY] Logins must be at least 1 minute apart"));
+        assert!(text.contains("not a password problem") && text.contains("less often"));
     }
 
     #[test]
