@@ -516,3 +516,22 @@ fn d07_daemon_stops_an_account_whose_grant_was_revoked_and_says_so_once() {
 
 #[path = "oauth/flows.rs"]
 mod flows;
+
+#[test]
+fn an_untrusted_token_endpoint_certificate_is_refused_with_77() {
+    let rig = Rig::new();
+    // The authorization server presents a certificate from another CA than the one popfetch trusts.
+    let other = support::TestPki::new();
+    let auth = FakeAuthServer::start(other.default_server_config());
+    let rig2 = Rig {
+        world: rig.world,
+        auth,
+    };
+    let cfg = rig2.config("xoauth2", false, 10);
+    let (_, refresh) = rig2.seed(0);
+    let out = rig2.run(&cfg, &["run"]);
+    assert_eq!(out.code, 77, "{}", out.all());
+    assert!(out.stderr.contains("tls handshake with"), "{}", out.stderr);
+    assert!(rig2.auth.grants("refresh_token").is_empty());
+    assert_no_token(&out.all(), &[&refresh]);
+}

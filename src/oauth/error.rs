@@ -52,6 +52,13 @@ pub enum OAuthError {
         #[source]
         source: reqwest::Error,
     },
+    /// The endpoint's TLS certificate was refused (untrusted, expired, wrong name): not retried blindly.
+    #[error("tls handshake with {url} failed")]
+    TlsRefused {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
     /// The endpoint did not answer within the account's timeout.
     #[error("{url} did not answer within {secs} s")]
     Timeout { url: String, secs: u64 },
@@ -92,7 +99,8 @@ impl OAuthError {
             | OAuthError::ClientChanged { .. }
             | OAuthError::Revoked { .. }
             | OAuthError::Refused { .. }
-            | OAuthError::Flow { .. } => ExitClass::Security,
+            | OAuthError::Flow { .. }
+            | OAuthError::TlsRefused { .. } => ExitClass::Security,
             OAuthError::Unreachable { .. } | OAuthError::Timeout { .. } => ExitClass::TempFail,
             OAuthError::Status { status, .. } if *status >= 500 || *status == 429 => {
                 ExitClass::TempFail

@@ -102,6 +102,11 @@ impl Http {
                 url: url.to_owned(),
                 secs: self.timeout.as_secs(),
             }
+        } else if is_tls_refusal(&e) {
+            OAuthError::TlsRefused {
+                url: url.to_owned(),
+                source: e.without_url(),
+            }
         } else {
             // reqwest's message names the URL, which carries no secret: credentials go in the body.
             OAuthError::Unreachable {
@@ -110,6 +115,26 @@ impl Http {
             }
         }
     }
+}
+
+/// True when a rustls error (a refused certificate, a TLS alert) is somewhere in the chain. hyper-rustls hands it
+/// up inside an `io::Error`, whose `source()` skips the wrapped error itself, so each `io::Error` is opened too.
+fn is_tls_refusal(e: &(dyn std::error::Error + 'static)) -> bool {
+    use tokio_rustls::rustls;
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        let inner = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .map(|i| i as &(dyn std::error::Error + 'static));
+        if err.is::<rustls::Error>()
+            || inner.is_some_and(|i| i.is::<rustls::Error>() || is_tls_refusal(i))
+        {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 fn bad(url: &str, what: &'static str) -> OAuthError {

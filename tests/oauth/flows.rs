@@ -156,3 +156,41 @@ fn auth_refuses_password_accounts_and_unknown_names() {
     let out = rig.run(&cfg, &["auth", "nope"]);
     assert_eq!(out.code, 78, "{}", out.all());
 }
+
+#[test]
+fn client_secret_file_is_sent_to_the_token_endpoint_and_must_be_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let rig = Rig::new();
+    let cfg = rig.config("xoauth2", false, 10);
+    let secret_path = cfg.dir.path().join("client.secret");
+    support::run::write_private(&secret_path, b"client-s3cret\n");
+    let mut text = std::fs::read_to_string(&cfg.path).unwrap();
+    text.push_str(&format!(
+        "client_secret_file = {:?}\n",
+        secret_path.display().to_string()
+    ));
+    std::fs::write(&cfg.path, text).unwrap();
+    rig.seed(0);
+    rig.accept(&rig.auth.next_access());
+    let out = rig.run(&cfg, &["run"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(
+        rig.auth.grants("refresh_token")[0].form["client_secret"],
+        "client-s3cret"
+    );
+    std::fs::set_permissions(&secret_path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    rig.seed(0);
+    let out = rig.run(&cfg, &["run"]);
+    assert_eq!(out.code, 78, "{}", out.all());
+    assert!(
+        out.stderr.contains("oauth2.client_secret_file") && out.stderr.contains("chmod 600"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.all().contains("client-s3cret"));
+    assert_eq!(
+        rig.auth.grants("refresh_token").len(),
+        1,
+        "nothing sent with an unsafe secret file"
+    );
+}
