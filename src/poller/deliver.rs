@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::{info, warn};
 
+use super::refusal::{About, Held, RcptRefusals};
 use super::{Failure, Pending, Report, Shutdown, pop3_fail, state_fail};
 use crate::config::Account;
 use crate::error::ExitClass;
@@ -41,14 +42,49 @@ pub(super) fn note_dele(
     }
 }
 
-/// RETR (pipelined within [`RETR_WINDOW`]) → pipeline → deliver → record → DELE, in server order.
+/// RETR (pipelined within [`RETR_WINDOW`]) → pipeline → deliver → record → DELE, in server order. `RCPT TO`
+/// refusals judged to be about their message are journalled when the loop ends ([`super::refusal`]).
 pub(super) async fn deliver_all(
+    ctx: &Ctx<'_>,
+    client: &mut Client,
+    mta: &mut Mta,
+    state: &mut State,
+    todo: VecDeque<Pending>,
+    report: &mut Report,
+) -> Result<(), Failure> {
+    let mut refusals = RcptRefusals::default();
+    let outcome = deliver_loop(ctx, client, mta, state, todo, report, &mut refusals).await;
+    if matches!(&outcome, Err(f) if f.class == ExitClass::State) {
+        // The journal is in doubt: record nothing more; the held messages are simply tried again.
+        return outcome;
+    }
+    for h in refusals.take() {
+        state
+            .record_rejected(&h.uid, h.code, &h.text)
+            .map_err(state_fail)?;
+        warn!(
+            "account {:?}: uid {:?}: {} bytes from <{}> rejected by the MTA: {}; left on the server and not \
+             fetched again (run --retry-rejected to retry)",
+            ctx.acct.name,
+            h.uid,
+            h.size,
+            h.sender.as_deref().unwrap_or(""),
+            h.shown
+        );
+        report.rejected += 1;
+        report.worsen(ExitClass::Partial);
+    }
+    outcome
+}
+
+async fn deliver_loop(
     ctx: &Ctx<'_>,
     client: &mut Client,
     mta: &mut Mta,
     state: &mut State,
     mut todo: VecDeque<Pending>,
     report: &mut Report,
+    refusals: &mut RcptRefusals,
 ) -> Result<(), Failure> {
     let acct = ctx.acct;
     let window = if client.pipelining() { RETR_WINDOW } else { 1 };
@@ -107,8 +143,9 @@ pub(super) async fn deliver_all(
                 continue;
             }
         };
-        match deliver_one(ctx, client, mta, state, &p, &raw).await? {
+        match deliver_one(ctx, client, mta, state, &p, &raw, refusals).await? {
             Delivery::Done => report.delivered += 1,
+            Delivery::Held => {}
             Delivery::Truncated => {
                 report.delivered += 1;
                 report.worsen(ExitClass::Partial);
@@ -138,6 +175,8 @@ enum Delivery {
     /// Delivered, but RETR gave fewer octets than LIST announced: kept on the server (catalog P-19).
     Truncated,
     Rejected,
+    /// `RCPT TO` refused for reasons of this message: kept, journalled when the loop ends.
+    Held,
 }
 
 async fn deliver_one(
@@ -147,6 +186,7 @@ async fn deliver_one(
     state: &mut State,
     p: &Pending,
     raw: &[u8],
+    refusals: &mut RcptRefusals,
 ) -> Result<Delivery, Failure> {
     let acct = ctx.acct;
     let (filtered, envelope) = prepare(acct, ctx.by_host, client, &p.uid, raw);
@@ -199,8 +239,38 @@ async fn deliver_one(
                 Delivery::Done
             })
         }
-        Err(e) => match e.verdict() {
-            Verdict::Rejected => {
+        Err(e) => match judge(&e, &envelope, refusals) {
+            Judged::Held => {
+                refusals.hold(Held {
+                    uid: p.uid.clone(),
+                    size: p.size,
+                    sender: envelope.from.clone(),
+                    code: e.code().unwrap_or(550),
+                    text: e.text().to_owned(),
+                    shown: format!("{e}{}", explained(&e)),
+                });
+                Ok(Delivery::Held)
+            }
+            Judged::Target(why) => {
+                // The earlier refusals were the same problem: none of them is this message's fault.
+                for h in refusals.take() {
+                    let _ = state.record_abandoned(&h.uid);
+                }
+                let _ = state.record_abandoned(&p.uid);
+                Err(Failure {
+                    abort_pop3: true,
+                    ..Failure::of(
+                        ExitClass::Config,
+                        format!(
+                            "uid {:?} not delivered, left on the server: {e}{}; {why}, so the refusal is about \
+                             the target, not this message; nothing was recorded as rejected",
+                            p.uid,
+                            explained(&e)
+                        ),
+                    )
+                })
+            }
+            Judged::As(Verdict::Rejected) => {
                 state
                     .record_rejected(&p.uid, e.code().unwrap_or(550), e.text())
                     .map_err(state_fail)?;
@@ -214,7 +284,7 @@ async fn deliver_one(
                 );
                 Ok(Delivery::Rejected)
             }
-            Verdict::Temporary | Verdict::Misconfigured => {
+            Judged::As(Verdict::Temporary | Verdict::Misconfigured) => {
                 if e.maybe_accepted() {
                     // Keep the in-flight mark: the next run names the possible duplicate (catalog S-07).
                     warn!(
@@ -241,6 +311,33 @@ async fn deliver_one(
                 })
             }
         },
+    }
+}
+
+/// How a failed delivery is handled: by the reply's own verdict, or, for a 5xx to `RCPT TO` that the reply alone
+/// does not put on the target, by the poll's evidence ([`super::refusal`]).
+enum Judged {
+    As(Verdict),
+    Held,
+    Target(&'static str),
+}
+
+fn judge(e: &smtp::SmtpError, envelope: &Envelope, refusals: &RcptRefusals) -> Judged {
+    let verdict = e.verdict();
+    let rcpt = matches!(
+        e,
+        smtp::SmtpError::Reply {
+            phase: smtp::Phase::Rcpt,
+            ..
+        }
+    );
+    if !rcpt || verdict != Verdict::Rejected {
+        return Judged::As(verdict);
+    }
+    let code = e.code().unwrap_or(550);
+    match refusals.judge(&envelope.to, envelope.from.as_deref(), code, e.text()) {
+        About::Target(why) => Judged::Target(why),
+        About::Message => Judged::Held,
     }
 }
 

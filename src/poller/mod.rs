@@ -23,6 +23,7 @@ use crate::state::{Identity, State};
 use crate::tls;
 
 mod deliver;
+mod refusal;
 mod seen;
 
 use deliver::{Ctx, deliver_all, explained, note_dele};
