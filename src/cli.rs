@@ -19,8 +19,9 @@ server only after the MTA accepted it and its UID was recorded on disk.\n\
 Without a command, popfetch runs `run`."
 )]
 pub struct Cli {
-    /// Configuration file (default: $XDG_CONFIG_HOME/popfetch/config.toml, else /etc/popfetch/config.toml; also
-    /// taken from the POPFETCH_CONFIG environment variable)
+    /// Configuration file (default: the first that exists of $XDG_CONFIG_HOME/popfetch/config.toml, where an unset
+    /// XDG_CONFIG_HOME means ~/.config, and /etc/popfetch/config.toml; also taken from the POPFETCH_CONFIG
+    /// environment variable)
     #[arg(
         short,
         long,

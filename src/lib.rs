@@ -18,6 +18,8 @@
 //! - [`diff`], [`explain`], [`trace`]: seeing what popfetch does (`--diff`, MTA refusals in plain words, the
 //!   `-vv` protocol trace).
 //!
+//! The flow of a poll and the numbered invariants that comments cite ("invariant 1") are in `docs/design.md`.
+//!
 //! # The delivery invariant
 //! A message is `DELE`d only after the MTA answered 2xx to end-of-DATA *and* its UID was fsynced to the state
 //! journal. Killing popfetch at any instant loses nothing; the one duplicate window (killed between the MTA's 2xx

@@ -20,7 +20,13 @@ fn main() -> ExitCode {
         _ => LogTarget::Stderr,
     };
     logging::init(log, cli.verbose, cli.quiet);
-    let path = cli.config.clone().unwrap_or_else(config::default_path);
+    let path = match cli.config.clone().map_or_else(config::locate::locate, Ok) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("popfetch: {e}");
+            return e.class().into();
+        }
+    };
     let class = match cli.command {
         None => run(&path, RunArgs::default()),
         Some(Command::Run(args)) => run(&path, args),
@@ -42,10 +48,11 @@ fn check(path: &Path) -> ExitClass {
     match load(path) {
         Ok(c) => {
             println!(
-                "{}: ok, {} account{}",
+                "{}: ok, {} account{}, state in {}",
                 path.display(),
                 c.accounts.len(),
-                if c.accounts.len() == 1 { "" } else { "s" }
+                if c.accounts.len() == 1 { "" } else { "s" },
+                c.state_dir.display()
             );
             ExitClass::Ok
         }

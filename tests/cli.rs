@@ -1,5 +1,5 @@
 //! The command line as a user meets it: `check`, config errors with their location, `filter` on stdin/files,
-//! and the exit codes of ../shared/design.md for configuration problems.
+//! and the exit codes of docs/design.md for configuration problems.
 
 mod support;
 

@@ -1,7 +1,9 @@
 //! Keeps docs/robustness.md true: every catalog case (126 ids, embedded here so CI needs no file outside the
 //! repository) has exactly one row; every test a row names exists as a test function (`#[test]` / `#[tokio::test]`)
-//! in the named file; a `pass` row names at least one test and none of its tests is `#[ignore]`d; a row naming an
-//! ignored test says `pending: bug`; `n/a` and `pending` rows give a reason.
+//! in the named file; a `pass` row names at least one test and none of its tests is `#[ignore]`d, except with a
+//! reason that starts `ci:` (it needs something a plain `cargo test` may lack, such as root or libfaketime, and
+//! `.ci/ignored-tests.sh` runs it in CI); a row naming another ignored test says `pending: bug`; `n/a` and
+//! `pending` rows give a reason.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -54,7 +56,8 @@ fn test_refs(cell: &str) -> Vec<TestRef> {
         .collect()
 }
 
-/// Whether `name` is a test function in `source`, and whether it is `#[ignore]`d. `None`: no `fn name(`.
+/// Whether `name` is a test function in `source`, and whether it is `#[ignore]`d for a reason other than `ci:`
+/// (which CI runs). `None`: no `fn name(`.
 fn find_test(source: &str, name: &str) -> Option<(bool, bool)> {
     let needle = format!("fn {name}(");
     let pos = source.match_indices(&needle).map(|(i, _)| i).find(|&i| {
@@ -70,7 +73,8 @@ fn find_test(source: &str, name: &str) -> Option<(bool, bool)> {
         .map_or(0, |i| i + 2);
     let attrs = &before[start..];
     let is_test = attrs.contains("#[test]") || attrs.contains("#[tokio::test");
-    Some((is_test, attrs.contains("#[ignore")))
+    let ignored = attrs.contains("#[ignore") && !attrs.contains("#[ignore = \"ci: ");
+    Some((is_test, ignored))
 }
 
 /// Every problem with `doc`; `read` returns a file's text by repository-relative path.
@@ -171,7 +175,8 @@ fn the_catalog_has_126_distinct_ids() {
 /// The checker itself: each kind of mistake is reported.
 #[test]
 fn checker_reports_missing_duplicate_and_stale_rows() {
-    let src = "#[test]\nfn p01_ok() {}\n\n#[test]\n#[ignore = \"bug: x\"]\nfn p02_bug() {}\n\nfn helper() {}\n";
+    let src = "#[test]\nfn p01_ok() {}\n\n#[test]\n#[ignore = \"bug: x\"]\nfn p02_bug() {}\n\nfn helper() {}\n\
+               \n#[test]\n#[ignore = \"ci: needs root\"]\nfn p03_root() {}\n";
     let read = |p: &str| (p == "tests/x.rs").then(|| src.to_string());
     let mut doc = String::from("| case | tests | result |\n|---|---|---|\n");
     for id in catalog_ids() {
@@ -193,6 +198,10 @@ fn checker_reports_missing_duplicate_and_stale_rows() {
     };
     let cases = [
         (with("P-01", "| P-01 | `tests/x.rs::p01_ok` | pass |"), None),
+        (
+            with("P-01", "| P-01 | `tests/x.rs::p03_root` | pass |"),
+            None,
+        ),
         (
             with("P-01", "| P-01 | `tests/x.rs::p01_gone` | pass |"),
             Some("no fn p01_gone("),

@@ -720,10 +720,13 @@ fn c14_state_of_another_server_is_refused_with_74() {
     let cfg = w.config(w.account().keep(true));
     assert_eq!(run(&cfg.path, &["run"]).code, 0);
     let before = std::fs::read(w.state_file()).unwrap();
-    // Same account name and state_dir, another server (port).
+    // Same account name and state_dir, another server: `localhost` is not the host name `127.0.0.1` the state
+    // names (the port alone would not do: it is not part of the identity).
     let other = FakePop3::start(msgs(2), Pop3Behavior::plain());
+    let mut acct = AccountCfg::new("isp", other.port(), "none").keep(true);
+    acct.host = "localhost".into();
     let cfg = ConfigBuilder::new(w.smtp.port(), w.state.path())
-        .account(AccountCfg::new("isp", other.port(), "none").keep(true))
+        .account(acct)
         .write();
     let out = run(&cfg.path, &["run"]);
     assert_eq!(out.code, 74, "{}", out.all());
@@ -735,6 +738,7 @@ fn c14_state_of_another_server_is_refused_with_74() {
         "state rewritten"
     );
     assert!(out.stderr.contains("isp.state"), "{}", out.stderr);
+    assert!(out.stderr.contains("--mark-seen"), "{}", out.stderr);
 }
 
 #[test]

@@ -106,12 +106,9 @@ fn fill(path: &Path) {
 }
 
 #[test]
+#[ignore = "ci: needs root (CAP_SYS_ADMIN) to mount a tmpfs; CI runs it through .ci/ignored-tests.sh"]
 fn c10_full_disk_stops_every_poll_before_any_retr_until_space_returns() {
-    let Some(fs) = Tmpfs::mount("256k") else {
-        // Needs root (CAP_SYS_ADMIN): the portable test above covers the poller's side.
-        eprintln!("c10_full_disk: skipped: cannot mount a tmpfs here");
-        return;
-    };
+    let fs = Tmpfs::mount("256k").expect("mount a 256k tmpfs (needs root or CAP_SYS_ADMIN)");
     let w = World::plain(msgs(1));
     let state_dir = fs.path().join("state");
     let cfg = ConfigBuilder::new(w.smtp.port(), &state_dir)
@@ -307,4 +304,44 @@ fn s13_mta_size_limit_skips_larger_messages_before_retr_and_declares_size() {
     // No limit announced (SIZE 0): no SIZE= parameter either.
     assert!(w.smtp.delivered()[2].mail_params.is_empty());
     assert!(w.pop.mailbox_uids().is_empty());
+}
+
+#[test]
+fn c14_moving_from_stls_on_one_port_to_implicit_tls_on_another_keeps_the_state() {
+    // keep = true, so the second server still holds message 1: only the state can stop it being delivered again.
+    let pki = TestPki::new();
+    let stls = FakePop3::start(msgs(1), Pop3Behavior::stls(pki.default_server_config()));
+    let smtp = FakeSmtp::start(SmtpBehavior::default());
+    let state = tempfile::tempdir().unwrap();
+    let account = |port, tls| {
+        AccountCfg::new("isp", port, tls)
+            .ca_file(&pki.ca_path)
+            .keep(true)
+    };
+    let cfg = ConfigBuilder::new(smtp.port(), state.path())
+        .account(account(stls.port(), "stls"))
+        .write();
+    let out = run(&cfg.path, &["run"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(smtp.delivered().len(), 1);
+
+    let implicit = FakePop3::start(msgs(2), Pop3Behavior::implicit(pki.default_server_config()));
+    let cfg = ConfigBuilder::new(smtp.port(), state.path())
+        .account(account(implicit.port(), "implicit"))
+        .write();
+    let out = run(&cfg.path, &["run"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(
+        implicit.retr_log(),
+        ["uid-2"],
+        "only the new message is fetched"
+    );
+    let subjects: Vec<String> = smtp.delivered().iter().map(|d| subject(&d.data)).collect();
+    assert_eq!(subjects, ["message 1", "message 2"]);
+    // The header now names the port last used.
+    let text = std::fs::read_to_string(state.path().join("isp.state")).unwrap();
+    assert!(
+        text.contains(&format!("server 127.0.0.1 {}\n", implicit.port())),
+        "{text}"
+    );
 }

@@ -326,7 +326,8 @@ fn c14_identity_comparison() {
         user: "Alice".into(),
         ..ident()
     }));
-    assert!(!a.same_account(&Identity {
+    // The port is not part of the identity: STLS on 110 and implicit TLS on 995 reach the same maildrop.
+    assert!(a.same_account(&Identity {
         port: 110,
         ..ident()
     }));
@@ -623,22 +624,32 @@ fn c14_foreign_state_is_refused() {
         "{msg}"
     );
     assert!(msg.contains("move the file away"), "{msg}");
+    assert!(
+        msg.contains("popfetch run --mark-seen --account acct"),
+        "{msg}"
+    );
     let bob = encode_header(&Identity {
         user: "Alice".into(),
         ..ident()
     });
     refused_untouched(&bob, |e| matches!(e, StateError::Foreign { .. }));
-    let port = encode_header(&Identity {
-        port: 110,
-        ..ident()
-    });
-    refused_untouched(&port, |e| matches!(e, StateError::Foreign { .. }));
     // Host names compare case-insensitively.
     let tmp = tempfile::tempdir().unwrap();
     fs::write(
         tmp.path().join("acct.state"),
         encode_header(&Identity {
             host: "POP.EXAMPLE.JP".into(),
+            ..ident()
+        }),
+    )
+    .unwrap();
+    open(tmp.path()).unwrap();
+    // Another port on the same host and user is the same maildrop (STLS on 110 moved to 995).
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(
+        tmp.path().join("acct.state"),
+        encode_header(&Identity {
+            port: 110,
             ..ident()
         }),
     )

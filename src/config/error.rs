@@ -35,6 +35,14 @@ pub enum ConfigError {
         /// The command that fixes it, e.g. "run `chmod 600 /etc/popfetch/config.toml`".
         fix: String,
     },
+    /// No `-c` was given and none of the default locations holds a file.
+    #[error("{}", DisplayNotFound(tried, example.as_deref()))]
+    NotFound {
+        /// Every path tried, in order.
+        tried: Vec<PathBuf>,
+        /// The installed annotated example, when one was found.
+        example: Option<PathBuf>,
+    },
     /// The content is not a valid configuration; every problem found is listed.
     #[error("{}", DisplayProblems(path, problems))]
     Invalid {
@@ -86,6 +94,37 @@ impl fmt::Display for Problem {
             write!(f, "key `{key}`: ")?;
         }
         f.write_str(&self.message)
+    }
+}
+
+struct DisplayNotFound<'a>(&'a [PathBuf], Option<&'a std::path::Path>);
+
+impl fmt::Display for DisplayNotFound<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("no configuration file found; tried ")?;
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{}", p.display())?;
+        }
+        let first = self
+            .0
+            .first()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        match self.1 {
+            Some(example) => write!(
+                f,
+                "; copy the annotated example {} to {first}",
+                example.display()
+            )?,
+            None => write!(
+                f,
+                "; create {first} from config.example.toml in popfetch's source"
+            )?,
+        }
+        f.write_str(" (every key is in man 5 popfetch.toml), or name a file with -c")
     }
 }
 

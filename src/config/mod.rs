@@ -6,6 +6,7 @@
 //! (design invariant 5, test case T-21). Password sources are resolved only at poll time (`password`, [`PasswordSource::resolve`]).
 
 mod error;
+pub mod locate;
 mod password;
 mod perm;
 mod raw;
@@ -181,15 +182,6 @@ fn default_state_dir(
     }
     home.filter(|p| p.is_absolute())
         .map(|h| h.join(".local/state/popfetch"))
-}
-
-/// The config file used when `-c` is not given: `$XDG_CONFIG_HOME/popfetch/config.toml` when that variable holds
-/// an absolute path, else `/etc/popfetch/config.toml`.
-pub fn default_path() -> PathBuf {
-    match std::env::var_os("XDG_CONFIG_HOME").map(PathBuf::from) {
-        Some(dir) if dir.is_absolute() => dir.join("popfetch/config.toml"),
-        _ => PathBuf::from("/etc/popfetch/config.toml"),
-    }
 }
 
 /// Parse and validate config text with the defaults of this machine ([`Defaults::detect`]). No file is read;

@@ -50,12 +50,12 @@ pub struct Identity {
 }
 
 impl Identity {
-    /// Same account: host compared case-insensitively (DNS names are, RFC 4343), port and user exactly (POP3
-    /// user names are case-sensitive on many servers).
+    /// Same account: host compared case-insensitively (DNS names are, RFC 4343), user exactly (POP3 user names
+    /// are case-sensitive on many servers). The port is not compared: moving from STLS on 110 to implicit TLS on
+    /// 995 reaches the same maildrop with the same UIDs, so the state stays valid (issue 9). The header still
+    /// records the port last used, for the reader.
     pub fn same_account(&self, other: &Identity) -> bool {
-        self.host.eq_ignore_ascii_case(&other.host)
-            && self.port == other.port
-            && self.user == other.user
+        self.host.eq_ignore_ascii_case(&other.host) && self.user == other.user
     }
 }
 

@@ -76,9 +76,12 @@ pub enum StateError {
         why: String,
     },
     #[error(
-        "state file {path} belongs to {found}, not {expected}; if the account really moved, move the file away \
-         (every message on the server is then new again), otherwise fix host, port or user in the configuration",
-        path = path.display()
+        "state file {path} belongs to {found}, not {expected}; if the configuration is wrong, fix host or user; \
+         if the account really moved, move the file away (every message on the server is then new again) and, \
+         for a keep = true account whose mail was delivered before, record it first with \
+         `popfetch run --mark-seen --account {account}`",
+        path = path.display(),
+        account = path.file_stem().unwrap_or_default().to_string_lossy()
     )]
     Foreign {
         path: PathBuf,
