@@ -22,6 +22,7 @@ use tracing::warn;
 
 use crate::config::{Account, Config};
 use crate::error::ExitClass;
+use crate::poller::retr_check::RetrCheck;
 use crate::poller::{
     Failure, PollOptions, Report, describe_edits, list_mailbox, open_pop3, pop3_fail, prepare,
     state_fail,
@@ -101,6 +102,13 @@ async fn poll_inner(
                 let _ = writeln!(out, "{head}: already delivered; {then}");
                 continue;
             }
+            Some(Outcome::Kept) => {
+                let _ = writeln!(
+                    out,
+                    "{head}: already delivered; kept on the server for good (its RETR did not match LIST)"
+                );
+                continue;
+            }
             Some(Outcome::Rejected(r)) if !opts.retry_rejected => {
                 let _ = writeln!(
                     out,
@@ -123,10 +131,12 @@ async fn poll_inner(
         }
         report.new += 1;
         client.send_retr(*n).await.map_err(pop3_fail)?;
-        let raw = match client.next_reply().await.map_err(pop3_fail)? {
+        let (raw, announced) = match client.next_reply().await.map_err(pop3_fail)? {
             Reply::Retr {
-                result: Ok(raw), ..
-            } => raw,
+                result: Ok(raw),
+                announced,
+                ..
+            } => (raw, announced),
             Reply::Retr { result: Err(e), .. } => {
                 let _ = writeln!(
                     out,
@@ -144,9 +154,13 @@ async fn poll_inner(
             }
         };
         let pending = snap.entries.get(uid).is_some_and(|e| e.pending);
+        let check = match sizes.get(n) {
+            Some(&listed) => crate::poller::retr_check::check(listed, announced, &raw),
+            None => RetrCheck::Consistent,
+        };
         show_delivery(
             (config, acct, opts),
-            pending,
+            (pending, check),
             &client,
             uid,
             &head,
@@ -172,7 +186,7 @@ async fn poll_inner(
 /// The "would deliver" line of one fetched message, and its diff with `--diff`.
 fn show_delivery(
     (config, acct, opts): (&Config, &Account, &PollOptions),
-    pending: bool,
+    (pending, check): (bool, RetrCheck),
     client: &Client,
     uid: &str,
     head: &str,
@@ -181,10 +195,10 @@ fn show_delivery(
 ) {
     let (filtered, envelope) = prepare(acct, &config.smtp.helo_name, client, uid, raw);
     let from = envelope.from.as_deref().unwrap_or("");
-    let then = if acct.keep {
-        "then keep it on the server (keep = true)"
-    } else {
-        "then delete it from the server"
+    let then = match check {
+        RetrCheck::Keep(why) => format!("then keep it on the server for good: {why}"),
+        RetrCheck::Consistent if acct.keep => "then keep it on the server (keep = true)".into(),
+        RetrCheck::Consistent => "then delete it from the server".into(),
     };
     let duplicate = if pending {
         " (possible duplicate: an earlier run stopped while handing it to the MTA)"
@@ -288,7 +302,7 @@ impl Snapshot {
         let delivered = self
             .entries
             .values()
-            .filter(|e| e.outcome == Some(Outcome::Delivered))
+            .filter(|e| matches!(e.outcome, Some(Outcome::Delivered | Outcome::Kept)))
             .count();
         let rejected = self
             .entries

@@ -193,11 +193,20 @@ fn number_extremes_round_trip() {
 #[test]
 fn replay_rules() {
     let text = format!(
-        "{}B m1 0\nD m1 0\nB m2 0\nA m2\nD m3 1\nB m3 0\nD m4 0\nD m4 0\nA nothing\n",
+        "{}B m1 0\nD m1 0\nB m2 0\nA m2\nD m3 1\nB m3 0\nD m4 0\nD m4 0\nA nothing\nD k1 0\nK k1 1\n",
         header()
     );
     let j = decode(text.as_bytes()).unwrap();
     assert_eq!(j.entries.get("m1"), Some(&delivered(0)));
+    // A later K turns a delivered entry into a kept one (issue 18); it survives a snapshot.
+    let kept = Entry {
+        outcome: Some(Outcome::Kept),
+        pending: false,
+        absent: 1,
+    };
+    assert_eq!(j.entries.get("k1"), Some(&kept));
+    let again = decode(&encode_snapshot(&ident(), &j.entries)).unwrap();
+    assert_eq!(again.entries, j.entries);
     assert_eq!(
         j.entries.get("m2"),
         None,
@@ -216,7 +225,7 @@ fn replay_rules() {
         Some(&delivered(0)),
         "duplicate records are tolerated (C-07)"
     );
-    assert_eq!(j.entries.len(), 3);
+    assert_eq!(j.entries.len(), 4);
 }
 
 #[test]

@@ -6,7 +6,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::{info, warn};
 
-use super::refusal::{About, Held, RcptRefusals};
+use super::refusal::RcptRefusals;
+use super::retr_check::{self, RetrCheck};
 use super::{Failure, Pending, Report, Shutdown, pop3_fail, state_fail};
 use crate::config::Account;
 use crate::error::ExitClass;
@@ -58,22 +59,7 @@ pub(super) async fn deliver_all(
         // The journal is in doubt: record nothing more; the held messages are simply tried again.
         return outcome;
     }
-    for h in refusals.take() {
-        state
-            .record_rejected(&h.uid, h.code, &h.text)
-            .map_err(state_fail)?;
-        warn!(
-            "account {:?}: uid {:?}: {} bytes from <{}> rejected by the MTA: {}; left on the server and not \
-             fetched again (run --retry-rejected to retry)",
-            ctx.acct.name,
-            h.uid,
-            h.size,
-            h.sender.as_deref().unwrap_or(""),
-            h.shown
-        );
-        report.rejected += 1;
-        report.worsen(ExitClass::Partial);
-    }
+    refusals.record(ctx.acct, state, report)?;
     outcome
 }
 
@@ -110,12 +96,16 @@ async fn deliver_loop(
             return Ok(());
         }
         let reply = client.next_reply().await.map_err(pop3_fail)?;
-        let (n, result) = match reply {
+        let (n, result, announced) = match reply {
             Reply::Dele { n, result } => {
                 note_dele(acct, n, ctx.uidl, result, report);
                 continue;
             }
-            Reply::Retr { n, result } => (n, result),
+            Reply::Retr {
+                n,
+                result,
+                announced,
+            } => (n, result, announced),
         };
         let Some(p) = in_flight.pop_front() else {
             return Err(Failure::of(
@@ -143,16 +133,24 @@ async fn deliver_loop(
                 continue;
             }
         };
-        match deliver_one(ctx, client, mta, state, &p, &raw, refusals).await? {
+        // A message LIST did not name (P-18) has no size to check against.
+        let check = if p.listed {
+            retr_check::check(p.size, announced, &raw)
+        } else {
+            RetrCheck::Consistent
+        };
+        match deliver_one(ctx, client, mta, state, &p, &raw, check).await? {
             Delivery::Done => report.delivered += 1,
-            Delivery::Held => {}
-            Delivery::Truncated => {
+            Delivery::Kept => {
                 report.delivered += 1;
                 report.worsen(ExitClass::Partial);
             }
             Delivery::Rejected => {
                 report.rejected += 1;
                 report.worsen(ExitClass::Partial);
+            }
+            Delivery::RcptRefused { error, sender } => {
+                refusals.judge(ctx.acct, state, &p, error, sender)?
             }
         }
     }
@@ -172,11 +170,15 @@ pub(super) struct Ctx<'a> {
 
 enum Delivery {
     Done,
-    /// Delivered, but RETR gave fewer octets than LIST announced: kept on the server (catalog P-19).
-    Truncated,
+    /// Delivered, but what RETR gave did not match LIST: kept on the server for good (catalog P-19, issue 18).
+    Kept,
     Rejected,
-    /// `RCPT TO` refused for reasons of this message: kept, journalled when the loop ends.
-    Held,
+    /// A 5xx to `RCPT TO` that the reply alone does not put on the target: the poll's evidence decides
+    /// ([`super::refusal`]). The message is kept; its `begin` mark is concluded there.
+    RcptRefused {
+        error: smtp::SmtpError,
+        sender: Option<String>,
+    },
 }
 
 async fn deliver_one(
@@ -186,7 +188,7 @@ async fn deliver_one(
     state: &mut State,
     p: &Pending,
     raw: &[u8],
-    refusals: &mut RcptRefusals,
+    check: RetrCheck,
 ) -> Result<Delivery, Failure> {
     let acct = ctx.acct;
     let (filtered, envelope) = prepare(acct, ctx.by_host, client, &p.uid, raw);
@@ -200,20 +202,25 @@ async fn deliver_one(
     match mta.deliver(&envelope, &filtered.message).await {
         Ok(accepted) => {
             failpoint::hit("after_eod_250");
-            // The MTA has it: make the UID durable before anything can delete the server copy.
-            state.record_delivered(&p.uid).map_err(state_fail)?;
+            // The MTA has it: make the UID durable before anything can delete the server copy. A message whose
+            // RETR did not match LIST is recorded as kept: delivered (nothing is lost either way) and never
+            // deleted, now or by a later poll, since the server copy may be the only faithful one.
+            let kept = match &check {
+                RetrCheck::Consistent => {
+                    state.record_delivered(&p.uid).map_err(state_fail)?;
+                    None
+                }
+                RetrCheck::Keep(why) => {
+                    state.record_kept(&p.uid).map_err(state_fail)?;
+                    Some(why)
+                }
+            };
             failpoint::hit("after_state_fsync");
-            // RETR shorter than LIST: the server copy may be the only complete one. Deliver what came (nothing
-            // is lost either way) but never delete it; recorded, so it is not fetched again every poll.
-            let truncated = (raw.len() as u64) < p.size;
-            if truncated {
+            if let Some(why) = kept {
                 warn!(
-                    "account {:?}: uid {:?}: RETR gave {} octets but LIST said {}: possibly truncated; delivered, \
-                     and kept on the server for you to check",
-                    acct.name,
-                    p.uid,
-                    raw.len(),
-                    p.size
+                    "account {:?}: uid {:?}: {why}; delivered, and kept on the server for good: compare it with \
+                     the delivered copy and delete it there yourself (popfetch never fetches or deletes it again)",
+                    acct.name, p.uid,
                 );
             } else if !acct.keep {
                 client.send_dele(p.n).await.map_err(pop3_fail)?;
@@ -227,50 +234,24 @@ async fn deliver_one(
                 envelope.to,
                 accepted.code,
                 accepted.text,
-                if acct.keep || truncated {
+                if acct.keep || kept.is_some() {
                     ", kept on the server"
                 } else {
                     ""
                 },
             );
-            Ok(if truncated {
-                Delivery::Truncated
+            Ok(if kept.is_some() {
+                Delivery::Kept
             } else {
                 Delivery::Done
             })
         }
-        Err(e) => match judge(&e, &envelope, refusals) {
-            Judged::Held => {
-                refusals.hold(Held {
-                    uid: p.uid.clone(),
-                    size: p.size,
-                    sender: envelope.from.clone(),
-                    code: e.code().unwrap_or(550),
-                    text: e.text().to_owned(),
-                    shown: format!("{e}{}", explained(&e)),
-                });
-                Ok(Delivery::Held)
-            }
-            Judged::Target(why) => {
-                // The earlier refusals were the same problem: none of them is this message's fault.
-                for h in refusals.take() {
-                    let _ = state.record_abandoned(&h.uid);
-                }
-                let _ = state.record_abandoned(&p.uid);
-                Err(Failure {
-                    abort_pop3: true,
-                    ..Failure::of(
-                        ExitClass::Config,
-                        format!(
-                            "uid {:?} not delivered, left on the server: {e}{}; {why}, so the refusal is about \
-                             the target, not this message; nothing was recorded as rejected",
-                            p.uid,
-                            explained(&e)
-                        ),
-                    )
-                })
-            }
-            Judged::As(Verdict::Rejected) => {
+        Err(e) if super::refusal::is_rcpt_rejection(&e) => Ok(Delivery::RcptRefused {
+            error: e,
+            sender: envelope.from,
+        }),
+        Err(e) => match e.verdict() {
+            Verdict::Rejected => {
                 state
                     .record_rejected(&p.uid, e.code().unwrap_or(550), e.text())
                     .map_err(state_fail)?;
@@ -284,7 +265,7 @@ async fn deliver_one(
                 );
                 Ok(Delivery::Rejected)
             }
-            Judged::As(Verdict::Temporary | Verdict::Misconfigured) => {
+            Verdict::Temporary | Verdict::Misconfigured => {
                 if e.maybe_accepted() {
                     // Keep the in-flight mark: the next run names the possible duplicate (catalog S-07).
                     warn!(
@@ -311,33 +292,6 @@ async fn deliver_one(
                 })
             }
         },
-    }
-}
-
-/// How a failed delivery is handled: by the reply's own verdict, or, for a 5xx to `RCPT TO` that the reply alone
-/// does not put on the target, by the poll's evidence ([`super::refusal`]).
-enum Judged {
-    As(Verdict),
-    Held,
-    Target(&'static str),
-}
-
-fn judge(e: &smtp::SmtpError, envelope: &Envelope, refusals: &RcptRefusals) -> Judged {
-    let verdict = e.verdict();
-    let rcpt = matches!(
-        e,
-        smtp::SmtpError::Reply {
-            phase: smtp::Phase::Rcpt,
-            ..
-        }
-    );
-    if !rcpt || verdict != Verdict::Rejected {
-        return Judged::As(verdict);
-    }
-    let code = e.code().unwrap_or(550);
-    match refusals.judge(&envelope.to, envelope.from.as_deref(), code, e.text()) {
-        About::Target(why) => Judged::Target(why),
-        About::Message => Judged::Held,
     }
 }
 

@@ -24,6 +24,7 @@ use crate::tls;
 
 mod deliver;
 mod refusal;
+pub(crate) mod retr_check;
 mod seen;
 
 use deliver::{Ctx, deliver_all, explained, note_dele};
@@ -276,7 +277,10 @@ pub fn chain(e: &dyn std::error::Error) -> String {
 struct Pending {
     n: u32,
     uid: String,
+    /// LIST's size (0 when LIST did not name the message, catalog P-18).
     size: u64,
+    /// LIST named the message, so its RETR can be checked against `size`.
+    listed: bool,
 }
 
 async fn poll_inner(
@@ -333,8 +337,9 @@ async fn poll_inner(
     for (n, uid) in &uidl {
         let size = sizes.get(n).copied().unwrap_or(0);
         if state.is_delivered(uid) {
-            // Recorded in an earlier run whose DELE or QUIT did not complete (catalog C-05, P-25, P-26).
-            if !acct.keep {
+            // Recorded in an earlier run whose DELE or QUIT did not complete (catalog C-05, P-25, P-26). A kept
+            // message (its RETR did not match LIST) is never deleted.
+            if !acct.keep && !state.is_kept(uid) {
                 redele.push(*n);
             }
             continue;
@@ -359,6 +364,7 @@ async fn poll_inner(
             n: *n,
             uid: uid.clone(),
             size,
+            listed: sizes.contains_key(n),
         });
     }
     report.new = todo.len();

@@ -78,10 +78,12 @@ impl From<TlsMode> for Security {
 /// The reply to a queued RETR or DELE.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
-    /// RETR n: the dot-unstuffed message (its last line ending kept) or the server's `-ERR`.
+    /// RETR n: the dot-unstuffed message (its last line ending kept) or the server's `-ERR`, and the size its
+    /// `+OK` line announced, if it named one ([`codec::announced_octets`]).
     Retr {
         n: u32,
         result: Result<Vec<u8>, ServerError>,
+        announced: Option<u64>,
     },
     /// DELE n.
     Dele {
@@ -128,6 +130,8 @@ pub struct Client {
     caps: Capabilities,
     apop_timestamp: Option<String>,
     encrypted: bool,
+    /// The server accepted `UTF8` (RFC 6856): it serves messages as stored, raw UTF-8 headers included.
+    utf8: bool,
     peer: Option<IpAddr>,
     opts: Options,
     pending: VecDeque<Pending>,
@@ -184,6 +188,7 @@ impl Client {
             caps: Capabilities::default(),
             apop_timestamp: None,
             encrypted: false,
+            utf8: false,
             peer,
             opts,
             pending: VecDeque::new(),
@@ -224,7 +229,38 @@ impl Client {
             // Replaces the pre-TLS list wholesale, never merged with it.
             c.caps = c.capa().await?;
         }
+        if c.caps.utf8 {
+            c.enable_utf8().await?;
+        }
         Ok(c)
+    }
+
+    /// RFC 6856 §2: `UTF8` is valid only in the AUTHORIZATION state, so it goes after the last CAPA (post-TLS
+    /// for STLS) and before any credential. Without it a server may refuse or rewrite a message whose header
+    /// holds raw UTF-8: Courier serves a "Cannot display Unicode content" notice in its place (issue 18).
+    /// popfetch never alters a message, so UTF-8 mode is always what it wants. Nothing is re-read afterwards:
+    /// unlike STLS, RFC 6856 does not change the capability list. A refusal is logged and the session goes on;
+    /// a message the server then alters is caught by the RETR/LIST size rule (docs/decisions.md).
+    async fn enable_utf8(&mut self) -> Result<(), Pop3Error> {
+        self.check_idle("utf8").await?;
+        self.send("UTF8", "UTF8", "utf8").await?;
+        let (reply, _) = self.read_response(Expect::Single, "utf8").await?;
+        if reply.ok {
+            self.utf8 = true;
+            tracing::debug!("utf-8 mode enabled (RFC 6856)");
+        } else {
+            tracing::warn!(
+                "the server advertises UTF8 but refused it ({}); messages with raw UTF-8 headers may be altered \
+                 by the server, and such a message is kept on the server",
+                self.server_error(&reply)
+            );
+        }
+        Ok(())
+    }
+
+    /// True when the server accepted `UTF8` (RFC 6856).
+    pub fn utf8_mode(&self) -> bool {
+        self.utf8
     }
 
     /// The capabilities from the last CAPA (post-TLS for STLS).
@@ -405,12 +441,21 @@ impl Client {
                 if st.ok && self.pending.len() == 1 && self.drain_unsolicited("retr").await? {
                     return Err(unsolicited());
                 }
+                let announced = if st.ok {
+                    codec::announced_octets(&st.text)
+                } else {
+                    None
+                };
                 let result = if st.ok {
                     Ok(body.unwrap_or_default())
                 } else {
                     Err(self.server_error(&st))
                 };
-                Reply::Retr { n, result }
+                Reply::Retr {
+                    n,
+                    result,
+                    announced,
+                }
             }
             Pending::Dele(n) => {
                 let (st, _) = self.read_response(Expect::Single, "dele").await?;

@@ -305,6 +305,7 @@ async fn p28_pipelined_retr_when_advertised() {
             Reply::Retr {
                 n: 3,
                 result: Err(e),
+                ..
             } => assert_eq!(e.code, Some(RespCode::SysTemp)),
             other => panic!("{other:?}"),
         }

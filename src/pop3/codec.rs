@@ -364,6 +364,8 @@ pub struct Capabilities {
     pub resp_codes: bool,
     /// `TOP`.
     pub top: bool,
+    /// `UTF8` (RFC 6856 §2), with or without its `USER` argument.
+    pub utf8: bool,
     /// Every line as received, escaped (for logs).
     pub raw: Vec<String>,
 }
@@ -391,6 +393,7 @@ pub fn parse_capabilities(body: &[u8], max_line: usize) -> Result<Capabilities, 
             b"PIPELINING" => caps.pipelining = true,
             b"RESP-CODES" => caps.resp_codes = true,
             b"TOP" => caps.top = true,
+            b"UTF8" => caps.utf8 = true,
             b"SASL" => caps.sasl.extend(
                 words
                     .filter(|w| w.iter().all(|b| b.is_ascii_graphic()))
@@ -408,6 +411,23 @@ fn body_lines(body: &[u8]) -> impl Iterator<Item = &[u8]> {
     body.split(|&b| b == b'\n')
         .filter(move |_| !body.is_empty())
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+}
+
+/// The size a RETR `+OK` line announces, when it has RFC 1939 §7's form `+OK <n> octets` (Dovecot, Courier;
+/// anything may follow). `text` is [`StatusLine::text`]. Servers that say something else (`+OK`, `+OK message
+/// follows`) announce nothing.
+pub fn announced_octets(text: &[u8]) -> Option<u64> {
+    let mut words = text
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|w| !w.is_empty());
+    let n = words.next()?;
+    if n.is_empty() || n.len() > 19 || !n.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    if !words.next()?.eq_ignore_ascii_case(b"octets") {
+        return None;
+    }
+    std::str::from_utf8(n).ok()?.parse().ok()
 }
 
 /// Longest UID accepted. RFC 1939 §7 says 70, but servers send more, and truncating caused endless refetching

@@ -343,6 +343,30 @@ LOGIN-DELAY 900 USER\r\nRESP-CODES\r\nPIPELINING\r\nIMPLEMENTATION \x1b[31mevil\
     // A minimal list: nothing assumed.
     let caps = parse_capabilities(b"UIDL\r\n", 512).unwrap();
     assert!(caps.uidl && !caps.stls && !caps.user && !caps.pipelining && caps.sasl.is_empty());
+    assert!(!caps.utf8);
+    // RFC 6856 §2, with and without its USER argument, any case.
+    for line in [&b"UTF8\r\n"[..], b"UTF8 USER\r\n", b"utf8 user\r\n"] {
+        assert!(parse_capabilities(line, 512).unwrap().utf8, "{line:?}");
+    }
+    assert!(!parse_capabilities(b"UTF8X\r\n", 512).unwrap().utf8);
+}
+
+#[test]
+fn i18_retr_announced_octets() {
+    assert_eq!(announced_octets(b"2237 octets follow."), Some(2237));
+    assert_eq!(announced_octets(b"120 octets"), Some(120));
+    assert_eq!(announced_octets(b"0 OCTETS"), Some(0));
+    for none in [
+        &b""[..],
+        b"message follows",
+        b"120",
+        b"120 bytes",
+        b"-1 octets",
+        b"12a octets",
+        b"99999999999999999999 octets",
+    ] {
+        assert_eq!(announced_octets(none), None, "{none:?}");
+    }
 }
 
 #[test]

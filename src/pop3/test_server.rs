@@ -248,6 +248,7 @@ pub(super) fn retr_ok(reply: Reply) -> (u32, Vec<u8>) {
         Reply::Retr {
             n,
             result: Ok(body),
+            ..
         } => (n, body),
         other => panic!("{other:?}"),
     }

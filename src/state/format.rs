@@ -12,6 +12,8 @@
 //! server <host> <port>                     header, line 2: the POP3 server this state belongs to
 //! user <user>                              header, line 3: the POP3 user
 //! D <uid> <absent>                         delivered: the MTA accepted it (2xx to end-of-DATA)
+//! K <uid> <absent>                         kept: delivered, but the server copy is never deleted (its RETR did
+//!                                          not match LIST: docs/decisions.md, catalog P-19)
 //! R <uid> <absent> <code> <time> <text>    rejected permanently (5xx) at <time> (Unix seconds)
 //! B <uid> <absent>                         begun: about to be sent to the MTA
 //! A <uid>                                  abandoned: the attempt ended without delivery (clears B)
@@ -84,6 +86,9 @@ pub struct Rejection {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Delivered,
+    /// Delivered, but what RETR gave did not match LIST (shorter, or altered by the server): the server copy may
+    /// be the only faithful one, so it is never deleted.
+    Kept,
     Rejected(Rejection),
 }
 
@@ -109,6 +114,10 @@ impl Entry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Record<'a> {
     Delivered {
+        uid: &'a str,
+        absent: u32,
+    },
+    Kept {
         uid: &'a str,
         absent: u32,
     },
@@ -222,6 +231,7 @@ pub fn encode_record(record: &Record<'_>) -> Vec<u8> {
     let mut out = Vec::new();
     let (tag, uid) = match record {
         Record::Delivered { uid, .. } => (b'D', uid),
+        Record::Kept { uid, .. } => (b'K', uid),
         Record::Rejected { uid, .. } => (b'R', uid),
         Record::Begin { uid, .. } => (b'B', uid),
         Record::Abandon { uid } => (b'A', uid),
@@ -229,7 +239,9 @@ pub fn encode_record(record: &Record<'_>) -> Vec<u8> {
     out.extend_from_slice(&[tag, b' ']);
     encode_field(&mut out, uid.as_bytes());
     match record {
-        Record::Delivered { absent, .. } | Record::Begin { absent, .. } => {
+        Record::Delivered { absent, .. }
+        | Record::Kept { absent, .. }
+        | Record::Begin { absent, .. } => {
             out.push(b' ');
             push_num(&mut out, absent);
         }
@@ -262,6 +274,7 @@ pub fn encode_snapshot(identity: &Identity, entries: &BTreeMap<String, Entry>) -
             Some(Outcome::Delivered) => {
                 out.extend(encode_record(&Record::Delivered { uid, absent }))
             }
+            Some(Outcome::Kept) => out.extend(encode_record(&Record::Kept { uid, absent })),
             Some(Outcome::Rejected(rejection)) => out.extend(encode_record(&Record::Rejected {
                 uid,
                 absent,
@@ -279,10 +292,15 @@ pub fn encode_snapshot(identity: &Identity, entries: &BTreeMap<String, Entry>) -
 /// Apply one record to the replayed entries (the same rules serve decoding and the live state).
 pub fn apply(entries: &mut BTreeMap<String, Entry>, record: &Record<'_>) {
     match *record {
-        Record::Delivered { uid, absent } => {
+        Record::Delivered { uid, absent } | Record::Kept { uid, absent } => {
+            let outcome = if matches!(record, Record::Kept { .. }) {
+                Outcome::Kept
+            } else {
+                Outcome::Delivered
+            };
             let e = entries.entry(uid.to_string()).or_default();
             *e = Entry {
-                outcome: Some(Outcome::Delivered),
+                outcome: Some(outcome),
                 pending: false,
                 absent,
             };
@@ -445,14 +463,14 @@ fn decode_body_line(
 ) -> Result<(), DecodeError> {
     let tag = line.split(|&b| b == b' ').next().unwrap_or_default();
     match tag {
-        b"D" | b"B" => {
-            let f = fields_exact(line, 3, lineno, "a D or B record")?;
+        b"D" | b"K" | b"B" => {
+            let f = fields_exact(line, 3, lineno, "a D, K or B record")?;
             let uid = field(f[1], lineno, "UID")?;
             let absent = num(f[2], lineno, "absent count")?;
-            let rec = if tag == b"D" {
-                Record::Delivered { uid: &uid, absent }
-            } else {
-                Record::Begin { uid: &uid, absent }
+            let rec = match tag {
+                b"D" => Record::Delivered { uid: &uid, absent },
+                b"K" => Record::Kept { uid: &uid, absent },
+                _ => Record::Begin { uid: &uid, absent },
             };
             apply(entries, &rec);
         }

@@ -326,18 +326,25 @@ impl State {
         self.existed
     }
 
-    /// The MTA accepted this UID (in this or an earlier run).
+    /// The MTA accepted this UID (in this or an earlier run), whether or not it may be deleted.
     pub fn is_delivered(&self, uid: &str) -> bool {
         self.entries
             .get(uid)
-            .is_some_and(|e| e.outcome == Some(Outcome::Delivered))
+            .is_some_and(|e| matches!(e.outcome, Some(Outcome::Delivered | Outcome::Kept)))
+    }
+
+    /// Delivered, but its server copy must never be deleted ([`State::record_kept`]).
+    pub fn is_kept(&self, uid: &str) -> bool {
+        self.entries
+            .get(uid)
+            .is_some_and(|e| e.outcome == Some(Outcome::Kept))
     }
 
     /// The MTA rejected this UID permanently, and no `--retry-rejected` cleared it since.
     pub fn rejection(&self, uid: &str) -> Option<&Rejection> {
         match self.entries.get(uid)?.outcome.as_ref()? {
             Outcome::Rejected(r) => Some(r),
-            Outcome::Delivered => None,
+            Outcome::Delivered | Outcome::Kept => None,
         }
     }
 
@@ -353,7 +360,7 @@ impl State {
     pub fn delivered_count(&self) -> usize {
         self.entries
             .values()
-            .filter(|e| e.outcome == Some(Outcome::Delivered))
+            .filter(|e| matches!(e.outcome, Some(Outcome::Delivered | Outcome::Kept)))
             .count()
     }
 
@@ -386,6 +393,13 @@ impl State {
     /// returns `Ok` may the caller `DELE` the message (invariant 1).
     pub fn record_delivered(&mut self, uid: &str) -> Result<(), StateError> {
         self.append(&Record::Delivered { uid, absent: 0 }, true)
+    }
+
+    /// Journal "delivered `uid`, but keep the server copy for good" and fsync it: what RETR gave did not match
+    /// LIST, so the server copy may be the only faithful one (docs/decisions.md). Never `DELE`d, never fetched
+    /// again; pruned like any entry once the message is gone from the server.
+    pub fn record_kept(&mut self, uid: &str) -> Result<(), StateError> {
+        self.append(&Record::Kept { uid, absent: 0 }, true)
     }
 
     /// Journal a permanent MTA rejection (5xx), fsynced: the UID is not fetched again unless `--retry-rejected`.

@@ -13,6 +13,7 @@
 
 pub mod pki;
 pub mod pop3;
+mod pop3_content;
 mod pop3_session;
 pub mod run;
 pub mod smtp;

@@ -134,6 +134,10 @@ pub struct Pop3Behavior {
     /// Size reported by LIST and STAT for these UIDs instead of the real one (a server that counts LF as one
     /// octet, or a truncating server: catalog P-19).
     pub list_sizes: HashMap<String, u64>,
+    /// Behave like Courier 1.0 (issue 18): list `UTF8 USER` in CAPA, accept `UTF8` before login, and answer RETR
+    /// of a message whose header holds 8-bit bytes, in a session without `UTF8`, with Courier's "Cannot display
+    /// Unicode content" notice announced as `+OK <size> octets follow.` (larger than LIST).
+    pub courier_utf8: bool,
 }
 
 impl Default for Pop3Behavior {
@@ -163,6 +167,7 @@ impl Default for Pop3Behavior {
             greeting_raw: None,
             close_after_greeting: false,
             list_sizes: HashMap::new(),
+            courier_utf8: false,
         }
     }
 }

@@ -7,6 +7,7 @@ use base64::Engine;
 use md5::{Digest, Md5};
 
 use super::pop3::{Msg, Pop3Behavior, Pop3Tls, STLS_JUNK, Shared, stuffed_with_terminator};
+use super::pop3_content::{courier_notice, has_8bit_header, top};
 use super::wire::{Dir, LineError, Wire, escape, lock};
 
 /// RFC 2449 §4: a command line is at most 255 octets including CRLF. The fake reads up to this bound and treats
@@ -37,6 +38,8 @@ struct Conn {
     idx: usize,
     b: Pop3Behavior,
     phase: Phase,
+    /// The client sent `UTF8` and the fake accepted it (`courier_utf8`).
+    utf8: bool,
 }
 
 pub(crate) fn serve(tcp: TcpStream, state: Shared) {
@@ -63,6 +66,7 @@ pub(crate) fn serve(tcp: TcpStream, state: Shared) {
         idx,
         b,
         phase: Phase::Authorization { user: None },
+        utf8: false,
     };
     let outcome = conn.run();
     conn.wire.close();
@@ -217,6 +221,11 @@ impl Conn {
                 return Ok(Next::End);
             }
             "NOOP" if authorized => self.reply("NOOP", "+OK\r\n")?,
+            // RFC 6856 §2: valid in the AUTHORIZATION state only.
+            "UTF8" if self.b.courier_utf8 && !authorized => {
+                self.utf8 = true;
+                self.reply("UTF8", "+OK UTF8 enabled\r\n")?
+            }
             "STLS" => return self.stls(),
             "USER" | "PASS" | "AUTH" | "APOP" if authorized => {
                 self.reply(&verb, "-ERR already authenticated\r\n")?
@@ -275,6 +284,9 @@ impl Conn {
                 }
                 if self.b.sasl_plain {
                     v.push("SASL PLAIN".into());
+                }
+                if self.b.courier_utf8 {
+                    v.push("UTF8 USER".into());
                 }
                 v.push("IMPLEMENTATION popfetch-fake".into());
                 v
@@ -534,9 +546,17 @@ impl Conn {
     }
 
     fn retr(&mut self, i: usize, msg: &Msg) -> std::io::Result<Next> {
-        let status = format!("+OK {} octets\r\n", msg.bytes.len());
+        // The announced size is LIST's, as Dovecot and Courier do (also for a server that counts LF as one octet).
+        let listed = listed_size(&self.b, msg);
+        let (status, content) = if self.b.courier_utf8 && !self.utf8 && has_8bit_header(&msg.bytes)
+        {
+            let (announced, notice) = courier_notice(&msg.bytes, listed);
+            (format!("+OK {announced} octets follow.\r\n"), notice)
+        } else {
+            (format!("+OK {listed} octets\r\n"), msg.bytes.clone())
+        };
         let mut full = status.clone().into_bytes();
-        full.extend(stuffed_with_terminator(&msg.bytes, self.b.stuff_dots));
+        full.extend(stuffed_with_terminator(&content, self.b.stuff_dots));
         self.check_lockstep("RETR");
         if let Some((n, k)) = self.b.drop_during_retr.filter(|(n, _)| *n == i) {
             let _ = n;
@@ -578,23 +598,4 @@ fn listed_size(b: &Pop3Behavior, msg: &Msg) -> usize {
 fn pick(deleted: &[bool], arg: &str) -> Option<usize> {
     let n: usize = arg.parse().ok()?;
     (n >= 1 && n <= deleted.len() && !deleted[n - 1]).then_some(n - 1)
-}
-
-/// RFC 1939 §7 TOP: the header, the blank line, and the first `k` body lines.
-fn top(content: &[u8], k: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut in_body = false;
-    let mut body_lines = 0;
-    for line in content.split_inclusive(|&b| b == b'\n') {
-        if in_body {
-            if body_lines == k {
-                break;
-            }
-            body_lines += 1;
-        } else if line == b"\r\n" || line == b"\n" {
-            in_body = true;
-        }
-        out.extend_from_slice(line);
-    }
-    out
 }
