@@ -6,14 +6,17 @@
 //! (dependencies.md). Verification is always on (design invariant 4): trust comes from the system roots, a CA file
 //! that replaces them, or a SHA-256 pin of the server's end-entity certificate. There is no "insecure" switch.
 
+pub mod explain;
+
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use sha2::{Digest, Sha256};
 use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::client::WebPkiServerVerifier;
 use tokio_rustls::rustls::client::danger::{
     HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
 };
@@ -64,26 +67,57 @@ fn provider() -> Arc<CryptoProvider> {
 /// # Errors
 /// [`TlsError`] when the CA file cannot be read, no trust anchor is available, or rustls rejects the config.
 pub fn connector(s: &TlsSettings) -> Result<TlsConnector, TlsError> {
+    observed(s).map(|(c, _)| c)
+}
+
+/// The end-entity certificate a server presented to a connector from [`observed`], kept so that a refused
+/// handshake can be explained with what the certificate says ([`explain`]). Rustls's error alone does not carry
+/// the certificate.
+#[derive(Debug, Clone, Default)]
+pub struct Presented(Arc<Mutex<Option<CertificateDer<'static>>>>);
+
+impl Presented {
+    /// The last certificate presented, if the handshake got that far.
+    pub fn get(&self) -> Option<CertificateDer<'static>> {
+        self.0.lock().ok().and_then(|c| c.clone())
+    }
+
+    fn set(&self, cert: &CertificateDer<'_>) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(cert.clone().into_owned());
+        }
+    }
+}
+
+/// [`connector`], plus the handle that sees the certificate each handshake is offered (verification unchanged).
+///
+/// # Errors
+/// As [`connector`].
+pub fn observed(s: &TlsSettings) -> Result<(TlsConnector, Presented), TlsError> {
     let provider = provider();
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(TlsError::Config)?;
-    let config = match s.cert_sha256 {
-        Some(pin) => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(PinVerifier {
-                pin,
-                algorithms: provider.signature_verification_algorithms,
-            }))
-            .with_no_client_auth(),
-        None => builder
-            .with_root_certificates(roots(s)?)
-            .with_no_client_auth(),
+    let trust = match s.cert_sha256 {
+        Some(pin) => Trust::Pin(pin),
+        None => Trust::Roots(
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots(s)?), provider.clone())
+                .build()
+                .map_err(|e| TlsError::Config(rustls::Error::General(e.to_string())))?,
+        ),
     };
-    Ok(TlsConnector::from(Arc::new(config)))
+    let presented = Presented::default();
+    let config = builder
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(Verifier {
+            trust,
+            algorithms: provider.signature_verification_algorithms,
+            presented: presented.clone(),
+        }))
+        .with_no_client_auth();
+    Ok((TlsConnector::from(Arc::new(config)), presented))
 }
 
-/// The CA file's certificates, or else the system's.
 /// A connector that trusts no certificate at all, for `tls = "none"` accounts: `Client::connect` never uses it
 /// there, and a machine without system roots must still be able to poll a plaintext account.
 pub fn trust_nothing() -> Result<TlsConnector, TlsError> {
@@ -95,6 +129,7 @@ pub fn trust_nothing() -> Result<TlsConnector, TlsError> {
     Ok(TlsConnector::from(Arc::new(config)))
 }
 
+/// The CA file's certificates, or else the system's.
 fn roots(s: &TlsSettings) -> Result<RootCertStore, TlsError> {
     let mut store = RootCertStore::empty();
     let origin = match &s.ca_file {
@@ -137,41 +172,63 @@ pub fn server_name(host: &str) -> Result<ServerName<'static>, TlsError> {
     })
 }
 
-/// Accepts exactly one end-entity certificate, identified by the SHA-256 of its DER encoding, and still checks
-/// that the server owns its key: handshake signatures are verified with the provider's algorithms, so a recorded
-/// certificate alone does not let an attacker impersonate the server.
-struct PinVerifier {
-    pin: [u8; 32],
-    algorithms: WebPkiSupportedAlgorithms,
+/// What decides on the server's certificate.
+enum Trust {
+    /// Exactly one end-entity certificate, identified by the SHA-256 of its DER encoding; neither roots nor names
+    /// are consulted (like fetchmail's `sslfingerprint`, without a fallback).
+    Pin([u8; 32]),
+    /// webpki: a chain to the roots, validity, and the configured host name.
+    Roots(Arc<WebPkiServerVerifier>),
 }
 
-impl fmt::Debug for PinVerifier {
+/// The account's verifier. It records the end-entity certificate it is shown ([`Presented`]) and then decides by
+/// [`Trust`]. Handshake signatures are always verified with the provider's algorithms, so a recorded or pinned
+/// certificate alone does not let an attacker impersonate the server: it must own the key.
+struct Verifier {
+    trust: Trust,
+    algorithms: WebPkiSupportedAlgorithms,
+    presented: Presented,
+}
+
+impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PinVerifier").finish_non_exhaustive()
+        f.debug_struct("Verifier").finish_non_exhaustive()
     }
 }
 
-/// The presented certificate is not the pinned one.
+/// The presented certificate is not the pinned one ([`explain::handshake`] names both fingerprints).
 #[derive(thiserror::Error, Debug)]
 #[error("certificate does not match the configured sha-256 pin")]
-struct PinMismatch;
+pub(crate) struct PinMismatch;
 
-impl ServerCertVerifier for PinVerifier {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let digest: [u8; 32] = Sha256::digest(end_entity.as_ref()).into();
-        if digest == self.pin {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::InvalidCertificate(CertificateError::Other(
-                OtherError(Arc::new(PinMismatch)),
-            )))
+        self.presented.set(end_entity);
+        match &self.trust {
+            Trust::Roots(webpki) => webpki.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            ),
+            Trust::Pin(pin) => {
+                let digest: [u8; 32] = Sha256::digest(end_entity.as_ref()).into();
+                if digest == *pin {
+                    Ok(ServerCertVerified::assertion())
+                } else {
+                    Err(rustls::Error::InvalidCertificate(CertificateError::Other(
+                        OtherError(Arc::new(PinMismatch)),
+                    )))
+                }
+            }
         }
     }
 
@@ -263,9 +320,10 @@ mod tests {
         let a = rcgen::generate_simple_self_signed(vec!["a.test".to_owned()]).unwrap();
         let b = rcgen::generate_simple_self_signed(vec!["a.test".to_owned()]).unwrap();
         let pin: [u8; 32] = Sha256::digest(a.cert.der().as_ref()).into();
-        let v = PinVerifier {
-            pin,
+        let v = Verifier {
+            trust: Trust::Pin(pin),
             algorithms: provider().signature_verification_algorithms,
+            presented: Presented::default(),
         };
         let name = server_name("a.test").unwrap();
         let now = UnixTime::now();
@@ -281,5 +339,7 @@ mod tests {
             "{err:?}"
         );
         assert!(!v.supported_verify_schemes().is_empty());
+        // The last certificate shown is kept for the explanation of a refusal.
+        assert_eq!(v.presented.get().as_ref(), Some(b.cert.der()));
     }
 }

@@ -622,7 +622,7 @@ fn t10_sha256_pin_match_delivers_and_mismatch_is_fatal() {
 }
 
 #[test]
-fn t14_plaintext_server_on_an_implicit_tls_port_is_a_protocol_error() {
+fn t14_plaintext_server_on_an_implicit_tls_port_is_refused_by_policy() {
     let pop = FakePop3::start(msgs(1), Pop3Behavior::plain());
     let smtp = FakeSmtp::start(SmtpBehavior::default());
     let state = tempfile::tempdir().unwrap();
@@ -631,8 +631,9 @@ fn t14_plaintext_server_on_an_implicit_tls_port_is_a_protocol_error() {
         .account(AccountCfg::new("isp", pop.port(), "implicit").ca_file(&pki.ca_path))
         .write();
     let out = run(&cfg.path, &["run"]);
-    assert_eq!(out.code, 76, "{}", out.all());
-    assert!(out.stderr.contains("tls"), "{}", out.stderr);
+    // Issue 9: a configuration mismatch (77, with advice in tests/tls_advice.rs), not a broken server (76).
+    assert_eq!(out.code, 77, "{}", out.all());
+    assert!(out.stderr.contains("plain POP3"), "{}", out.stderr);
     assert_no_credential_sent(&pop);
     // The first bytes popfetch sent were a TLS ClientHello (record type 22), not a POP3 command.
     assert_eq!(pop.sessions()[0].client_bytes.first(), Some(&0x16));

@@ -61,7 +61,7 @@ fn t11_nul_in_the_certificate_name_is_refused_and_escaped() {
             let (w, out) = against(&[name], name, args);
             assert_refused_and_clean(&w, &out, &format!("{} {args:?}", name.escape_debug()));
             assert!(
-                error_line(&out).contains("localhost\\u{0}"),
+                error_line(&out).contains("localhost\\x00"),
                 "{}",
                 error_line(&out)
             );
@@ -77,10 +77,14 @@ fn t12_control_8bit_and_huge_certificate_names_give_bounded_escaped_errors() {
         (
             vec!["evil\x1b[31m.test", "bell\x07.test", "cr\r\nlf.test"],
             "caf\u{e9}\x1b[0m\u{80}\u{ff}",
-            "evil\\u{1b}[31m.test",
+            "evil\\x1b[31m.test",
         ),
         (vec!["other.test"], "caf\u{e9}\u{7f}\u{9b}31m", "other.test"),
-        (vec![long.as_str(), "b.evil.test"], "x", "more bytes]"),
+        (
+            vec![long.as_str(), "b.evil.test"],
+            "x",
+            "aaa..., b.evil.test",
+        ),
     ];
     for (sans, cn, shown) in cases {
         for args in [&["run"][..], &["run", "-v"], &["run", "-vv"]] {

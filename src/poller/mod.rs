@@ -250,6 +250,31 @@ pub(crate) fn pop3_fail(e: pop3::Pop3Error) -> Failure {
     }
 }
 
+/// [`pop3_fail`], with TLS handshake failures explained from the certificate the server presented (issue 9).
+fn tls_fail(e: pop3::Pop3Error, acct: &Account, presented: &tls::Presented) -> Failure {
+    let message = match &e {
+        pop3::Pop3Error::Tls(err) => {
+            let cert = presented.get().map(|c| tls::explain::CertInfo::parse(&c));
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            let at = tls::explain::Attempt {
+                host: &acct.host,
+                port: acct.port,
+                pin: acct.cert_sha256,
+                now,
+            };
+            tls::explain::handshake(err, cert.as_ref(), &at)
+        }
+        pop3::Pop3Error::PlainPop3 => tls::explain::plain_pop3(acct.port),
+        _ => return pop3_fail(e),
+    };
+    Failure {
+        abort_pop3: true,
+        ..Failure::of(e.class(), message)
+    }
+}
+
 pub(crate) fn state_fail(e: crate::state::StateError) -> Failure {
     Failure {
         abort_pop3: true,
@@ -497,9 +522,9 @@ pub(crate) async fn open_pop3(acct: &Account) -> Result<Client, Failure> {
         .resolve(&acct.name)
         .await
         .map_err(|e| Failure::of(e.class(), chain(&e)))?;
-    let connector = match acct.tls {
-        TlsMode::None => tls::trust_nothing(),
-        TlsMode::Implicit | TlsMode::Stls => tls::connector(&tls::TlsSettings {
+    let (connector, presented) = match acct.tls {
+        TlsMode::None => tls::trust_nothing().map(|c| (c, tls::Presented::default())),
+        TlsMode::Implicit | TlsMode::Stls => tls::observed(&tls::TlsSettings {
             ca_file: acct.ca_file.clone(),
             cert_sha256: acct.cert_sha256,
         }),
@@ -521,7 +546,7 @@ pub(crate) async fn open_pop3(acct: &Account) -> Result<Client, Failure> {
     };
     let mut client = Client::connect(&acct.host, acct.port, security, &connector, pop3_opts)
         .await
-        .map_err(pop3_fail)?;
+        .map_err(|e| tls_fail(e, acct, &presented))?;
     client
         .login(
             &acct.user,

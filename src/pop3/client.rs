@@ -273,6 +273,14 @@ impl Client {
         self.encrypted
     }
 
+    /// The server's end-entity certificate (DER) on a TLS link, e.g. for its fingerprint.
+    pub fn peer_certificate(&self) -> Option<&rustls_pki_types::CertificateDer<'static>> {
+        match &self.stream {
+            Stream::Tls(s) => s.get_ref().1.peer_certificates()?.first(),
+            _ => None,
+        }
+    }
+
     /// The server's address, for the `Received` field.
     pub fn peer_ip(&self) -> Option<IpAddr> {
         self.peer

@@ -70,6 +70,10 @@ pub enum Pop3Error {
     /// The TLS handshake failed: certificate not trusted, wrong name, pin mismatch, alert, or not TLS at all.
     #[error("tls handshake failed")]
     Tls(#[source] rustls::Error),
+    /// Implicit TLS was configured, but the server's first bytes were a POP3 status line: the port speaks plain
+    /// POP3 (nothing was sent but a ClientHello).
+    #[error("the server speaks plain pop3 on this port, not tls")]
+    PlainPop3,
     /// The host is not usable as a TLS server name.
     #[error("bad tls settings")]
     TlsConfig(#[source] crate::tls::TlsError),
@@ -126,10 +130,11 @@ impl Pop3Error {
             | Pop3Error::Timeout { .. }
             | Pop3Error::Io { .. }
             | Pop3Error::Closed { .. } => ExitClass::TempFail,
-            // Not speaking TLS at all (plaintext POP3 on an implicit-TLS port) is a protocol mismatch; every
-            // other handshake failure is a verification or negotiation refusal.
+            // Not speaking TLS at all is a protocol mismatch, except plain POP3 (`PlainPop3`, a configuration
+            // mismatch refused by policy); every other handshake failure is a verification or negotiation refusal.
             Pop3Error::Tls(rustls::Error::InvalidMessage(_)) => ExitClass::Protocol,
             Pop3Error::Tls(_)
+            | Pop3Error::PlainPop3
             | Pop3Error::StlsNotOffered
             | Pop3Error::StlsRefused { .. }
             | Pop3Error::PlaintextRefused

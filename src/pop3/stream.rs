@@ -12,7 +12,7 @@ use tokio_rustls::client::TlsStream;
 /// The transport under a [`super::Client`]: plain TCP, or TLS over it.
 pub(super) enum Stream {
     Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls(Box<TlsStream<Sniff>>),
     /// Only while the TCP stream is being handed to the TLS handshake, or after it failed.
     Gone,
 }
@@ -60,5 +60,63 @@ impl AsyncWrite for Stream {
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             Stream::Gone => Poll::Ready(Ok(())),
         }
+    }
+}
+
+/// How many of the first bytes read [`Sniff`] keeps.
+const SNIFFED: usize = 8;
+
+/// The TCP stream under TLS, keeping the first bytes the server sent, so that a failed handshake can tell a
+/// server that spoke plain POP3 (`+OK ...`) from one that broke TLS (issue 9: implicit TLS on a plain port).
+pub(super) struct Sniff {
+    tcp: TcpStream,
+    first: Vec<u8>,
+}
+
+impl Sniff {
+    pub(super) fn new(tcp: TcpStream) -> Sniff {
+        Sniff {
+            tcp,
+            first: Vec::with_capacity(SNIFFED),
+        }
+    }
+
+    /// The first bytes read from the server (at most 8).
+    pub(super) fn first_bytes(&self) -> &[u8] {
+        &self.first
+    }
+}
+
+impl AsyncRead for Sniff {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let r = Pin::new(&mut this.tcp).poll_read(cx, buf);
+        if this.first.len() < SNIFFED {
+            let new = &buf.filled()[before..];
+            let take = new.len().min(SNIFFED - this.first.len());
+            this.first.extend_from_slice(&new[..take]);
+        }
+        r
+    }
+}
+
+impl AsyncWrite for Sniff {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().tcp).poll_write(cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_shutdown(cx)
     }
 }

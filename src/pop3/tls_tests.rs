@@ -225,13 +225,13 @@ async fn t10_sha256_pin_matches_and_mismatches() {
     .await;
 }
 
-#[tokio::test]
-async fn t14_plaintext_server_on_implicit_port_is_not_tls() {
+/// Implicit TLS against a server that sends `greeting` in the clear at once: the error of `Client::connect`.
+async fn implicit_tls_against_cleartext(greeting: &'static [u8]) -> Pop3Error {
     let pki = pki(&["127.0.0.1"]);
-    bounded(async {
-        let (port, server) = serve(|s| async move {
+    let run = async {
+        let (port, server) = serve(move |s| async move {
             let mut p = Peer::new(s);
-            p.send(b"+OK plaintext pop3 ready\r\n").await;
+            p.send(greeting).await;
             let _ = tokio::time::timeout(WAIT, p.s.read_to_end(&mut Vec::new())).await;
         })
         .await;
@@ -245,10 +245,27 @@ async fn t14_plaintext_server_on_implicit_port_is_not_tls() {
         .await
         .err()
         .unwrap();
-        assert_eq!(e.class(), ExitClass::Protocol, "{e:?}");
         server.await.unwrap();
-    })
-    .await;
+        e
+    };
+    tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("test hung")
+}
+
+#[tokio::test]
+async fn t14_plaintext_server_on_implicit_port_is_not_tls() {
+    let e = implicit_tls_against_cleartext(b"+OK plaintext pop3 ready\r\n").await;
+    // Issue 9: plain POP3 where TLS was configured is a configuration mismatch refused by policy (77), told
+    // apart from a server that breaks TLS by its first bytes.
+    assert!(matches!(e, Pop3Error::PlainPop3), "{e:?}");
+    assert_eq!(e.class(), ExitClass::Security, "{e:?}");
+}
+
+#[tokio::test]
+async fn t14_non_pop3_bytes_on_an_implicit_port_stay_a_protocol_error() {
+    let e = implicit_tls_against_cleartext(b"* OK IMAP4rev1 ready\r\n").await;
+    assert_eq!(e.class(), ExitClass::Protocol, "{e:?}");
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use tracing::{debug, trace};
 
 use super::{Client, Expect, FLOOR_RATE, InFlight, READ_CHUNK};
 use crate::pop3::codec::{self, AuthLine, BodyDecoder, Capabilities, CodecError, StatusLine};
-use crate::pop3::stream::Stream;
+use crate::pop3::stream::{Sniff, Stream};
 use crate::pop3::text::sanitize;
 use crate::pop3::{Pop3Error, ServerError};
 
@@ -75,9 +75,10 @@ impl Client {
                 what: "tls started twice",
             });
         };
-        let s = match timeout(self.opts.timeout, tls.connect(name, tcp)).await {
+        let connect = tls.connect(name, Sniff::new(tcp)).into_fallible();
+        let s = match timeout(self.opts.timeout, connect).await {
             Err(_) => return Err(Pop3Error::Timeout { phase }),
-            Ok(Err(e)) => return Err(handshake_error(e)),
+            Ok(Err((e, sniff))) => return Err(handshake_error(e, sniff.first_bytes())),
             Ok(Ok(s)) => s,
         };
         debug!(version = ?s.get_ref().1.protocol_version(), "tls established");
@@ -305,9 +306,14 @@ pub(super) fn unsolicited() -> Pop3Error {
     }
 }
 
-/// A failed handshake: rustls' own verdict when there is one, else the transport failure.
-pub(super) fn handshake_error(e: io::Error) -> Pop3Error {
-    if e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) {
+/// A failed handshake: rustls' own verdict when there is one, else the transport failure. A server whose first
+/// bytes were a POP3 status line speaks plain POP3 on this port: a configuration mismatch, not a broken server.
+pub(super) fn handshake_error(e: io::Error, first: &[u8]) -> Pop3Error {
+    let is_tls_error = e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>());
+    if is_tls_error && (first.starts_with(b"+OK") || first.starts_with(b"-ERR")) {
+        return Pop3Error::PlainPop3;
+    }
+    if is_tls_error {
         if let Some(Ok(tls)) = e
             .into_inner()
             .map(|inner| inner.downcast::<rustls::Error>())

@@ -29,6 +29,7 @@ pub enum Validity {
 }
 
 /// A server certificate and its key.
+#[derive(Clone)]
 pub struct Leaf {
     pub cert_der: CertificateDer<'static>,
     pub cert_pem: String,
