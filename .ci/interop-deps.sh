@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Install the real servers the interop suite (tests/interop.rs, issue 3) runs against:
 # Dovecot's POP3 server, Postfix and openssl, from the distribution's packages; and libfaketime (package
-# `faketime`), which the clock-jump test of `cargo test` (tests/daemon/clock.rs, catalog D-05) preloads.
+# `faketime`), which the clock-jump test of `cargo test` (tests/daemon/clock.rs, catalog D-05) preloads; and
+# fetchmail, getmail6 and mpop, which the switch-over tests (tests/interop/import_tools.rs, issue 16) run for real.
 #
 # Idempotent: does nothing when every package is already installed. Non-interactive, and the packages'
 # own system services are never started: a temporary policy-rc.d denies every invoke-rc.d action
 # (exit 101 = "action forbidden", see /usr/share/doc/init-system-helpers/README.policy-rc.d).
 set -euo pipefail
 
-packages=(dovecot-core dovecot-pop3d postfix openssl faketime)
+packages=(dovecot-core dovecot-pop3d postfix openssl faketime fetchmail getmail6 mpop)
 
 missing=()
 for p in "${packages[@]}"; do

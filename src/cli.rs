@@ -55,6 +55,8 @@ pub enum Command {
     Check,
     /// Run the header pipeline on a local message offline and print the result
     Filter(FilterArgs),
+    /// Convert another fetcher's configuration (fetchmail, getmail, mpop) or record the UIDs it delivered
+    Import(crate::import::ImportArgs),
 }
 
 /// Options of `run`.

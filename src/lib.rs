@@ -17,6 +17,7 @@
 //!   fetches and shows but changes nothing.
 //! - [`diff`], [`explain`], [`trace`]: seeing what popfetch does (`--diff`, MTA refusals in plain words, the
 //!   `-vv` protocol trace).
+//! - [`import`]: `popfetch import`: another fetcher's configuration and UID state → popfetch's.
 //!
 //! The flow of a poll and the numbered invariants that comments cite ("invariant 1") are in `docs/design.md`.
 //!
@@ -35,6 +36,7 @@ pub mod error;
 pub mod explain;
 pub mod failpoint;
 pub mod headers;
+pub mod import;
 pub mod logging;
 pub mod poller;
 pub mod pop3;

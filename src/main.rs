@@ -20,6 +20,10 @@ fn main() -> ExitCode {
         _ => LogTarget::Stderr,
     };
     logging::init(log, cli.verbose, cli.quiet);
+    if let Some(Command::Import(args)) = cli.command {
+        // Converting another tool's file writes a configuration rather than reading one.
+        return popfetch::import::run(cli.config, args).into();
+    }
     let path = match cli.config.clone().map_or_else(config::locate::locate, Ok) {
         Ok(p) => p,
         Err(e) => {
@@ -33,6 +37,7 @@ fn main() -> ExitCode {
         Some(Command::Daemon(args)) => daemon(&path, args),
         Some(Command::Check) => check(&path),
         Some(Command::Filter(args)) => filter(&path, args),
+        Some(Command::Import(_)) => unreachable!("dispatched above"),
     };
     class.into()
 }

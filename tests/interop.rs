@@ -1168,3 +1168,10 @@ fn interop_ignore_reason_names_the_runner() {
         .mode();
     assert!(mode & 0o111 != 0, "tests/interop/run.sh is not executable");
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Switching from fetchmail, getmail and mpop (issue 16): the real tools, then `popfetch import`.
+// ---------------------------------------------------------------------------------------------------------
+
+#[path = "interop/import_tools.rs"]
+mod import_tools;
