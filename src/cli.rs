@@ -55,8 +55,19 @@ pub enum Command {
     Check,
     /// Run the header pipeline on a local message offline and print the result
     Filter(FilterArgs),
+    /// Authorize popfetch once for an OAuth 2.0 account (auth = "xoauth2" or "oauthbearer") and store the
+    /// refresh token in state_dir
+    Auth(AuthArgs),
     /// Convert another fetcher's configuration (fetchmail, getmail, mpop) or record the UIDs it delivered
     Import(crate::import::ImportArgs),
+}
+
+/// Options of `auth`.
+#[derive(clap::Args, Debug)]
+pub struct AuthArgs {
+    /// The account to authorize (its name in the configuration)
+    #[arg(value_name = "ACCOUNT")]
+    pub account: String,
 }
 
 /// Options of `run`.

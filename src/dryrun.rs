@@ -84,7 +84,7 @@ async fn poll_inner(
         snap.describe()
     );
 
-    let mut client = open_pop3(acct).await?;
+    let mut client = open_pop3(acct, &config.state_dir).await?;
     let (uidl, sizes) = list_mailbox(&mut client).await?;
 
     // In server order, RETR one at a time: a dry run is for looking, not for speed, and lockstep keeps the

@@ -9,6 +9,8 @@
 //! - [`headers`]: the header pipeline, pure functions over raw bytes.
 //! - [`smtp`]: reinjection over one lettre connection per poll.
 //! - [`state`]: the per-account UID journal and lock.
+//! - [`oauth`]: OAuth 2.0 tokens for XOAUTH2/OAUTHBEARER logins: the token store, refresh, `popfetch auth`'s
+//!   flows and the SASL payloads (no mail protocol code; `pop3` and later destinations use it).
 //! - [`error`]: the exit classes every error maps to; [`secret`]: a value that never prints; [`failpoint`]: named
 //!   crash points for the kill -9 tests (debug builds only).
 //! - [`daemon`]: `popfetch daemon`: per-account schedules, backoff, signals, the single-instance lock.
@@ -38,6 +40,7 @@ pub mod failpoint;
 pub mod headers;
 pub mod import;
 pub mod logging;
+pub mod oauth;
 pub mod poller;
 pub mod pop3;
 pub mod secret;

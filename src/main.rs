@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use popfetch::cli::{Cli, Command, DaemonArgs, FilterArgs, LogTarget, RunArgs};
+use popfetch::cli::{AuthArgs, Cli, Command, DaemonArgs, FilterArgs, LogTarget, RunArgs};
 use popfetch::config::{self, Config};
 use popfetch::error::ExitClass;
 use popfetch::{daemon, headers, logging, poller};
@@ -37,6 +37,7 @@ fn main() -> ExitCode {
         Some(Command::Daemon(args)) => daemon(&path, args),
         Some(Command::Check) => check(&path),
         Some(Command::Filter(args)) => filter(&path, args),
+        Some(Command::Auth(args)) => auth(&path, args),
         Some(Command::Import(_)) => unreachable!("dispatched above"),
     };
     class.into()
@@ -135,6 +136,55 @@ fn daemon(path: &Path, args: DaemonArgs) -> ExitClass {
     // Tasks abandoned after the stop grace (or a second SIGTERM) must not hold the exit up.
     runtime.shutdown_background();
     class
+}
+
+/// `popfetch auth ACCOUNT`: the one-time OAuth 2.0 authorization (popfetch::oauth::authorize). Instructions go
+/// to stdout; a redirected URL may be pasted on stdin.
+fn auth(path: &Path, args: AuthArgs) -> ExitClass {
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(class) => return class,
+    };
+    let Some(acct) = config.accounts.iter().find(|a| a.name == args.account) else {
+        eprintln!(
+            "popfetch: {}: no account named {:?}",
+            path.display(),
+            args.account
+        );
+        return ExitClass::Config;
+    };
+    let Some(settings) = &acct.oauth2 else {
+        eprintln!(
+            "popfetch: account {:?} does not use OAuth 2.0 (set auth = \"xoauth2\" or \"oauthbearer\" and an [account.oauth2] table)",
+            acct.name
+        );
+        return ExitClass::Config;
+    };
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(class) => return class,
+    };
+    let req = popfetch::oauth::authorize::Request {
+        settings,
+        account: &acct.name,
+        user: &acct.user,
+        state_dir: &config.state_dir,
+        timeout: acct.timeout,
+    };
+    let result = runtime.block_on(popfetch::oauth::authorize::authorize(
+        &req,
+        &mut std::io::stdout(),
+        tokio::io::BufReader::new(tokio::io::stdin()),
+    ));
+    // A stdin read may still be blocked in its thread; it must not hold the exit up.
+    runtime.shutdown_background();
+    match result {
+        Ok(()) => ExitClass::Ok,
+        Err(e) => {
+            eprintln!("popfetch: account {:?}: {}", acct.name, poller::chain(&e));
+            e.class()
+        }
+    }
 }
 
 /// `popfetch filter`: the header pipeline on a local message, offline. No server hop happens, so no Received

@@ -118,6 +118,20 @@ pub fn observed(s: &TlsSettings) -> Result<(TlsConnector, Presented), TlsError> 
     Ok((TlsConnector::from(Arc::new(config)), presented))
 }
 
+/// A rustls client configuration trusting the system roots (or `SSL_CERT_FILE`/`SSL_CERT_DIR`), ring provider
+/// only: the OAuth HTTP client's, so a token endpoint is verified by the same rules as a POP3 server without
+/// `ca_file`.
+///
+/// # Errors
+/// [`TlsError::NoRoots`] when no system certificate is usable, [`TlsError::Config`] otherwise.
+pub fn system_roots_config() -> Result<ClientConfig, TlsError> {
+    Ok(ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(TlsError::Config)?
+        .with_root_certificates(roots(&TlsSettings::default())?)
+        .with_no_client_auth())
+}
+
 /// A connector that trusts no certificate at all, for `tls = "none"` accounts: `Client::connect` never uses it
 /// there, and a machine without system roots must still be able to poll a plaintext account.
 pub fn trust_nothing() -> Result<TlsConnector, TlsError> {

@@ -149,6 +149,11 @@ const SECTIONS: &[(&str, &str, &str)] = &[
     ("", ".SS \"Top level\"", ""),
     ("smtp", ".SS \"[smtp]\"", "[smtp]"),
     ("account", ".SS \"[[account]]\"", "[[account]]"),
+    (
+        "account.oauth2",
+        ".SS \"[account.oauth2]\"",
+        "[account.oauth2]",
+    ),
 ];
 
 fn keys_of(section: &str) -> Vec<&'static str> {

@@ -41,7 +41,10 @@ fn t21_config_with_password_readable_by_others_is_refused() {
     }
     let path = write_config(dir.path(), &inline_password_config(), 0o600);
     let c = load(&path).unwrap();
-    assert!(matches!(c.accounts[0].password, PasswordSource::Inline(_)));
+    assert!(matches!(
+        c.accounts[0].password,
+        Some(PasswordSource::Inline(_))
+    ));
 }
 
 #[test]

@@ -7,6 +7,7 @@
 
 mod error;
 pub mod locate;
+mod oauth;
 mod password;
 mod perm;
 mod raw;
@@ -14,6 +15,8 @@ mod validate;
 
 #[cfg(test)]
 mod load_tests;
+#[cfg(test)]
+mod oauth_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -25,7 +28,7 @@ use std::time::Duration;
 use crate::secret::Secret;
 
 pub use error::{ConfigError, Problem};
-pub use password::{PASSWORD_COMMAND_TIMEOUT, PasswordError};
+pub use password::{PASSWORD_COMMAND_TIMEOUT, PasswordError, read_secret_file};
 pub use validate::validate_address;
 
 /// The validated configuration.
@@ -83,6 +86,10 @@ pub enum AuthMethod {
     Plain,
     /// APOP (RFC 1939 §7) only; never chosen automatically.
     Apop,
+    /// SASL XOAUTH2 (Google's and Microsoft's bearer-token mechanism) with a token from `[account.oauth2]`.
+    XOAuth2,
+    /// SASL OAUTHBEARER (RFC 7628) with a token from `[account.oauth2]`.
+    OAuthBearer,
 }
 
 /// Where the password comes from. Resolved at poll time by [`PasswordSource::resolve`].
@@ -109,7 +116,10 @@ pub struct Account {
     /// Optional SHA-256 pin of the server's end-entity certificate (32 bytes).
     pub cert_sha256: Option<[u8; 32]>,
     pub user: String,
-    pub password: PasswordSource,
+    /// The password source; `None` exactly when `oauth2` is set (an OAuth login has no password).
+    pub password: Option<PasswordSource>,
+    /// `[account.oauth2]`, set exactly when `auth` is `xoauth2` or `oauthbearer`.
+    pub oauth2: Option<crate::oauth::Settings>,
     pub auth: AuthMethod,
     /// Explicit consent to send a password over an unencrypted link (`tls = "none"`).
     pub allow_plaintext_password: bool,
@@ -228,10 +238,15 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let (text, meta) = perm::read_bounded(path).map_err(|e| e.into_config_error(path))?;
     perm::check_not_writable_by_others(path, &meta)?;
     let config = parse_str(&text, path)?;
+    let inline_client_secret = |a: &Account| {
+        a.oauth2
+            .as_ref()
+            .is_some_and(|o| matches!(o.client_secret, Some(crate::oauth::ClientSecret::Inline(_))))
+    };
     if config
         .accounts
         .iter()
-        .any(|a| matches!(a.password, PasswordSource::Inline(_)))
+        .any(|a| matches!(a.password, Some(PasswordSource::Inline(_))) || inline_client_secret(a))
     {
         perm::check_private(path, &meta).map_err(|e| e.into_config_error(path))?;
     }

@@ -22,15 +22,18 @@ const MAX_PASSWORD_OUTPUT: u64 = 4096;
 /// Why no password could be had. `Display` names the account and the source, never the content.
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
-    #[error("account {account:?}: cannot read password_file {}: {error}", path.display())]
+    #[error("account {account:?}: cannot read {key} {}: {error}", path.display())]
     FileRead {
         account: String,
+        /// The config key naming the file (`password_file`, `oauth2.client_secret_file`).
+        key: &'static str,
         path: PathBuf,
         error: std::io::Error,
     },
-    #[error("account {account:?}: password_file {} {problem} (mode {mode:04o}); {fix}", path.display())]
+    #[error("account {account:?}: {key} {} {problem} (mode {mode:04o}); {fix}", path.display())]
     FileUnsafe {
         account: String,
+        key: &'static str,
         path: PathBuf,
         mode: u32,
         problem: String,
@@ -91,15 +94,25 @@ impl PasswordSource {
     ) -> Result<Secret, PasswordError> {
         match self {
             PasswordSource::Inline(s) => Ok(s.clone()),
-            PasswordSource::File(path) => from_file(account, path).await,
+            PasswordSource::File(path) => read_secret_file(account, "password_file", path).await,
             PasswordSource::Command(argv) => from_command(account, argv, limit).await,
         }
     }
 }
 
-async fn from_file(account: &str, path: &PathBuf) -> Result<Secret, PasswordError> {
+/// The first line of a private file holding a secret (`password_file`, `oauth2.client_secret_file`; `key` names
+/// it in errors): owner-only mode and owned by the caller or root, non-empty, one line, UTF-8.
+///
+/// # Errors
+/// [`PasswordError`] naming `key` and the path, never the content.
+pub async fn read_secret_file(
+    account: &str,
+    key: &'static str,
+    path: &PathBuf,
+) -> Result<Secret, PasswordError> {
     let read_err = |error| PasswordError::FileRead {
         account: account.to_owned(),
+        key,
         path: path.clone(),
         error,
     };
@@ -109,6 +122,7 @@ async fn from_file(account: &str, path: &PathBuf) -> Result<Secret, PasswordErro
         return Err(match e {
             FileError::Unsafe { mode, problem, fix } => PasswordError::FileUnsafe {
                 account: account.to_owned(),
+                key,
                 path: path.clone(),
                 mode: mode & 0o7777,
                 problem,
@@ -123,7 +137,7 @@ async fn from_file(account: &str, path: &PathBuf) -> Result<Secret, PasswordErro
         .read_to_end(&mut bytes)
         .await
         .map_err(read_err)?;
-    let what = format!("password_file {}", path.display());
+    let what = format!("{key} {}", path.display());
     if bytes.len() as u64 > MAX_PASSWORD_OUTPUT {
         return Err(unusable(account, what, "is longer than 4096 bytes"));
     }

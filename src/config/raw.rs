@@ -40,6 +40,14 @@ pub(crate) const KNOWN_KEYS: &[&str] = &[
     "account.received",
     "account.max_message_size",
     "account.envelope_from_fallback",
+    "account.oauth2.provider",
+    "account.oauth2.authorization_url",
+    "account.oauth2.token_url",
+    "account.oauth2.device_authorization_url",
+    "account.oauth2.scopes",
+    "account.oauth2.client_id",
+    "account.oauth2.client_secret",
+    "account.oauth2.client_secret_file",
 ];
 
 const TOP_LEVEL_KEYS: &[&str] = &["state_dir", "smtp", "account"];
@@ -94,6 +102,21 @@ pub(crate) struct RawAccount {
     pub received: Option<Spanned<bool>>,
     pub max_message_size: Option<Spanned<i64>>,
     pub envelope_from_fallback: Option<Str>,
+    pub oauth2: Option<Spanned<RawOAuth2>>,
+}
+
+/// `[account.oauth2]` (issue 13).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOAuth2 {
+    pub provider: Option<Str>,
+    pub authorization_url: Option<Str>,
+    pub token_url: Option<Str>,
+    pub device_authorization_url: Option<Str>,
+    pub scopes: Option<Spanned<Vec<Str>>>,
+    pub client_id: Option<Str>,
+    pub client_secret: Option<Str>,
+    pub client_secret_file: Option<Str>,
 }
 
 /// Parse `text` into a [`RawConfig`] and the type and unknown-key problems found on the way (the sections they
@@ -191,12 +214,15 @@ pub(crate) fn account_label(item: &Spanned<DeValue<'_>>, index: usize) -> String
     }
 }
 
-/// The keys a section accepts, from [`KNOWN_KEYS`].
+/// The keys a section accepts, from [`KNOWN_KEYS`]; a sub-table (`account.oauth2.x`) counts as its one key.
 fn keys_of(section: &str) -> Vec<&'static str> {
-    KNOWN_KEYS
+    let mut keys: Vec<&'static str> = KNOWN_KEYS
         .iter()
         .filter_map(|k| k.strip_prefix(section)?.strip_prefix('.'))
-        .collect()
+        .map(|k| k.split('.').next().unwrap_or(k))
+        .collect();
+    keys.dedup();
+    keys
 }
 
 /// Report every key of a table that the section does not accept and remove it, so that the rest of the section

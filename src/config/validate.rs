@@ -9,6 +9,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::error::Issue;
+use super::oauth;
 use super::raw::{RawAccount, RawConfig, RawSmtp, Str};
 use super::{
     Account, AuthMethod, Config, Defaults, DropDeliveredTo, PasswordSource, SmtpConfig, TlsMode,
@@ -82,21 +83,21 @@ pub(crate) fn is_domain_like(s: &str) -> bool {
 }
 
 /// Collects problems for one section.
-struct Checker<'a> {
-    issues: &'a mut Vec<Issue>,
+pub(crate) struct Checker<'a> {
+    pub(crate) issues: &'a mut Vec<Issue>,
     label: String,
     /// Config file, to anchor relative paths.
     source: &'a Path,
 }
 
 impl Checker<'_> {
-    fn err(&mut self, span: Range<usize>, key: &str, message: impl Into<String>) {
+    pub(crate) fn err(&mut self, span: Range<usize>, key: &str, message: impl Into<String>) {
         self.issues
             .push(Issue::new(span, &self.label, Some(key), message));
     }
 
     /// A required key; `whole` locates the table it is missing from.
-    fn required<'v>(
+    pub(crate) fn required<'v>(
         &mut self,
         v: &'v Option<Str>,
         whole: &Range<usize>,
@@ -115,9 +116,19 @@ impl Checker<'_> {
         choices: &[(&str, T)],
         default: T,
     ) -> T {
-        let Some(s) = v else { return default };
+        self.choice_opt(v, key, choices).unwrap_or(default)
+    }
+
+    /// [`Checker::choice`] without a default: `None` when absent or invalid (recorded).
+    pub(crate) fn choice_opt<T: Copy>(
+        &mut self,
+        v: &Option<Str>,
+        key: &str,
+        choices: &[(&str, T)],
+    ) -> Option<T> {
+        let s = v.as_ref()?;
         match choices.iter().find(|(name, _)| *name == s.get_ref()) {
-            Some((_, val)) => *val,
+            Some((_, val)) => Some(*val),
             None => {
                 let names: Vec<String> = choices.iter().map(|(n, _)| format!("\"{n}\"")).collect();
                 self.err(
@@ -125,7 +136,7 @@ impl Checker<'_> {
                     key,
                     format!("{:?} is not one of {}", s.get_ref(), names.join(", ")),
                 );
-                default
+                None
             }
         }
     }
@@ -171,7 +182,7 @@ impl Checker<'_> {
 
     /// A file path; relative paths are taken from the directory holding the config file, so that the meaning of
     /// the file does not depend on the directory cron happens to start popfetch in.
-    fn path(&mut self, s: &Str, key: &str) -> PathBuf {
+    pub(crate) fn path(&mut self, s: &Str, key: &str) -> PathBuf {
         let text = s.get_ref();
         if text.is_empty() {
             self.err(s.span(), key, "is empty");
@@ -385,7 +396,6 @@ fn account(acct: Spanned<RawAccount>, c: &mut Checker<'_>) -> Option<Account> {
         }
         u.get_ref().clone()
     });
-    let password = password_source(&r, &whole, c);
     let auth = c.choice(
         &r.auth,
         "auth",
@@ -394,9 +404,17 @@ fn account(acct: Spanned<RawAccount>, c: &mut Checker<'_>) -> Option<Account> {
             ("user", AuthMethod::User),
             ("plain", AuthMethod::Plain),
             ("apop", AuthMethod::Apop),
+            ("xoauth2", AuthMethod::XOAuth2),
+            ("oauthbearer", AuthMethod::OAuthBearer),
         ],
         AuthMethod::Auto,
     );
+    let oauth2 = oauth::check(&r, auth, &whole, c);
+    let password = if oauth::is_oauth(auth) {
+        None
+    } else {
+        password_source(&r, &whole, c)
+    };
     // Design: no password over an unencrypted link unless the config says so in words. APOP is included: its
     // MD5 digest of a known challenge is open to offline guessing.
     let allow_plaintext_password = r
@@ -480,7 +498,8 @@ fn account(acct: Spanned<RawAccount>, c: &mut Checker<'_>) -> Option<Account> {
         ca_file,
         cert_sha256,
         user: user?,
-        password: password?,
+        password,
+        oauth2,
         auth,
         allow_plaintext_password,
         target: target?,

@@ -343,7 +343,7 @@ fn import_uids(config_path: &Path, args: UidsArgs) -> ExitClass {
     }
     let mut to_record = found.uids.clone();
     let listing = if args.connect {
-        match list_server(acct) {
+        match list_server(acct, &config.state_dir) {
             Ok(l) => Some(l),
             Err((class, message)) => {
                 eprintln!(
@@ -402,7 +402,10 @@ fn import_uids(config_path: &Path, args: UidsArgs) -> ExitClass {
 }
 
 /// Log in and list the mailbox with the poller's own code, then QUIT.
-fn list_server(acct: &Account) -> Result<Vec<String>, (ExitClass, String)> {
+fn list_server(
+    acct: &Account,
+    state_dir: &std::path::Path,
+) -> Result<Vec<String>, (ExitClass, String)> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -413,7 +416,9 @@ fn list_server(acct: &Account) -> Result<Vec<String>, (ExitClass, String)> {
             )
         })?;
     rt.block_on(async {
-        let mut client = open_pop3(acct).await.map_err(|f| (f.class, f.message))?;
+        let mut client = open_pop3(acct, state_dir)
+            .await
+            .map_err(|f| (f.class, f.message))?;
         let (uidl, _) = list_mailbox(&mut client)
             .await
             .map_err(|f| (f.class, f.message))?;

@@ -10,6 +10,7 @@
 //! is dropped without QUIT all the same: on any doubt, keep mail on the server.
 
 use std::collections::{HashMap, VecDeque};
+use std::path::Path;
 use std::sync::Arc;
 
 use tracing::{debug, error, info, warn};
@@ -23,6 +24,7 @@ use crate::state::{Identity, State};
 use crate::tls;
 
 mod deliver;
+mod login;
 mod refusal;
 pub(crate) mod retr_check;
 mod seen;
@@ -342,7 +344,7 @@ async fn poll_inner(
     //    connect, TLS handshake or password_command at once (catalog D-11): dropping the password future kills
     //    the command (`kill_on_drop`).
     let mut client = tokio::select! {
-        c = open_pop3(acct) => c?,
+        c = open_pop3(acct, &config.state_dir) => c?,
         () = opts.shutdown.requested() => {
             info!("account {:?}: stopping: shutdown requested before the login completed", acct.name);
             return Ok(());
@@ -515,13 +517,10 @@ pub(crate) async fn list_mailbox(
     Ok((uidl, sizes))
 }
 
-/// Connect to the account's POP3 server and authenticate (design flow step 2).
-pub(crate) async fn open_pop3(acct: &Account) -> Result<Client, Failure> {
-    let password = acct
-        .password
-        .resolve(&acct.name)
-        .await
-        .map_err(|e| Failure::of(e.class(), chain(&e)))?;
+/// Connect to the account's POP3 server and authenticate (design flow step 2). The credential (password, or
+/// an OAuth access token, refreshed first when needed) is had before the connection is made.
+pub(crate) async fn open_pop3(acct: &Account, state_dir: &Path) -> Result<Client, Failure> {
+    let credential = login::credential(acct, state_dir).await?;
     let (connector, presented) = match acct.tls {
         TlsMode::None => tls::trust_nothing().map(|c| (c, tls::Presented::default())),
         TlsMode::Implicit | TlsMode::Stls => tls::observed(&tls::TlsSettings {
@@ -547,16 +546,7 @@ pub(crate) async fn open_pop3(acct: &Account) -> Result<Client, Failure> {
     let mut client = Client::connect(&acct.host, acct.port, security, &connector, pop3_opts)
         .await
         .map_err(|e| tls_fail(e, acct, &presented))?;
-    client
-        .login(
-            &acct.user,
-            &password,
-            acct.auth,
-            acct.allow_plaintext_password,
-        )
-        .await
-        .map_err(pop3_fail)?;
-    drop(password);
+    login::login(&mut client, acct, credential, state_dir).await?;
     Ok(client)
 }
 

@@ -21,6 +21,22 @@ pub enum Mechanism {
     Plain,
     /// APOP.
     Apop,
+    /// AUTH XOAUTH2 with a bearer token.
+    XOAuth2,
+    /// AUTH OAUTHBEARER (RFC 7628) with a bearer token.
+    OAuthBearer,
+}
+
+impl Mechanism {
+    /// The SASL name, for the mechanisms that have one.
+    pub fn sasl_name(self) -> &'static str {
+        match self {
+            Mechanism::Plain => "PLAIN",
+            Mechanism::XOAuth2 => "XOAUTH2",
+            Mechanism::OAuthBearer => "OAUTHBEARER",
+            Mechanism::UserPass | Mechanism::Apop => "",
+        }
+    }
 }
 
 /// Pick the mechanism. `Auto` takes AUTH PLAIN when the (post-TLS) CAPA lists it in SASL, else USER/PASS; APOP is
@@ -31,7 +47,18 @@ pub enum Mechanism {
 /// [`Pop3Error::AuthNotOffered`].
 pub fn choose(method: AuthMethod, caps: &Capabilities) -> Result<Mechanism, Pop3Error> {
     let has_plain = caps.sasl.iter().any(|m| m == "PLAIN");
+    // A server whose CAPA lists no SASL mechanisms may still accept AUTH (RFC 5034 §3 predates CAPA listings
+    // on some servers); one that lists mechanisms without this one would refuse it.
+    let offers = |name: &str| caps.sasl.is_empty() || caps.sasl.iter().any(|m| m == name);
     match method {
+        AuthMethod::XOAuth2 if offers("XOAUTH2") => Ok(Mechanism::XOAuth2),
+        AuthMethod::XOAuth2 => Err(Pop3Error::AuthNotOffered {
+            mechanism: "sasl xoauth2",
+        }),
+        AuthMethod::OAuthBearer if offers("OAUTHBEARER") => Ok(Mechanism::OAuthBearer),
+        AuthMethod::OAuthBearer => Err(Pop3Error::AuthNotOffered {
+            mechanism: "sasl oauthbearer",
+        }),
         AuthMethod::Auto if has_plain => Ok(Mechanism::Plain),
         AuthMethod::Auto | AuthMethod::User => Ok(Mechanism::UserPass),
         AuthMethod::Plain if has_plain || caps.sasl.is_empty() => Ok(Mechanism::Plain),
@@ -57,9 +84,9 @@ pub fn plain_response(user: &str, password: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(raw)
 }
 
-/// True when `AUTH PLAIN <response>` CRLF fits in [`MAX_AUTH_LINE`] octets.
-pub fn initial_response_fits(response: &str) -> bool {
-    "AUTH PLAIN ".len() + response.len() + 2 <= MAX_AUTH_LINE
+/// True when `AUTH <mechanism> <response>` CRLF fits in [`MAX_AUTH_LINE`] octets.
+pub fn initial_response_fits(mechanism: &str, response: &str) -> bool {
+    "AUTH ".len() + mechanism.len() + 1 + response.len() + 2 <= MAX_AUTH_LINE
 }
 
 /// The APOP digest: lower-case hex MD5 of the timestamp (brackets included) followed by the password.
@@ -92,8 +119,11 @@ mod tests {
     #[test]
     fn t17_initial_response_limit() {
         let fits = "a".repeat(MAX_AUTH_LINE - "AUTH PLAIN ".len() - 2);
-        assert!(initial_response_fits(&fits));
-        assert!(!initial_response_fits(&format!("{fits}a")));
+        assert!(initial_response_fits("PLAIN", &fits));
+        assert!(!initial_response_fits("PLAIN", &format!("{fits}a")));
+        let fits = "a".repeat(MAX_AUTH_LINE - "AUTH XOAUTH2 ".len() - 2);
+        assert!(initial_response_fits("XOAUTH2", &fits));
+        assert!(!initial_response_fits("XOAUTH2", &format!("{fits}a")));
     }
 
     #[test]
@@ -127,6 +157,29 @@ mod tests {
         assert_eq!(
             choose(AuthMethod::User, &caps).unwrap(),
             Mechanism::UserPass
+        );
+        // Bearer mechanisms: tried when CAPA lists no SASL at all, refused when it lists others only.
+        assert!(matches!(
+            choose(AuthMethod::XOAuth2, &caps),
+            Err(Pop3Error::AuthNotOffered {
+                mechanism: "sasl xoauth2"
+            })
+        ));
+        caps.sasl.push("XOAUTH2".into());
+        assert_eq!(
+            choose(AuthMethod::XOAuth2, &caps).unwrap(),
+            Mechanism::XOAuth2
+        );
+        assert!(choose(AuthMethod::OAuthBearer, &caps).is_err());
+        caps.sasl.push("OAUTHBEARER".into());
+        assert_eq!(
+            choose(AuthMethod::OAuthBearer, &caps).unwrap(),
+            Mechanism::OAuthBearer
+        );
+        caps.sasl.clear();
+        assert_eq!(
+            choose(AuthMethod::OAuthBearer, &caps).unwrap(),
+            Mechanism::OAuthBearer
         );
     }
 }

@@ -3,6 +3,7 @@
 
 use super::Client;
 use crate::config::AuthMethod;
+use crate::oauth::sasl;
 use crate::pop3::Pop3Error;
 use crate::pop3::auth::{self, Mechanism};
 use crate::pop3::codec::AuthLine;
@@ -52,7 +53,10 @@ impl Client {
                     .clone()
                     .ok_or(Pop3Error::NoApopTimestamp)?,
             ),
-            Mechanism::UserPass | Mechanism::Plain => None,
+            Mechanism::UserPass
+            | Mechanism::Plain
+            | Mechanism::XOAuth2
+            | Mechanism::OAuthBearer => None,
         };
         if !self.encrypted && !allow_plaintext {
             return Err(Pop3Error::PlaintextRefused);
@@ -83,18 +87,77 @@ impl Client {
             }
             (Mechanism::Plain, _) => self.auth_plain(user, password).await,
             (Mechanism::Apop, None) => Err(Pop3Error::NoApopTimestamp),
+            (Mechanism::XOAuth2 | Mechanism::OAuthBearer, _) => Err(Pop3Error::Misuse {
+                what: "a bearer mechanism needs login_bearer",
+            }),
         }
     }
 
     /// AUTH PLAIN (RFC 5034 §4, RFC 4616).
     async fn auth_plain(&mut self, user: &str, password: &Secret) -> Result<(), Pop3Error> {
         let response = Secret::new(auth::plain_response(user, password.expose()));
+        self.sasl(Mechanism::Plain, &response).await
+    }
+
+    /// Authenticate with an OAuth 2.0 bearer token: SASL XOAUTH2 or OAUTHBEARER (RFC 7628). `host` and `port`
+    /// go into the OAUTHBEARER payload (§3.1). The same rules as [`Client::login`] apply: the mechanism must not
+    /// be missing from a CAPA SASL list, and nothing goes over an unencrypted link without `allow_plaintext`.
+    ///
+    /// # Errors
+    /// As [`Client::login`]; a refused token whose server sent an error challenge is
+    /// [`Pop3Error::BearerRefused`] with the challenge's status and scope.
+    ///
+    /// # Cancel safety
+    /// Not cancel-safe (see [`Client`]).
+    pub async fn login_bearer(
+        &mut self,
+        user: &str,
+        token: &Secret,
+        method: AuthMethod,
+        (host, port): (&str, u16),
+        allow_plaintext: bool,
+    ) -> Result<(), Pop3Error> {
+        self.enter(true)?;
+        let r = async {
+            if !auth::is_line_safe(user) || !auth::is_line_safe(token.expose()) {
+                return Err(Pop3Error::BadCredential);
+            }
+            let mech = auth::choose(method, &self.caps)?;
+            let response = match mech {
+                Mechanism::XOAuth2 => sasl::xoauth2(user, token),
+                Mechanism::OAuthBearer => sasl::oauthbearer(user, host, port, token),
+                Mechanism::UserPass | Mechanism::Plain | Mechanism::Apop => {
+                    return Err(Pop3Error::Misuse {
+                        what: "login_bearer needs auth = xoauth2 or oauthbearer",
+                    });
+                }
+            };
+            if !self.encrypted && !allow_plaintext {
+                return Err(Pop3Error::PlaintextRefused);
+            }
+            self.secrets.push(token.clone());
+            self.check_idle("login").await?;
+            self.sasl(mech, &response).await
+        }
+        .await;
+        self.leave(r)
+    }
+
+    /// One SASL exchange (RFC 5034 §4): the response as an initial response when `AUTH <mech> <b64>` fits in 255
+    /// octets, else after the server's empty `+` continuation. That one rule covers the two forms servers use
+    /// for XOAUTH2: Office 365's POP3 wants the two-step form, and real bearer tokens (1 to 3 KiB) never fit
+    /// in 255 octets anyway. A challenge after the credentials is, for the bearer mechanisms, the error
+    /// challenge: answered (RFC 7628 §3.2.3) and reported; for PLAIN it is cancelled with `*`.
+    async fn sasl(&mut self, mech: Mechanism, response: &Secret) -> Result<(), Pop3Error> {
         self.secrets.push(response.clone());
-        if auth::initial_response_fits(response.expose()) {
-            let line = format!("AUTH PLAIN {}", response.expose());
-            self.send(&line, "AUTH PLAIN [redacted]", "auth").await?;
+        let name = mech.sasl_name();
+        if auth::initial_response_fits(name, response.expose()) {
+            let line = format!("AUTH {name} {}", response.expose());
+            self.send(&line, &format!("AUTH {name} [redacted]"), "auth")
+                .await?;
         } else {
-            self.send("AUTH PLAIN", "AUTH PLAIN", "auth").await?;
+            let line = format!("AUTH {name}");
+            self.send(&line, &line, "auth").await?;
             match self.read_auth_line().await? {
                 AuthLine::Continue(_) => self.send(response.expose(), "[redacted]", "auth").await?,
                 AuthLine::Status(st) if !st.ok => {
@@ -116,14 +179,41 @@ impl Client {
                 command: "AUTH",
                 error: self.server_error(&st),
             }),
-            AuthLine::Continue(_) => {
-                // PLAIN has no further round; cancel the exchange (RFC 5034 §4) before reporting.
-                self.send("*", "*", "auth").await?;
-                let _ = self.read_auth_line().await;
-                Err(Pop3Error::Protocol {
-                    what: "unexpected sasl challenge after plain credentials".into(),
-                })
+            AuthLine::Continue(challenge) => {
+                let bearer = matches!(mech, Mechanism::XOAuth2 | Mechanism::OAuthBearer);
+                let parsed = std::str::from_utf8(&challenge)
+                    .ok()
+                    .and_then(sasl::parse_challenge);
+                match parsed {
+                    Some(challenge) if bearer => {
+                        let ack = sasl::error_ack(mech == Mechanism::OAuthBearer);
+                        self.send(ack, ack, "auth").await?;
+                        match self.read_auth_line().await? {
+                            AuthLine::Status(st) if !st.ok => Err(Pop3Error::BearerRefused {
+                                challenge,
+                                error: self.server_error(&st),
+                            }),
+                            AuthLine::Status(_) => Err(Pop3Error::Protocol {
+                                what: "auth succeeded after an error challenge".into(),
+                            }),
+                            AuthLine::Continue(_) => self.cancel_sasl(name).await,
+                        }
+                    }
+                    _ => self.cancel_sasl(name).await,
+                }
             }
         }
+    }
+
+    /// Cancel an exchange the client cannot continue (RFC 5034 §4: `*`), then report it.
+    async fn cancel_sasl(&mut self, name: &str) -> Result<(), Pop3Error> {
+        self.send("*", "*", "auth").await?;
+        let _ = self.read_auth_line().await;
+        Err(Pop3Error::Protocol {
+            what: format!(
+                "unexpected sasl challenge after {} credentials",
+                name.to_ascii_lowercase()
+            ),
+        })
     }
 }

@@ -105,6 +105,12 @@ pub enum Pop3Error {
         #[source]
         source: CodecError,
     },
+    /// The server refused a bearer token with an error challenge (RFC 7628 §3.2.2), then `-ERR`.
+    #[error("server refused the oauth2 token ({challenge}): {error}")]
+    BearerRefused {
+        challenge: crate::oauth::sasl::Challenge,
+        error: ServerError,
+    },
     /// The server answered `-ERR`.
     #[error("{command} failed: {error}")]
     Server {
@@ -139,7 +145,8 @@ impl Pop3Error {
             | Pop3Error::StlsRefused { .. }
             | Pop3Error::PlaintextRefused
             | Pop3Error::AuthNotOffered { .. }
-            | Pop3Error::NoApopTimestamp => ExitClass::Security,
+            | Pop3Error::NoApopTimestamp
+            | Pop3Error::BearerRefused { .. } => ExitClass::Security,
             Pop3Error::TlsConfig(_) | Pop3Error::BadCredential => ExitClass::Config,
             Pop3Error::Protocol { .. } | Pop3Error::Codec { .. } | Pop3Error::TooLarge { .. } => {
                 ExitClass::Protocol
@@ -154,6 +161,7 @@ impl Pop3Error {
         !matches!(
             self,
             Pop3Error::Server { .. }
+                | Pop3Error::BearerRefused { .. }
                 | Pop3Error::PlaintextRefused
                 | Pop3Error::AuthNotOffered { .. }
                 | Pop3Error::NoApopTimestamp

@@ -11,6 +11,8 @@
 //! own by `tests/support_selftest.rs`.
 #![allow(dead_code, unused_imports)]
 
+pub mod bearer;
+pub mod oauth;
 pub mod pki;
 pub mod pop3;
 mod pop3_content;

@@ -102,6 +102,9 @@ pub struct Pop3Behavior {
     pub sasl_plain: bool,
     /// Accept APOP with the greeting's timestamp.
     pub apop: bool,
+    /// Accept `AUTH XOAUTH2` and `AUTH OAUTHBEARER` carrying this bearer token for `user` (and list them in SASL);
+    /// any other token gets the RFC 7628 error challenge, then `-ERR [AUTH]`.
+    pub bearer_token: Option<String>,
     /// Refuse USER/PASS/AUTH before TLS, as Dovecot's `disable_plaintext_auth` does.
     pub require_tls_for_auth: bool,
     /// Reply sent instead of the normal outcome to PASS/AUTH/APOP, e.g. `-ERR [IN-USE] locked`.
@@ -153,6 +156,7 @@ impl Default for Pop3Behavior {
             user_pass: true,
             sasl_plain: false,
             apop: false,
+            bearer_token: None,
             require_tls_for_auth: false,
             err_on_pass: None,
             drop_during_retr: None,

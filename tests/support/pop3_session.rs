@@ -38,6 +38,8 @@ struct Conn {
     idx: usize,
     b: Pop3Behavior,
     phase: Phase,
+    /// The port the client connected to (OAUTHBEARER names it).
+    port: u16,
     /// The client sent `UTF8` and the fake accepted it (`courier_utf8`).
     utf8: bool,
 }
@@ -48,6 +50,7 @@ pub(crate) fn serve(tcp: TcpStream, state: Shared) {
         st.sessions.push(Default::default());
         (st.sessions.len() - 1, st.behavior.clone())
     };
+    let port = tcp.local_addr().map_or(0, |a| a.port());
     let rec_state = state.clone();
     let wire = Wire::new(
         tcp,
@@ -66,6 +69,7 @@ pub(crate) fn serve(tcp: TcpStream, state: Shared) {
         idx,
         b,
         phase: Phase::Authorization { user: None },
+        port,
         utf8: false,
     };
     let outcome = conn.run();
@@ -282,8 +286,15 @@ impl Conn {
                 if self.b.advertise_stls && !self.wire.is_tls() {
                     v.push("STLS".into());
                 }
+                let mut sasl: Vec<&str> = Vec::new();
                 if self.b.sasl_plain {
-                    v.push("SASL PLAIN".into());
+                    sasl.push("PLAIN");
+                }
+                if self.b.bearer_token.is_some() {
+                    sasl.extend(["XOAUTH2", "OAUTHBEARER"]);
+                }
+                if !sasl.is_empty() {
+                    v.push(format!("SASL {}", sasl.join(" ")));
                 }
                 if self.b.courier_utf8 {
                     v.push("UTF8 USER".into());
@@ -366,10 +377,15 @@ impl Conn {
 
     fn auth(&mut self, arg: &str) -> std::io::Result<()> {
         let (mech, initial) = match arg.split_once(' ') {
-            Some((m, i)) => (m, Some(i.to_string())),
-            None => (arg, None),
+            Some((m, i)) => (m.to_ascii_uppercase(), Some(i.to_string())),
+            None => (arg.to_ascii_uppercase(), None),
         };
-        if !self.b.sasl_plain || !mech.eq_ignore_ascii_case("PLAIN") {
+        let offered = match mech.as_str() {
+            "PLAIN" => self.b.sasl_plain,
+            "XOAUTH2" | "OAUTHBEARER" => self.b.bearer_token.is_some(),
+            _ => false,
+        };
+        if !offered {
             return self.reply("AUTH", "-ERR Unsupported authentication mechanism.\r\n");
         }
         if self.plaintext_refused("AUTH")? {
@@ -377,20 +393,8 @@ impl Conn {
         }
         let response = match initial {
             Some(i) => i,
-            None => {
-                // RFC 5034 §4: empty challenge as "+ ".
-                self.reply("AUTH", "+ \r\n")?;
-                let line = match self.wire.read_line(READ_LIMIT) {
-                    Ok(l) => l,
-                    Err(LineError::Io(e)) => return Err(e),
-                    Err(_) => return Err(std::io::Error::other("eof in AUTH exchange")),
-                };
-                let text = String::from_utf8_lossy(&line)
-                    .trim_end_matches(['\r', '\n'])
-                    .to_string();
-                self.session(|s| s.commands.push(text.clone()));
-                text
-            }
+            // RFC 5034 §4: empty challenge as "+ ".
+            None => self.sasl_round("+ \r\n")?,
         };
         if response == "*" {
             return self.reply("AUTH", "-ERR Authentication aborted\r\n");
@@ -402,6 +406,16 @@ impl Conn {
                 .decode(response.as_bytes())
                 .ok()
         };
+        if let Some(token) = self.b.bearer_token.clone().filter(|_| mech != "PLAIN") {
+            let ok = decoded.is_some_and(|d| {
+                super::bearer::accepts(&mech, &d, &self.b.user, &token, self.port)
+            });
+            if !ok {
+                // RFC 7628 §3.2.2: the error challenge; the client's answer is recorded as a command.
+                self.sasl_round(&super::bearer::error_challenge())?;
+            }
+            return self.finish_login("AUTH", ok);
+        }
         let ok = decoded.is_some_and(|d| {
             let parts: Vec<&[u8]> = d.split(|&b| b == 0).collect();
             parts.len() == 3
@@ -410,6 +424,21 @@ impl Conn {
                 && parts[2] == self.b.pass.as_bytes()
         });
         self.finish_login("AUTH", ok)
+    }
+
+    /// Send a SASL continuation and read the client's response line (recorded as a command).
+    fn sasl_round(&mut self, continuation: &str) -> std::io::Result<String> {
+        self.reply("AUTH", continuation)?;
+        let line = match self.wire.read_line(READ_LIMIT) {
+            Ok(l) => l,
+            Err(LineError::Io(e)) => return Err(e),
+            Err(_) => return Err(std::io::Error::other("eof in AUTH exchange")),
+        };
+        let text = String::from_utf8_lossy(&line)
+            .trim_end_matches(['\r', '\n'])
+            .to_string();
+        self.session(|s| s.commands.push(text.clone()));
+        Ok(text)
     }
 
     fn apop(&mut self, arg: &str) -> std::io::Result<()> {

@@ -1,0 +1,548 @@
+//! Issue 13: OAuth 2.0 logins end to end, the real `popfetch` binary against the fake authorization server
+//! (`support::oauth`, HTTPS with the test CA) and the scripted POP3 fake, which checks the exact SASL bytes.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use support::oauth::{CLIENT_ID, DEVICE_CODE, FakeAuthServer, USER_CODE};
+use support::run::{Output, TestConfig, write_private};
+use support::world::{World, msgs};
+use support::{ConfigBuilder, find};
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+struct Rig {
+    world: World,
+    auth: FakeAuthServer,
+}
+
+impl Rig {
+    fn new() -> Rig {
+        let world = World::tls(msgs(2));
+        let auth = FakeAuthServer::start(world.pki.default_server_config());
+        Rig { world, auth }
+    }
+
+    /// The config: account `isp` with `auth = MECH` and a custom `[account.oauth2]` naming the fake's endpoints
+    /// (`device` adds the device endpoint, so `popfetch auth` uses the device grant).
+    fn config(&self, mech: &str, device: bool, timeout: u64) -> TestConfig {
+        let acct = self
+            .world
+            .account()
+            .password(None)
+            .extra("auth", &format!("\"{mech}\""))
+            .extra("timeout", &timeout.to_string());
+        let mut text = ConfigBuilder::new(self.world.smtp.port(), self.world.state.path())
+            .account(acct)
+            .render();
+        text.push_str(&format!(
+            "\n[account.oauth2]\nauthorization_url = \"{}\"\ntoken_url = \"{}\"\nscopes = [\"mail\", \"offline_access\"]\nclient_id = \"{CLIENT_ID}\"\n",
+            self.auth.url("authorize"),
+            self.auth.url("token"),
+        ));
+        if device {
+            text.push_str(&format!(
+                "device_authorization_url = \"{}\"\n",
+                self.auth.url("device")
+            ));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_private(&dir.path().join("config.toml"), text.as_bytes());
+        TestConfig { path, dir }
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![(
+            "SSL_CERT_FILE",
+            self.world.pki.ca_path.display().to_string(),
+        )]
+    }
+
+    fn run(&self, cfg: &TestConfig, args: &[&str]) -> Output {
+        let env = self.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let out = support::run::run_popfetch_env(&cfg.path, args, &env);
+        assert!(!out.timed_out, "{}", out.all());
+        out
+    }
+
+    fn token_file(&self) -> std::path::PathBuf {
+        self.world.state.path().join("isp.oauth2")
+    }
+
+    /// Store tokens as `popfetch auth` would (the access token expiring at `expires_at`).
+    fn seed(&self, expires_at: u64) -> (String, String) {
+        let (access, refresh) = self.auth.seed();
+        let json = format!(
+            "{{\"version\":1,\"token_url\":\"{}\",\"client_id\":\"{CLIENT_ID}\",\"refresh_token\":\"{refresh}\",\"access_token\":\"{access}\",\"expires_at\":{expires_at}}}\n",
+            self.auth.url("token")
+        );
+        std::fs::create_dir_all(self.world.state.path()).unwrap();
+        write_private(&self.token_file(), json.as_bytes());
+        (access, refresh)
+    }
+
+    fn stored(&self) -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(self.token_file()).unwrap()).unwrap()
+    }
+
+    /// The POP3 fake accepts `token` from now on.
+    fn accept(&self, token: &str) {
+        let t = token.to_owned();
+        self.world.pop.update(move |b| b.bearer_token = Some(t));
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Fails when a token (as such or inside any base64 payload) shows in `text`.
+fn assert_no_token(text: &str, tokens: &[&str]) {
+    for t in tokens {
+        assert!(!text.contains(t), "token {t:?} leaked:\n{text}");
+    }
+}
+
+/// The client bytes of every POP3 session, concatenated.
+fn client_bytes(rig: &Rig) -> Vec<u8> {
+    rig.world
+        .pop
+        .sessions()
+        .iter()
+        .flat_map(|s| s.client_bytes.clone())
+        .collect()
+}
+
+#[test]
+fn device_grant_authorizes_then_run_logs_in_with_xoauth2_initial_response() {
+    let rig = Rig::new();
+    let cfg = rig.config("xoauth2", true, 10);
+    rig.auth.update(|b| b.device_pending = 2);
+    let out = rig.run(&cfg, &["auth", "isp"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(out.stdout.contains(USER_CODE), "{}", out.stdout);
+    assert!(out.stdout.contains("/verify"), "{}", out.stdout);
+    // Two pending answers, then the grant: three polls, each naming the device code.
+    let polls = rig
+        .auth
+        .grants("urn:ietf:params:oauth:grant-type:device_code");
+    assert_eq!(polls.len(), 3);
+    assert!(polls.iter().all(|r| r.form["device_code"] == DEVICE_CODE));
+    let device = rig
+        .auth
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/device")
+        .unwrap();
+    assert_eq!(device.form["scope"], "mail offline_access");
+    let mode = std::fs::metadata(rig.token_file())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    let stored = rig.stored();
+    let access = stored["access_token"].as_str().unwrap().to_owned();
+    let refresh = stored["refresh_token"].as_str().unwrap().to_owned();
+    assert_no_token(&out.all(), &[&access, &refresh, DEVICE_CODE]);
+
+    rig.accept(&access);
+    let out = rig.run(&cfg, &["run", "-vv"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(rig.world.delivered_subjects(), ["message 1", "message 2"]);
+    // A short token fits in 255 octets: the initial-response form, exactly.
+    let payload = B64.encode(format!("user=alice\x01auth=Bearer {access}\x01\x01"));
+    let bytes = client_bytes(&rig);
+    assert!(find(&bytes, format!("AUTH XOAUTH2 {payload}\r\n").as_bytes()).is_some());
+    assert_no_token(&out.all(), &[&access, &refresh, &payload]);
+    assert!(
+        out.all().contains("AUTH XOAUTH2 [redacted]"),
+        "-vv shows the command redacted"
+    );
+    // The cached token was valid for an hour: no refresh.
+    assert!(rig.auth.grants("refresh_token").is_empty());
+}
+
+#[test]
+fn long_tokens_use_the_two_step_form_and_oauthbearer_names_host_and_port() {
+    let rig = Rig::new();
+    rig.auth.update(|b| b.access_len = 1500);
+    for mech in ["xoauth2", "oauthbearer"] {
+        let cfg = rig.config(mech, false, 10);
+        let (access, _) = rig.seed(0);
+        // The seeded token expired: the poll refreshes first and logs in with the new (1500-byte) token.
+        let fresh = rig.auth.next_access();
+        rig.accept(&fresh);
+        let out2 = rig.run(&cfg, &["run", "-vv"]);
+        assert_eq!(out2.code, 0, "{mech}: {}", out2.all());
+        assert_eq!(rig.stored()["access_token"], fresh.as_str());
+        assert_ne!(fresh, access);
+        let raw = match mech {
+            "xoauth2" => format!("user=alice\x01auth=Bearer {fresh}\x01\x01"),
+            _ => format!(
+                "n,a=alice,\x01host=127.0.0.1\x01port={}\x01auth=Bearer {fresh}\x01\x01",
+                rig.world.pop.port()
+            ),
+        };
+        let want = format!(
+            "AUTH {}\r\n{}\r\n",
+            mech.to_ascii_uppercase(),
+            B64.encode(raw)
+        );
+        let last = rig
+            .world
+            .pop
+            .sessions()
+            .last()
+            .unwrap()
+            .client_bytes
+            .clone();
+        assert!(
+            find(&last, want.as_bytes()).is_some(),
+            "{mech}: {}",
+            String::from_utf8_lossy(&last)
+        );
+        assert_no_token(&out2.all(), &[&fresh]);
+    }
+}
+
+#[test]
+fn refused_token_error_challenge_is_answered_reported_and_the_cache_dropped() {
+    for (mech, ack) in [("oauthbearer", "AQ=="), ("xoauth2", "")] {
+        let rig = Rig::new();
+        let cfg = rig.config(mech, false, 10);
+        let (access, refresh) = rig.seed(now() + 3600);
+        rig.accept("some-other-token");
+        let out = rig.run(&cfg, &["run"]);
+        assert_eq!(out.code, 77, "{mech}: {}", out.all());
+        assert!(
+            out.stderr
+                .contains("status invalid_token, scope https://mail.example.test/"),
+            "{mech}: {}",
+            out.stderr
+        );
+        let s = rig.world.pop.sessions().last().unwrap().clone();
+        let text = String::from_utf8_lossy(&s.client_bytes).into_owned();
+        let name = mech.to_ascii_uppercase();
+        assert!(text.contains(&format!("AUTH {name} ")), "{text}");
+        // RFC 7628 §3.2.3: the answer to the challenge, then the server's -ERR; nothing else was sent after it.
+        let after = text.split_once(&format!("AUTH {name} ")).unwrap().1;
+        let after = after.split_once("\r\n").unwrap().1;
+        assert!(
+            after.starts_with(&format!("{ack}\r\n")),
+            "{mech}: {after:?}"
+        );
+        assert!(!s.verbs().iter().any(|v| v == "UIDL" || v == "RETR"));
+        assert_no_token(&out.all(), &[&access, &refresh]);
+        // The refused access token is no longer cached; the refresh token is kept.
+        assert!(rig.stored().get("access_token").is_none());
+        assert_eq!(rig.stored()["refresh_token"], refresh.as_str());
+        // So the next poll asks for a fresh one.
+        let out = rig.run(&cfg, &["run"]);
+        assert_eq!(rig.auth.grants("refresh_token").len(), 1, "{}", out.all());
+    }
+}
+
+#[test]
+fn refresh_caches_rotates_and_refreshes_again_near_expiry() {
+    let rig = Rig::new();
+    let cfg = rig.config("xoauth2", false, 10);
+    // Expires in 4 minutes: below the 5-minute margin, so the poll refreshes.
+    let (old_access, old_refresh) = rig.seed(now() + 240);
+    rig.auth.update(|b| {
+        b.rotate = true;
+        b.expires_in = 3600;
+    });
+    rig.accept(&rig.auth.next_access());
+    let out = rig.run(&cfg, &["run"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let grants = rig.auth.grants("refresh_token");
+    assert_eq!(grants.len(), 1, "{}", out.all());
+    assert_eq!(grants[0].form["refresh_token"], old_refresh);
+    assert_eq!(grants[0].form["scope"], "mail offline_access");
+    assert_eq!(grants[0].form["client_id"], CLIENT_ID);
+    // Rotation: the new refresh token is stored, the old one is dead at the provider.
+    let stored = rig.stored();
+    let new_refresh = stored["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(new_refresh, old_refresh);
+    assert_eq!(
+        rig.auth.valid_refresh_tokens(),
+        std::slice::from_ref(&new_refresh)
+    );
+    let access = stored["access_token"].as_str().unwrap().to_owned();
+    assert_ne!(access, old_access);
+    assert!(stored["expires_at"].as_u64().unwrap() >= now() + 3500);
+    assert_no_token(&out.all(), &[&access, &new_refresh, &old_refresh]);
+
+    // Valid for an hour: the next polls reuse it.
+    for _ in 0..2 {
+        let out = rig.run(&cfg, &["run"]);
+        assert_eq!(out.code, 0, "{}", out.all());
+    }
+    assert_eq!(rig.auth.grants("refresh_token").len(), 1);
+
+    // Tokens that live under 5 minutes are refreshed on every poll, with the rotated refresh token.
+    rig.auth.update(|b| b.expires_in = 200);
+    std::fs::write(
+        rig.token_file(),
+        rig.stored().to_string().replace(
+            &format!("\"expires_at\":{}", rig.stored()["expires_at"]),
+            "\"expires_at\":0",
+        ),
+    )
+    .unwrap();
+    rig.accept(&rig.auth.next_access());
+    let out = rig.run(&cfg, &["run"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    rig.accept(&rig.auth.next_access());
+    let _ = rig.run(&cfg, &["run"]);
+    let grants = rig.auth.grants("refresh_token");
+    assert_eq!(
+        grants.len(),
+        3,
+        "a token valid for 200 s is refreshed on the next poll"
+    );
+    assert_eq!(grants[1].form["refresh_token"], new_refresh);
+    assert_ne!(
+        grants[2].form["refresh_token"], new_refresh,
+        "rotated again"
+    );
+}
+
+#[test]
+fn invalid_grant_exits_77_naming_popfetch_auth_and_never_contacts_the_mail_server() {
+    let rig = Rig::new();
+    let cfg = rig.config("xoauth2", false, 10);
+    let (_, refresh) = rig.seed(0);
+    rig.auth.revoke_all();
+    let out = rig.run(&cfg, &["run"]);
+    assert_eq!(out.code, 77, "{}", out.all());
+    assert!(
+        out.stderr.contains("run `popfetch auth isp`"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("invalid_grant"), "{}", out.stderr);
+    assert!(
+        rig.world.pop.sessions().is_empty(),
+        "no POP3 session without a token"
+    );
+    assert_no_token(&out.all(), &[&refresh]);
+    // Never authorized at all: the same advice.
+    std::fs::remove_file(rig.token_file()).unwrap();
+    let out = rig.run(&cfg, &["run"]);
+    assert_eq!(out.code, 77, "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("not authorized yet: run `popfetch auth isp`"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn failing_slow_and_unreachable_providers_exit_75_and_keep_the_tokens() {
+    let rig = Rig::new();
+    let cfg = rig.config("xoauth2", false, 1);
+    let (_, refresh) = rig.seed(0);
+    rig.auth
+        .update(|b| b.token_status = Some((503, "busy".into())));
+    let out = rig.run(&cfg, &["run"]);
+    assert_eq!(out.code, 75, "{}", out.all());
+    assert!(out.stderr.contains("http status 503"), "{}", out.stderr);
+    rig.auth.update(|b| {
+        b.token_status = None;
+        b.delay = Some(Duration::from_secs(3));
+    });
+    let started = Instant::now();
+    let out = rig.run(&cfg, &["run"]);
+    assert_eq!(out.code, 75, "{}", out.all());
+    assert!(
+        out.stderr.contains("did not answer within 1 s"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the timeout bounds the wait"
+    );
+    assert!(rig.world.pop.sessions().is_empty());
+    assert_eq!(rig.stored()["refresh_token"], refresh.as_str());
+    // Unreachable: a closed port.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let text = std::fs::read_to_string(&cfg.path).unwrap().replace(
+        &rig.auth.url("token"),
+        &format!("https://127.0.0.1:{port}/token"),
+    );
+    std::fs::write(&cfg.path, text).unwrap();
+    let out = rig.run(&cfg, &["run"]);
+    // The token file names the old token_url: popfetch refuses to use it with another endpoint.
+    assert_eq!(out.code, 77, "{}", out.all());
+    assert!(
+        out.stderr.contains("another client_id or token_url"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// Start `popfetch auth isp` with stdin and stdout piped; returns the child and the authorization URL it printed.
+fn start_code_flow(
+    rig: &Rig,
+    cfg: &TestConfig,
+) -> (
+    std::process::Child,
+    String,
+    BufReader<std::process::ChildStdout>,
+) {
+    let mut cmd = Command::new(support::popfetch_bin());
+    cmd.arg("-c").arg(&cfg.path).args(["auth", "isp"]);
+    for k in [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "NO_PROXY",
+        "no_proxy",
+    ] {
+        cmd.env_remove(k);
+    }
+    cmd.env("SSL_CERT_FILE", &rig.world.pki.ca_path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let url = loop {
+        let mut line = String::new();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "popfetch auth printed no URL"
+        );
+        if line.starts_with("https://") {
+            break line.trim().to_owned();
+        }
+    };
+    (child, url, out)
+}
+
+fn wait_exit(child: &mut std::process::Child) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s.code().unwrap_or(-1);
+        }
+        assert!(Instant::now() < deadline, "popfetch auth did not finish");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn param(url: &str, key: &str) -> String {
+    support::oauth::form_urlencoded(url.split_once('?').unwrap().1)[key].clone()
+}
+
+#[test]
+fn pkce_loopback_redirect_completes_the_code_flow() {
+    let rig = Rig::new();
+    let cfg = rig.config("xoauth2", false, 10);
+    let (mut child, url, _out) = start_code_flow(&rig, &cfg);
+    assert!(url.starts_with(&rig.auth.url("authorize?")), "{url}");
+    assert_eq!(param(&url, "scope"), "mail offline_access");
+    assert_eq!(param(&url, "login_hint"), "alice");
+    let redirect = param(&url, "redirect_uri");
+    assert!(redirect.starts_with("http://127.0.0.1:"), "{redirect}");
+    let code = rig.auth.approve(&url);
+    // The browser follows the redirect to the loopback listener; first a stray request (favicon) that is ignored.
+    let addr = redirect
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let get = |target: &str| {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        write!(s, "GET {target} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+        let mut resp = String::new();
+        let _ = std::io::Read::read_to_string(&mut s, &mut resp);
+        resp
+    };
+    assert!(get("/favicon.ico").starts_with("HTTP/1.1 404"));
+    let resp = get(&format!("/?code={code}&state={}", param(&url, "state")));
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert_eq!(wait_exit(&mut child), 0);
+    let exchange = rig.auth.grants("authorization_code");
+    assert_eq!(exchange.len(), 1);
+    assert_eq!(exchange[0].form["redirect_uri"], redirect);
+    assert!(rig.stored()["refresh_token"].as_str().is_some());
+}
+
+#[test]
+fn pasted_redirect_url_completes_the_code_flow_on_a_headless_machine() {
+    let rig = Rig::new();
+    let cfg = rig.config("xoauth2", false, 10);
+    let (mut child, url, _out) = start_code_flow(&rig, &cfg);
+    let code = rig.auth.approve(&url);
+    let mut stdin = child.stdin.take().unwrap();
+    // A wrong paste is reported and waiting goes on; the right one completes the flow.
+    writeln!(stdin, "http://127.0.0.1:1/?code=x&state=wrong").unwrap();
+    writeln!(
+        stdin,
+        "{}?code={code}&state={}&scope=mail",
+        param(&url, "redirect_uri"),
+        param(&url, "state")
+    )
+    .unwrap();
+    assert_eq!(wait_exit(&mut child), 0);
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.contains("state does not match"), "{err}");
+    assert!(!err.contains(&code), "{err}");
+    assert_eq!(rig.auth.grants("authorization_code").len(), 1);
+}
+
+#[test]
+fn refused_device_grant_and_grants_without_refresh_token_fail_with_77() {
+    let rig = Rig::new();
+    let cfg = rig.config("xoauth2", true, 10);
+    rig.auth.update(|b| {
+        b.device_pending = 0;
+        b.device_denied = true;
+    });
+    let out = rig.run(&cfg, &["auth", "isp"]);
+    assert_eq!(out.code, 77, "{}", out.all());
+    assert!(out.stderr.contains("refused"), "{}", out.stderr);
+    assert!(!rig.token_file().exists());
+    rig.auth.update(|b| {
+        b.device_denied = false;
+        b.no_refresh_token = true;
+    });
+    let out = rig.run(&cfg, &["auth", "isp"]);
+    assert_eq!(out.code, 77, "{}", out.all());
+    assert!(out.stderr.contains("no refresh token"), "{}", out.stderr);
+    assert!(!rig.token_file().exists());
+}
+
+#[test]
+fn auth_refuses_password_accounts_and_unknown_names() {
+    let rig = Rig::new();
+    let cfg = rig.world.default_config();
+    let out = rig.run(&cfg, &["auth", "isp"]);
+    assert_eq!(out.code, 78, "{}", out.all());
+    assert!(
+        out.stderr.contains("does not use OAuth 2.0"),
+        "{}",
+        out.stderr
+    );
+    let out = rig.run(&cfg, &["auth", "nope"]);
+    assert_eq!(out.code, 78, "{}", out.all());
+    let _ = Path::new("");
+}
