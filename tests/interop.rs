@@ -73,6 +73,11 @@ struct Servers {
 impl Servers {
     /// Start the servers, or `None` when they are missing and `POPFETCH_SKIP_INTEROP=1` says to skip.
     fn start(test: &str) -> Option<Servers> {
+        Servers::start_with(test, &[])
+    }
+
+    /// [`Servers::start`] with extra environment for `servers.sh start` (e.g. `OAUTH2_INTROSPECTION_URL`).
+    fn start_with(test: &str, env: &[(&str, &str)]) -> Option<Servers> {
         if let Err(why) = servers_available() {
             if std::env::var("POPFETCH_SKIP_INTEROP").as_deref() == Ok("1") {
                 eprintln!("interop test {test} SKIPPED ({why}; POPFETCH_SKIP_INTEROP=1)");
@@ -102,6 +107,7 @@ impl Servers {
             .arg(script())
             .arg("start")
             .arg(&servers.dir)
+            .envs(env.iter().copied())
             .output()
             .expect("run servers.sh");
         assert!(
@@ -1175,3 +1181,14 @@ fn interop_ignore_reason_names_the_runner() {
 
 #[path = "interop/import_tools.rs"]
 mod import_tools;
+
+#[path = "support/pki.rs"]
+#[allow(dead_code)]
+mod pki;
+
+#[path = "support/oauth.rs"]
+#[allow(dead_code)]
+mod oauth_fake;
+
+#[path = "interop/oauth.rs"]
+mod oauth;

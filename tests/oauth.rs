@@ -3,10 +3,8 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -179,7 +177,7 @@ fn long_tokens_use_the_two_step_form_and_oauthbearer_names_host_and_port() {
     rig.auth.update(|b| b.access_len = 1500);
     for mech in ["xoauth2", "oauthbearer"] {
         let cfg = rig.config(mech, false, 10);
-        let (access, _) = rig.seed(0);
+        let (access, refresh) = rig.seed(0);
         // The seeded token expired: the poll refreshes first and logs in with the new (1500-byte) token.
         let fresh = rig.auth.next_access();
         rig.accept(&fresh);
@@ -197,7 +195,7 @@ fn long_tokens_use_the_two_step_form_and_oauthbearer_names_host_and_port() {
         let want = format!(
             "AUTH {}\r\n{}\r\n",
             mech.to_ascii_uppercase(),
-            B64.encode(raw)
+            B64.encode(&raw)
         );
         let last = rig
             .world
@@ -212,7 +210,8 @@ fn long_tokens_use_the_two_step_form_and_oauthbearer_names_host_and_port() {
             "{mech}: {}",
             String::from_utf8_lossy(&last)
         );
-        assert_no_token(&out2.all(), &[&fresh]);
+        // The -vv trace covers the refresh too (reqwest, rustls and hyper log through it): no token, no payload.
+        assert_no_token(&out2.all(), &[&fresh, &refresh, &B64.encode(&raw)[..40]]);
     }
 }
 
@@ -397,152 +396,123 @@ fn failing_slow_and_unreachable_providers_exit_75_and_keep_the_tokens() {
     );
 }
 
-/// Start `popfetch auth isp` with stdin and stdout piped; returns the child and the authorization URL it printed.
-fn start_code_flow(
-    rig: &Rig,
-    cfg: &TestConfig,
-) -> (
-    std::process::Child,
-    String,
-    BufReader<std::process::ChildStdout>,
-) {
-    let mut cmd = Command::new(support::popfetch_bin());
-    cmd.arg("-c").arg(&cfg.path).args(["auth", "isp"]);
-    for k in [
-        "HTTPS_PROXY",
-        "https_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-        "NO_PROXY",
-        "no_proxy",
-    ] {
-        cmd.env_remove(k);
-    }
-    cmd.env("SSL_CERT_FILE", &rig.world.pki.ca_path)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let url = loop {
-        let mut line = String::new();
-        assert!(
-            out.read_line(&mut line).unwrap() > 0,
-            "popfetch auth printed no URL"
-        );
-        if line.starts_with("https://") {
-            break line.trim().to_owned();
+/// A minimal HTTP CONNECT proxy: records each tunnel's target and relays bytes both ways.
+fn connect_proxy() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::Read;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for mut c in l.incoming().flatten() {
+            let mut head = Vec::new();
+            let mut b = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && c.read(&mut b).is_ok_and(|n| n == 1) {
+                head.push(b[0]);
+            }
+            let text = String::from_utf8_lossy(&head).into_owned();
+            let Some(target) = text
+                .strip_prefix("CONNECT ")
+                .and_then(|t| t.split(' ').next())
+            else {
+                continue;
+            };
+            log.lock().unwrap().push(target.to_owned());
+            let Ok(up) = std::net::TcpStream::connect(target) else {
+                continue;
+            };
+            let _ = c.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+            let (mut c2, mut up2) = (c.try_clone().unwrap(), up.try_clone().unwrap());
+            let mut up = up;
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c2, &mut up2);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut up, &mut c);
+            });
         }
-    };
-    (child, url, out)
-}
-
-fn wait_exit(child: &mut std::process::Child) -> i32 {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            return s.code().unwrap_or(-1);
-        }
-        assert!(Instant::now() < deadline, "popfetch auth did not finish");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn param(url: &str, key: &str) -> String {
-    support::oauth::form_urlencoded(url.split_once('?').unwrap().1)[key].clone()
+    });
+    (port, seen)
 }
 
 #[test]
-fn pkce_loopback_redirect_completes_the_code_flow() {
+fn https_proxy_carries_the_token_request_and_no_proxy_bypasses_it() {
     let rig = Rig::new();
     let cfg = rig.config("xoauth2", false, 10);
-    let (mut child, url, _out) = start_code_flow(&rig, &cfg);
-    assert!(url.starts_with(&rig.auth.url("authorize?")), "{url}");
-    assert_eq!(param(&url, "scope"), "mail offline_access");
-    assert_eq!(param(&url, "login_hint"), "alice");
-    let redirect = param(&url, "redirect_uri");
-    assert!(redirect.starts_with("http://127.0.0.1:"), "{redirect}");
-    let code = rig.auth.approve(&url);
-    // The browser follows the redirect to the loopback listener; first a stray request (favicon) that is ignored.
-    let addr = redirect
-        .trim_start_matches("http://")
+    let (proxy_port, seen) = connect_proxy();
+    let proxy = format!("http://127.0.0.1:{proxy_port}");
+    let ca = rig.world.pki.ca_path.display().to_string();
+    let token_host = rig
+        .auth
+        .url("")
+        .trim_start_matches("https://")
         .trim_end_matches('/')
         .to_owned();
-    let get = |target: &str| {
-        let mut s = std::net::TcpStream::connect(&addr).unwrap();
-        write!(s, "GET {target} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
-        let mut resp = String::new();
-        let _ = std::io::Read::read_to_string(&mut s, &mut resp);
-        resp
+    let run = |env: &[(&str, &str)]| {
+        let out = support::run::run_popfetch_env(&cfg.path, &["run"], env);
+        assert!(!out.timed_out, "{}", out.all());
+        out
     };
-    assert!(get("/favicon.ico").starts_with("HTTP/1.1 404"));
-    let resp = get(&format!("/?code={code}&state={}", param(&url, "state")));
-    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
-    assert_eq!(wait_exit(&mut child), 0);
-    let exchange = rig.auth.grants("authorization_code");
-    assert_eq!(exchange.len(), 1);
-    assert_eq!(exchange[0].form["redirect_uri"], redirect);
-    assert!(rig.stored()["refresh_token"].as_str().is_some());
+    rig.seed(0);
+    rig.accept(&rig.auth.next_access());
+    let out = run(&[("SSL_CERT_FILE", &ca), ("HTTPS_PROXY", &proxy)]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(
+        *seen.lock().unwrap(),
+        std::slice::from_ref(&token_host),
+        "the refresh went through the proxy"
+    );
+    // NO_PROXY names the endpoint's host: straight there.
+    rig.seed(0);
+    rig.accept(&rig.auth.next_access());
+    let out = run(&[
+        ("SSL_CERT_FILE", &ca),
+        ("HTTPS_PROXY", &proxy),
+        ("NO_PROXY", "127.0.0.1"),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(seen.lock().unwrap().len(), 1, "NO_PROXY bypassed the proxy");
+    assert_eq!(rig.auth.grants("refresh_token").len(), 2);
 }
 
 #[test]
-fn pasted_redirect_url_completes_the_code_flow_on_a_headless_machine() {
+fn d07_daemon_stops_an_account_whose_grant_was_revoked_and_says_so_once() {
     let rig = Rig::new();
     let cfg = rig.config("xoauth2", false, 10);
-    let (mut child, url, _out) = start_code_flow(&rig, &cfg);
-    let code = rig.auth.approve(&url);
-    let mut stdin = child.stdin.take().unwrap();
-    // A wrong paste is reported and waiting goes on; the right one completes the flow.
-    writeln!(stdin, "http://127.0.0.1:1/?code=x&state=wrong").unwrap();
-    writeln!(
-        stdin,
-        "{}?code={code}&state={}&scope=mail",
-        param(&url, "redirect_uri"),
-        param(&url, "state")
-    )
-    .unwrap();
-    assert_eq!(wait_exit(&mut child), 0);
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
-    assert!(err.contains("state does not match"), "{err}");
-    assert!(!err.contains(&code), "{err}");
-    assert_eq!(rig.auth.grants("authorization_code").len(), 1);
-}
-
-#[test]
-fn refused_device_grant_and_grants_without_refresh_token_fail_with_77() {
-    let rig = Rig::new();
-    let cfg = rig.config("xoauth2", true, 10);
-    rig.auth.update(|b| {
-        b.device_pending = 0;
-        b.device_denied = true;
-    });
-    let out = rig.run(&cfg, &["auth", "isp"]);
-    assert_eq!(out.code, 77, "{}", out.all());
-    assert!(out.stderr.contains("refused"), "{}", out.stderr);
-    assert!(!rig.token_file().exists());
-    rig.auth.update(|b| {
-        b.device_denied = false;
-        b.no_refresh_token = true;
-    });
-    let out = rig.run(&cfg, &["auth", "isp"]);
-    assert_eq!(out.code, 77, "{}", out.all());
-    assert!(out.stderr.contains("no refresh token"), "{}", out.stderr);
-    assert!(!rig.token_file().exists());
-}
-
-#[test]
-fn auth_refuses_password_accounts_and_unknown_names() {
-    let rig = Rig::new();
-    let cfg = rig.world.default_config();
-    let out = rig.run(&cfg, &["auth", "isp"]);
-    assert_eq!(out.code, 78, "{}", out.all());
-    assert!(
-        out.stderr.contains("does not use OAuth 2.0"),
+    let (_, refresh) = rig.seed(0);
+    rig.auth.revoke_all();
+    let ca = rig.world.pki.ca_path.display().to_string();
+    let d = support::run::spawn_popfetch(&cfg.path, &["daemon"], &[("SSL_CERT_FILE", &ca)]);
+    let refreshes = |n: usize| {
+        support::wait_until(Duration::from_secs(20), || {
+            rig.auth.grants("refresh_token").len() >= n
+        })
+    };
+    assert!(refreshes(1), "the daemon never asked for a token");
+    // A stopped account is polled again at once on SIGUSR1 (the user ran popfetch auth, or not yet).
+    d.signal("USR1");
+    assert!(refreshes(2), "SIGUSR1 did not poll the stopped account");
+    std::thread::sleep(Duration::from_millis(300));
+    d.signal("TERM");
+    let out = d.wait(Duration::from_secs(10));
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(
+        out.stderr.matches("stopped: this failure").count(),
+        1,
         "{}",
         out.stderr
     );
-    let out = rig.run(&cfg, &["auth", "nope"]);
-    assert_eq!(out.code, 78, "{}", out.all());
-    let _ = Path::new("");
+    assert!(
+        out.stderr.contains("run `popfetch auth isp`"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        rig.world.pop.sessions().is_empty(),
+        "no POP3 session without a token"
+    );
+    assert_no_token(&out.all(), &[&refresh]);
 }
+
+#[path = "oauth/flows.rs"]
+mod flows;

@@ -42,6 +42,8 @@ pub struct AuthBehavior {
     pub access_len: usize,
     /// Omit `refresh_token` from first grants.
     pub no_refresh_token: bool,
+    /// The `username` the introspection endpoint reports for an active token.
+    pub username: String,
 }
 
 impl Default for AuthBehavior {
@@ -55,6 +57,7 @@ impl Default for AuthBehavior {
             device_denied: false,
             access_len: 0,
             no_refresh_token: false,
+            username: "alice".to_owned(),
         }
     }
 }
@@ -376,7 +379,10 @@ fn respond(req: &Request, state: &Mutex<State>, tls_port: u16) -> (u16, String) 
             if active {
                 (
                     200,
-                    r#"{"active":true,"username":"alice","scope":"mail"}"#.to_owned(),
+                    format!(
+                        r#"{{"active":true,"username":"{}","scope":"mail"}}"#,
+                        st.behavior.username
+                    ),
                 )
             } else {
                 (200, r#"{"active":false}"#.to_owned())
