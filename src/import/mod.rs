@@ -20,6 +20,8 @@ mod uids;
 
 #[cfg(test)]
 mod corpus_tests;
+#[cfg(test)]
+mod tool_tests;
 
 pub use args::{ImportArgs, ImportCommand, RcArgs, Tool, UidsArgs};
 pub use run::run;

@@ -295,7 +295,21 @@ fn import_uids(config_path: &Path, args: UidsArgs) -> ExitClass {
     };
     let found = match args.tool {
         Tool::Fetchmail => uids::fetchids(&bytes, &acct.host, &acct.user),
-        Tool::Getmail => uids::getmail_oldmail(&bytes),
+        Tool::Getmail => {
+            // The file holds no server or user; getmail names it after them.
+            let want = uids::getmail_oldmail_name(&acct.host, acct.port, &acct.user);
+            let name = args.file.file_name().map(|n| n.to_string_lossy());
+            if name.as_deref() != Some(want.as_str()) {
+                eprintln!(
+                    "popfetch: warning: getmail names the file of {}@{}:{} {want:?}, not {:?}; is it this account's?",
+                    acct.user,
+                    acct.host,
+                    acct.port,
+                    name.unwrap_or_default()
+                );
+            }
+            uids::getmail_oldmail(&bytes)
+        }
         Tool::Mpop => match uids::mpop_uidls(&bytes, &acct.host, &acct.user) {
             Ok(f) => f,
             Err(e) => return parse_error(&args.file, &e),
@@ -357,10 +371,9 @@ fn import_uids(config_path: &Path, args: UidsArgs) -> ExitClass {
         None
     };
     if let (Some(listing), Tool::Getmail) = (&listing, args.tool) {
-        // getmail stored each `/` of a UID as `-`: the server's own spelling is the one to record.
-        for uid in listing.iter().filter(|u| u.contains('/')) {
-            if found.uids.contains(&uid.replace('/', "-")) && !to_record.contains(uid) {
-                to_record.push(uid.clone());
+        for uid in uids::getmail_server_spelling(&found.uids, listing) {
+            if !to_record.contains(&uid) {
+                to_record.push(uid);
             }
         }
     }

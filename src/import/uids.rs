@@ -119,6 +119,36 @@ pub(crate) fn getmail_oldmail(text: &[u8]) -> Found {
     found
 }
 
+/// The name getmail gives the oldmail file of `user` at `host:port`: `oldmail-SERVER-PORT-USER` with every run of
+/// `/ \ : ; < > |` replaced by `-` (getmail's `STRIP_CHAR_RE`).
+pub(crate) fn getmail_oldmail_name(host: &str, port: u16, user: &str) -> String {
+    let raw = format!("oldmail-{host}-{port}-{user}");
+    let mut out = String::new();
+    let mut in_run = false;
+    for c in raw.chars() {
+        if "/\\:;<>|".contains(c) {
+            if !in_run {
+                out.push('-');
+            }
+            in_run = true;
+        } else {
+            out.push(c);
+            in_run = false;
+        }
+    }
+    out
+}
+
+/// The server's own spelling of the UIDs getmail stored: getmail writes each `/` of a UID as `-`, so a listed UID
+/// with a `/` whose getmail spelling was imported is the one to record (with `--connect`).
+pub(crate) fn getmail_server_spelling(imported: &[String], listing: &[String]) -> Vec<String> {
+    listing
+        .iter()
+        .filter(|u| u.contains('/') && imported.contains(&u.replace('/', "-")))
+        .cloned()
+        .collect()
+}
+
 /// mpop's `uidls` file: the list of `user` at `host` (exact comparison, as mpop does).
 ///
 /// # Errors
@@ -220,6 +250,25 @@ mod tests {
     fn getmail_oldmail_lines() {
         let f = getmail_oldmail(b"0000000158a5d9d3\x001700000000\nUID2\x001700000001\r\n12/INBOX/7\x001\nbroken\n\x00\n");
         assert_eq!(f.uids, ["0000000158a5d9d3", "UID2", "12/7"]);
+    }
+
+    #[test]
+    fn getmail_file_names() {
+        assert_eq!(
+            getmail_oldmail_name("pop.example.jp", 995, "joe"),
+            "oldmail-pop.example.jp-995-joe"
+        );
+        assert_eq!(
+            getmail_oldmail_name("::1", 110, "a/b|c"),
+            "oldmail--1-110-a-b-c"
+        );
+    }
+
+    #[test]
+    fn getmail_slashes_map_back_to_the_server_spelling() {
+        let imported = vec!["a-b-c".to_string(), "plain".to_string()];
+        let listing = vec!["a/b/c".to_string(), "plain".to_string(), "x/y".to_string()];
+        assert_eq!(getmail_server_spelling(&imported, &listing), ["a/b/c"]);
     }
 
     #[test]

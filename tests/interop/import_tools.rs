@@ -145,6 +145,7 @@ fn switch_over(s: &Servers, kind: &str, rc: &Path, tool: &str, uid_file: &Path, 
         "popfetch import uids",
     );
     assert!(out.contains("recorded 3 UID(s)"), "{out}");
+    assert!(!out.contains("warning"), "{out}");
     assert!(
         out.contains("lists 3 message(s): 3 of them were imported, 0 are new"),
         "{out}"
