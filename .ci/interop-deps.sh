@@ -3,6 +3,9 @@
 # Dovecot's POP3 server, Postfix and openssl, from the distribution's packages; and libfaketime (package
 # `faketime`), which the clock-jump test of `cargo test` (tests/daemon/clock.rs, catalog D-05) preloads; and
 # fetchmail, getmail6 and mpop, which the switch-over tests (tests/interop/import_tools.rs, issue 16) run for real.
+# Exim and OpenSMTPD (issue 19) conflict with postfix, so they are not installed: tests/interop/mtas.sh fetch
+# downloads and unpacks them; their shared libraries are installed here, and the system users their binaries
+# were built for (Debian-exim; opensmtpd, opensmtpq) are created as their packages' postinst scripts would.
 #
 # Idempotent: does nothing when every package is already installed. Non-interactive, and the packages'
 # own system services are never started: a temporary policy-rc.d denies every invoke-rc.d action
@@ -10,6 +13,29 @@
 set -euo pipefail
 
 packages=(dovecot-core dovecot-pop3d postfix openssl faketime fetchmail getmail6 mpop)
+# Libraries of the unpacked exim4-daemon-light and opensmtpd (from their Depends), and unshare/mount for
+# OpenSMTPD's private mount namespace.
+packages+=(libdb5.3 libgnutls-dane0 libgnutls30 libidn12 libidn2-0 libnsl2 libpcre2-8-0 libcrypt1
+    libevent-2.1-7 libssl3 zlib1g libpam0g util-linux mount python3)
+
+# The system users of the unpacked MTAs.
+mta_users() {
+    local u
+    for u in Debian-exim opensmtpd opensmtpq; do
+        if ! getent passwd "$u" >/dev/null; then
+            $SUDO useradd --system --user-group --no-create-home --home-dir /nonexistent \
+                --shell /usr/sbin/nologin "$u"
+        fi
+    done
+}
+mta_fetch() {
+    $SUDO bash "$(dirname "$0")/../tests/interop/mtas.sh" fetch
+}
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO="sudo"
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -19,14 +45,11 @@ for p in "${packages[@]}"; do
 done
 if [ "${#missing[@]}" -eq 0 ]; then
     echo "interop-deps: all present (${packages[*]})"
+    mta_users
+    mta_fetch
     exit 0
 fi
 echo "interop-deps: installing ${missing[*]}"
-
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-    SUDO="sudo"
-fi
 
 policy=/usr/sbin/policy-rc.d
 created_policy=0
@@ -60,3 +83,5 @@ for p in "${packages[@]}"; do
     }
 done
 echo "interop-deps: installed ${missing[*]}"
+mta_users
+mta_fetch

@@ -411,10 +411,24 @@ fn p26_quit_error_or_lost_quit_reply_deletes_on_the_next_run_without_redelivery(
             vec!["uid-1", "uid-2"],
             "scripted QUIT commits nothing"
         );
+        // RFC 1939 §6: without QUIT's +OK nothing was deleted, and the summary says so (issue 19).
+        assert!(
+            out.stderr.contains(
+                "2 new, 2 delivered, 0 rejected, 0 skipped, 0 deleted, 2 marked for deletion on the next poll"
+            ),
+            "{}",
+            out.stderr
+        );
 
         w.pop.update(|b| b.script.clear());
         let out = run(&cfg.path, &["run"]);
         assert_eq!(out.code, 0, "{}", out.all());
+        assert!(
+            out.stderr
+                .contains("0 new, 0 delivered, 0 rejected, 0 skipped, 2 deleted; result ok"),
+            "{}",
+            out.stderr
+        );
         assert_eq!(
             w.smtp.delivered().len(),
             2,

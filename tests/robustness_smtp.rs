@@ -175,33 +175,6 @@ fn s07_lost_end_of_data_reply_is_logged_as_a_possible_duplicate() {
 }
 
 #[test]
-fn s08_421_after_a_message_keeps_that_delivery_and_the_rest_for_later() {
-    let w = World::plain(msgs(3));
-    w.smtp.update(|b| b.shutdown_after = Some(1));
-    let cfg = w.default_config();
-    let out = run(&cfg.path, &["run"]);
-    assert_eq!(out.code, 75, "{}", out.all());
-    assert_eq!(w.delivered_subjects(), vec!["message 1"]);
-    // Message 1 was recorded; message 2 was fetched but not delivered, so the POP3 link is dropped without
-    // QUIT (a server expunging retrieved mail at UPDATE must keep it, catalog P-27): nothing is deleted yet,
-    // and message 1's DELE is re-issued next run without a second delivery.
-    assert_eq!(w.pop.mailbox_uids(), vec!["uid-1", "uid-2", "uid-3"]);
-    assert!(
-        !w.pop.sessions()[0].quit,
-        "QUIT after a fetched, undelivered message"
-    );
-    assert!(out.stderr.contains("421"), "{}", out.stderr);
-    w.smtp.set_behavior(SmtpBehavior::default());
-    let out = run(&cfg.path, &["run"]);
-    assert_eq!(out.code, 0, "{}", out.all());
-    assert_eq!(
-        w.delivered_subjects(),
-        vec!["message 1", "message 2", "message 3"]
-    );
-    assert!(w.pop.mailbox_uids().is_empty());
-}
-
-#[test]
 fn s09_malformed_end_of_data_replies_are_never_success() {
     for reply in ["2x0 looks like success", "250ok", "25", "hello", "-250 no"] {
         let w = World::plain(msgs(1));

@@ -51,6 +51,27 @@ pub struct SmtpConfig {
     pub port: u16,
     /// Name sent in EHLO; default: this machine's hostname.
     pub helo_name: String,
+    /// `batch_limit`: messages per SMTP connection before popfetch QUITs and opens a new one.
+    pub batch_limit: BatchLimit,
+}
+
+/// At most this many messages per connection to a destination, then QUIT and a new connection (fetchmail's
+/// `batchlimit`). Debian's Exim stops delivering at once from the 11th message of a connection on
+/// (`smtp_accept_queue_per_connection = 10`), so its users set 10. Not SMTP-specific: any destination that takes
+/// several messages per connection (LMTP) counts with the same type.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchLimit(Option<std::num::NonZeroU32>);
+
+impl BatchLimit {
+    /// `0` means no limit (the default).
+    pub fn new(n: u32) -> BatchLimit {
+        BatchLimit(std::num::NonZeroU32::new(n))
+    }
+
+    /// True when a connection that has taken `sent` messages must be closed before the next one.
+    pub fn reached(self, sent: usize) -> bool {
+        self.0.is_some_and(|n| sent >= n.get() as usize)
+    }
 }
 
 /// How the POP3 link is secured.

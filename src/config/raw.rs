@@ -19,6 +19,7 @@ pub(crate) const KNOWN_KEYS: &[&str] = &[
     "smtp.host",
     "smtp.port",
     "smtp.helo_name",
+    "smtp.batch_limit",
     "account.name",
     "account.host",
     "account.port",
@@ -75,6 +76,7 @@ pub(crate) struct RawSmtp {
     pub host: Option<Str>,
     pub port: Option<Spanned<i64>>,
     pub helo_name: Option<Str>,
+    pub batch_limit: Option<Spanned<i64>>,
 }
 
 /// One `[[account]]`. Integers are `i64` so that a negative value is a validation problem with a useful message.

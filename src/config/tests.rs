@@ -111,6 +111,7 @@ state_dir = "/srv/popfetch/state"
 host = "::1"
 port = 2525
 helo_name = "relay.example.org"
+batch_limit = 10
 
 [[account]]
 name = "isp"
@@ -162,6 +163,11 @@ fn every_key_is_read() {
     assert_eq!(c.state_dir, PathBuf::from("/srv/popfetch/state"));
     assert_eq!((c.smtp.host.as_str(), c.smtp.port), ("::1", 2525));
     assert_eq!(c.smtp.helo_name, "relay.example.org");
+    assert!(!c.smtp.batch_limit.reached(9) && c.smtp.batch_limit.reached(10));
+    assert!(
+        !crate::config::BatchLimit::default().reached(usize::MAX),
+        "no batch_limit: unlimited"
+    );
     let [a, b, t] = c.accounts.as_slice() else {
         panic!("three accounts")
     };

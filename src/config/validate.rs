@@ -12,12 +12,15 @@ use super::error::Issue;
 use super::oauth;
 use super::raw::{RawAccount, RawConfig, RawSmtp, Str};
 use super::{
-    Account, AuthMethod, Config, Defaults, DropDeliveredTo, PasswordSource, SmtpConfig, TlsMode,
+    Account, AuthMethod, BatchLimit, Config, Defaults, DropDeliveredTo, PasswordSource, SmtpConfig,
+    TlsMode,
 };
 use crate::secret::Secret;
 
 /// `interval` bounds (seconds): below 10 s a daemon hammers the server; a week is the longest sane period.
 const INTERVAL_RANGE: (i64, i64) = (10, 7 * 24 * 3600);
+/// `[smtp] batch_limit` bounds: 0 is "no limit" (fetchmail's `batchlimit 0`).
+const BATCH_LIMIT_RANGE: (i64, i64) = (0, 1_000_000);
 /// `timeout` bounds (seconds).
 const TIMEOUT_RANGE: (i64, i64) = (1, 3600);
 const DEFAULT_MAX_MESSAGE_SIZE: u64 = 64 * 1024 * 1024;
@@ -309,10 +312,12 @@ fn smtp(raw: RawSmtp, defaults: &Defaults, issues: &mut Vec<Issue>, source: &Pat
         }
         None => defaults.helo_name.clone(),
     };
+    let batch_limit = c.int_in(&raw.batch_limit, "batch_limit", BATCH_LIMIT_RANGE, 0);
     SmtpConfig {
         host,
         port,
         helo_name,
+        batch_limit: BatchLimit::new(u32::try_from(batch_limit).unwrap_or(0)),
     }
 }
 

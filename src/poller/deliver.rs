@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::{info, warn};
 
+use super::link::Link;
 use super::refusal::RcptRefusals;
 use super::retr_check::{self, RetrCheck};
 use super::{Failure, Pending, Report, Shutdown, pop3_fail, state_fail};
@@ -14,7 +15,7 @@ use crate::error::ExitClass;
 use crate::failpoint;
 use crate::headers::{self, Edit, ReturnPath};
 use crate::pop3::{self, Client, Reply};
-use crate::smtp::{self, Envelope, Mta, Verdict};
+use crate::smtp::{self, Envelope, Verdict};
 use crate::state::State;
 
 /// How many RETRs may be outstanding ahead of delivery when the server advertises PIPELINING (RFC 2449 §6.6).
@@ -34,7 +35,7 @@ pub(super) fn note_dele(
         .map(|(_, u)| u.as_str())
         .unwrap_or("?");
     match result {
-        Ok(()) => report.deleted += 1,
+        Ok(()) => report.marked += 1,
         // Catalog P-25: the UID stays recorded, so it is not delivered again; DELE is retried next run.
         Err(e) => warn!(
             "account {:?}: uid {uid:?}: DELE refused ({}); retried next run",
@@ -48,7 +49,7 @@ pub(super) fn note_dele(
 pub(super) async fn deliver_all(
     ctx: &Ctx<'_>,
     client: &mut Client,
-    mta: &mut Mta,
+    mta: &mut Link<'_>,
     state: &mut State,
     todo: VecDeque<Pending>,
     report: &mut Report,
@@ -66,7 +67,7 @@ pub(super) async fn deliver_all(
 async fn deliver_loop(
     ctx: &Ctx<'_>,
     client: &mut Client,
-    mta: &mut Mta,
+    mta: &mut Link<'_>,
     state: &mut State,
     mut todo: VecDeque<Pending>,
     report: &mut Report,
@@ -184,7 +185,7 @@ enum Delivery {
 async fn deliver_one(
     ctx: &Ctx<'_>,
     client: &mut Client,
-    mta: &mut Mta,
+    mta: &mut Link<'_>,
     state: &mut State,
     p: &Pending,
     raw: &[u8],

@@ -19,11 +19,11 @@ use crate::config::{Account, Config, TlsMode};
 use crate::error::ExitClass;
 use crate::failpoint;
 use crate::pop3::{self, Client, Reply};
-use crate::smtp::{self, Mta};
 use crate::state::{Identity, State};
 use crate::tls;
 
 mod deliver;
+mod link;
 mod login;
 mod refusal;
 pub(crate) mod retr_check;
@@ -99,6 +99,10 @@ pub struct Report {
     pub delivered: usize,
     pub rejected: usize,
     pub skipped: usize,
+    /// DELEs the server answered `+OK`; they take effect only with QUIT (RFC 1939 §6).
+    pub marked: usize,
+    /// Messages deleted: `marked`, once QUIT was answered `+OK`; otherwise 0, and the marked ones are deleted
+    /// by the next poll (their UIDs are recorded as delivered).
     pub deleted: usize,
 }
 
@@ -111,6 +115,7 @@ impl Report {
             delivered: 0,
             rejected: 0,
             skipped: 0,
+            marked: 0,
             deleted: 0,
         }
     }
@@ -167,22 +172,36 @@ pub async fn poll(config: &Config, acct: &Account, opts: &PollOptions) -> Report
     }
     // The summary only when something happened: a failure already has its own error line, and a quiet mailbox
     // prints nothing (cron mails any output).
-    let busy = report.new + report.deleted + report.skipped > 0;
+    let busy = report.new + report.marked + report.skipped > 0;
     if busy && !opts.dry_run {
         info!(
-            "account {:?} ({server}): {} new, {} delivered, {} rejected, {} skipped, {} deleted; result {}",
+            "account {:?} ({server}): {} new, {} delivered, {} rejected, {} skipped, {}; result {}",
             acct.name,
             report.new,
             report.delivered,
             report.rejected,
             report.skipped,
-            report.deleted,
+            deletions(&report),
             report.class.name()
         );
     } else {
         debug!("account {:?} ({server}): no new mail", acct.name);
     }
     report
+}
+
+/// The summary's deletions: a DELE is committed only by QUIT's `+OK` (RFC 1939 §6), so without it the messages
+/// are still on the server and the next poll deletes them (catalog P-26).
+fn deletions(report: &Report) -> String {
+    let pending = report.marked - report.deleted;
+    if pending == 0 {
+        format!("{} deleted", report.deleted)
+    } else {
+        format!(
+            "{} deleted, {pending} marked for deletion on the next poll",
+            report.deleted
+        )
+    }
 }
 
 /// Longest failure text an error line shows, in characters.
@@ -410,14 +429,7 @@ async fn poll_inner(
     // 4. The MTA before the first RETR, so an outage costs no download.
     let mut outcome = Ok(());
     if !todo.is_empty() {
-        match Mta::connect(
-            &config.smtp.host,
-            config.smtp.port,
-            &config.smtp.helo_name,
-            smtp::Timeouts::default(),
-        )
-        .await
-        {
+        match link::Link::open(&config.smtp).await {
             Ok(mut mta) => {
                 if let Some(limit) = mta.size_limit() {
                     skip_over_mta_limit(acct, &mut todo, limit, report);
@@ -466,7 +478,10 @@ async fn poll_inner(
     }
     if quit_ok {
         match client.quit().await {
-            Ok(()) => failpoint::hit("after_quit"),
+            Ok(()) => {
+                report.deleted = report.marked;
+                failpoint::hit("after_quit");
+            }
             Err(e) => warn!(
                 "account {:?}: QUIT failed ({e}); deletions are uncertain and are re-issued next run",
                 acct.name

@@ -157,6 +157,26 @@ impl SmtpError {
         }
     }
 
+    /// True when the MTA ended the session for having had enough of this connection rather than refusing the
+    /// message: `421` at any step (RFC 5321 §3.8: the server closes the channel; Exim's
+    /// `smtp_accept_max_per_connection`), or `452` with enhanced code `4.5.3` to MAIL (OpenSMTPD's
+    /// `smtp limit max-mails`: "Too many messages sent"; RFC 3463 §3.6 "too many recipients"). On a connection
+    /// that already took a message, the poller then opens a new one and goes on with the same message; the same
+    /// refusal on a fresh connection is a real temporary failure. `452 4.3.1` (no queue space) is not this: it
+    /// stops the poll (catalog S-01).
+    pub fn session_exhausted(&self) -> bool {
+        match self {
+            SmtpError::Reply { code: 421, .. } => true,
+            SmtpError::Reply {
+                code: 452,
+                phase: Phase::Mail,
+                text,
+                ..
+            } => text.trim_start().starts_with("4.5.3"),
+            _ => false,
+        }
+    }
+
     /// True when the link failed after the message may have been handed over in full (no clear reply to
     /// end-of-DATA): the MTA may have queued it, so a later retry may deliver it twice (catalog S-07).
     pub fn maybe_accepted(&self) -> bool {
@@ -435,6 +455,8 @@ impl Mta {
                 phase,
                 code: code_of(&resp),
             }),
+            // 421: the MTA is closing the channel (RFC 5321 §3.8); an RSET would only meet a closed socket.
+            Err(e @ SmtpError::Reply { code: 421, .. }) => Err(e),
             Err(e @ SmtpError::Reply { .. }) => {
                 let limit = self.timeouts.command;
                 let _ = tokio::time::timeout(limit, self.conn.command(Rset)).await;
@@ -543,6 +565,45 @@ mod tests {
         assert_eq!(e(Phase::Rcpt, 450).verdict(), Verdict::Temporary);
         assert_eq!(e(Phase::EndOfData, 451).class(), ExitClass::TempFail);
         assert_eq!(e(Phase::EndOfData, 554).class(), ExitClass::Partial);
+    }
+
+    #[test]
+    fn s08_421_and_452_4_5_3_to_mail_end_the_session_other_4xx_do_not() {
+        let e = |phase, code, text: &str| SmtpError::Reply {
+            addr: "x".into(),
+            phase,
+            code,
+            text: text.into(),
+        };
+        for phase in [
+            Phase::Greeting,
+            Phase::Mail,
+            Phase::Rcpt,
+            Phase::Data,
+            Phase::EndOfData,
+        ] {
+            assert!(
+                e(phase, 421, "4.7.0 too many messages in this connection").session_exhausted()
+            );
+        }
+        assert!(
+            e(
+                Phase::Mail,
+                452,
+                "4.5.3 Too many recipients: Too many messages sent"
+            )
+            .session_exhausted()
+        );
+        assert!(!e(Phase::Mail, 452, "4.3.1 Insufficient system storage").session_exhausted());
+        assert!(!e(Phase::Rcpt, 452, "4.5.3 Too many recipients").session_exhausted());
+        assert!(!e(Phase::Mail, 451, "4.5.3 odd").session_exhausted());
+        assert!(!e(Phase::EndOfData, 451, "4.3.0 queue file write error").session_exhausted());
+        let lost = SmtpError::Unreachable {
+            addr: "x".into(),
+            phase: Phase::Mail,
+            reason: "reset".into(),
+        };
+        assert!(!lost.session_exhausted());
     }
 
     #[test]

@@ -25,6 +25,7 @@ fn report(account: &str, class: ExitClass) -> Report {
         delivered: 0,
         rejected: 0,
         skipped: 0,
+        marked: 0,
         deleted: 0,
     }
 }

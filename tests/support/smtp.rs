@@ -50,6 +50,11 @@ pub struct SmtpBehavior {
     /// Once this many transactions reached end-of-DATA on one connection, answer the next command with
     /// `421 4.3.2 Service shutting down` and close (catalog S-08).
     pub shutdown_after: Option<usize>,
+    /// Once this many transactions reached end-of-DATA on one connection, answer every further MAIL with this
+    /// reply and keep the session open (OpenSMTPD's `smtp limit max-mails`: `452 4.5.3 ...`).
+    pub max_mails: Option<(usize, String)>,
+    /// From connection number `.0` on (0-based), greet with `.1` instead of `greeting`.
+    pub greeting_from_connection: Option<(usize, String)>,
 }
 
 impl Default for SmtpBehavior {
@@ -70,6 +75,8 @@ impl Default for SmtpBehavior {
             delay_eod_reply: None,
             enforce_lockstep: true,
             shutdown_after: None,
+            max_mails: None,
+            greeting_from_connection: None,
         }
     }
 }

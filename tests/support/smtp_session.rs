@@ -97,7 +97,10 @@ fn parse_path(arg: &str, prefix: &str) -> Option<(String, Vec<String>)> {
 
 impl Conn {
     fn run(&mut self) -> Result<(), String> {
-        let greeting = format!("{}\r\n", self.b.greeting);
+        let greeting = match &self.b.greeting_from_connection {
+            Some((from, g)) if self.idx >= *from => format!("{g}\r\n"),
+            _ => format!("{}\r\n", self.b.greeting),
+        };
         self.wire
             .send(greeting.as_bytes())
             .map_err(|e| e.to_string())?;
@@ -118,6 +121,15 @@ impl Conn {
                 Err(e) => return Err(e.to_string()),
             }
         }
+    }
+
+    /// Transactions that reached end-of-DATA on this connection.
+    fn done_here(&self) -> usize {
+        lock(&self.state)
+            .transactions
+            .iter()
+            .filter(|t| t.connection == self.idx)
+            .count()
     }
 
     fn violation(&self, what: String) {
@@ -171,17 +183,12 @@ impl Conn {
             None => (line.to_ascii_uppercase(), String::new()),
         };
         let has_helo = lock(&self.state).sessions[self.idx].helo.is_some();
-        if let Some(limit) = self.b.shutdown_after {
-            let done = lock(&self.state)
-                .transactions
-                .iter()
-                .filter(|t| t.connection == self.idx)
-                .count();
-            if done >= limit {
-                self.session(|s| s.error = Some("fault: 421 shutdown".into()));
-                self.wire.send(b"421 4.3.2 Service shutting down\r\n")?;
-                return Ok(Next::End);
-            }
+        if let Some(limit) = self.b.shutdown_after
+            && self.done_here() >= limit
+        {
+            self.session(|s| s.error = Some("fault: 421 shutdown".into()));
+            self.wire.send(b"421 4.3.2 Service shutting down\r\n")?;
+            return Ok(Next::End);
         }
         match verb.as_str() {
             "EHLO" if !self.b.ehlo_ok => {
@@ -219,6 +226,16 @@ impl Conn {
             "MAIL" if !has_helo => self.reply("MAIL", "503 5.5.1 Error: send HELO/EHLO first")?,
             "MAIL" if self.txn.mail_from.is_some() => {
                 self.reply("MAIL", "503 5.5.1 Error: nested MAIL command")?
+            }
+            "MAIL"
+                if self
+                    .b
+                    .max_mails
+                    .as_ref()
+                    .is_some_and(|(n, _)| self.done_here() >= *n) =>
+            {
+                let reply = self.b.max_mails.clone().map(|(_, r)| r).unwrap_or_default();
+                self.reply("MAIL", &reply)?
             }
             "MAIL" => match parse_path(&arg, "FROM:") {
                 None => {

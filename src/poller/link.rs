@@ -1,0 +1,142 @@
+//! The poll's connection to the MTA, across messages: opened before the first RETR (design flow step 4), closed
+//! and opened anew after `[smtp] batch_limit` messages, and opened anew when the MTA ends a session for having had
+//! enough of it (issue 19). Which messages to deliver, and what a refusal means for them, stays with `deliver.rs`;
+//! the wire with [`crate::smtp`].
+//!
+//! Why a session end is not a failure: OpenSMTPD takes at most 100 messages per session (`smtp limit max-mails`,
+//! then `452 4.5.3` to MAIL), Exim 1000 (`smtp_accept_max_per_connection`, then `421`). Stopping the poll there
+//! would leave a backlog for several more polls (and double the daemon's wait each time). The same message goes to
+//! a new connection instead; it was refused whole, so nothing is duplicated. Only a connection that has already
+//! taken a message is reopened: a refusal on a fresh one is a real temporary failure, so a down MTA can never
+//! cause a loop, and each reopening follows progress.
+
+use tracing::{debug, info, warn};
+
+use crate::config::SmtpConfig;
+use crate::smtp::{self, Accepted, Envelope, Mta, SmtpError};
+
+/// The most sessions the MTA may end in one poll before the poll stops with a temporary failure (exit 75) and
+/// the rest waits for the next poll. Every reopening follows at least one delivered message, so this only bounds
+/// the connections an MTA with a tiny per-session limit costs: at OpenSMTPD's default of 100 per session, 10,000
+/// messages per poll. Sessions closed by popfetch itself for `batch_limit` do not count.
+pub(super) const MAX_RECONNECTS: usize = 100;
+
+/// One poll's MTA connection and its counters.
+pub(super) struct Link<'a> {
+    smtp: &'a SmtpConfig,
+    /// `None` between a closed session and the next message.
+    mta: Option<Mta>,
+    /// The MTA's SIZE limit, from the first session.
+    size_limit: Option<u64>,
+    /// Messages the current session accepted.
+    taken: usize,
+    /// Sessions the MTA ended that were reopened in this poll.
+    reconnects: usize,
+}
+
+impl<'a> Link<'a> {
+    /// Connect and EHLO.
+    ///
+    /// # Errors
+    /// As [`Mta::connect`]: the MTA is down or refuses the session.
+    pub(super) async fn open(smtp: &'a SmtpConfig) -> Result<Link<'a>, SmtpError> {
+        let mta = connect(smtp).await?;
+        Ok(Link {
+            smtp,
+            size_limit: mta.size_limit(),
+            mta: Some(mta),
+            taken: 0,
+            reconnects: 0,
+        })
+    }
+
+    /// The MTA's announced SIZE limit (RFC 1870), see [`Mta::size_limit`].
+    pub(super) fn size_limit(&self) -> Option<u64> {
+        self.size_limit
+    }
+
+    /// Deliver one message, on a new session when the batch is full or the MTA ended the current one.
+    ///
+    /// # Errors
+    /// As [`Mta::deliver`], or the refusal of a new session. After [`MAX_RECONNECTS`] reopenings, the MTA's
+    /// session-ending reply itself.
+    ///
+    /// # Cancel safety
+    /// Not cancel safe, as [`Mta::deliver`].
+    pub(super) async fn deliver(
+        &mut self,
+        envelope: &Envelope,
+        message: &[u8],
+    ) -> Result<Accepted, SmtpError> {
+        if self.smtp.batch_limit.reached(self.taken)
+            && let Some(mta) = self.mta.take()
+        {
+            debug!(
+                "MTA {}: batch_limit reached after {} message(s); next message on a new connection",
+                mta.addr(),
+                self.taken
+            );
+            mta.quit().await;
+        }
+        loop {
+            let mta = match self.mta.take() {
+                Some(m) => m,
+                None => {
+                    self.taken = 0;
+                    connect(self.smtp).await?
+                }
+            };
+            let mta = self.mta.insert(mta);
+            let e = match mta.deliver(envelope, message).await {
+                Ok(accepted) => {
+                    self.taken += 1;
+                    return Ok(accepted);
+                }
+                Err(e) => e,
+            };
+            if !e.session_exhausted() {
+                return Err(e);
+            }
+            // The session is over either way. After 421 the MTA closed it (RFC 5321 §3.8): no QUIT.
+            let mta = self.mta.take();
+            if e.code() != Some(421)
+                && let Some(m) = mta
+            {
+                m.quit().await;
+            }
+            if self.taken == 0 {
+                return Err(e);
+            }
+            if self.reconnects >= MAX_RECONNECTS {
+                warn!(
+                    "the MTA ended {MAX_RECONNECTS} sessions in this poll, the most popfetch reopens in one poll; \
+                     the rest waits for the next poll"
+                );
+                return Err(e);
+            }
+            self.reconnects += 1;
+            info!(
+                "{e}: the MTA ended the session after {} message(s); going on with a new connection ({} of at \
+                 most {MAX_RECONNECTS} in this poll)",
+                self.taken, self.reconnects
+            );
+        }
+    }
+
+    /// QUIT the current session, if one is open.
+    pub(super) async fn quit(self) {
+        if let Some(mta) = self.mta {
+            mta.quit().await;
+        }
+    }
+}
+
+async fn connect(smtp: &SmtpConfig) -> Result<Mta, SmtpError> {
+    Mta::connect(
+        &smtp.host,
+        smtp.port,
+        &smtp.helo_name,
+        smtp::Timeouts::default(),
+    )
+    .await
+}
