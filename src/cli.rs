@@ -51,8 +51,9 @@ pub enum Command {
     Run(RunArgs),
     /// Poll each account on its own interval until stopped (SIGTERM); SIGUSR1 polls now, SIGHUP reloads
     Daemon(DaemonArgs),
-    /// Validate the configuration and exit (0 valid, 78 invalid)
-    Check,
+    /// Validate the configuration and what it names (password and CA files, password_command, state_dir) and
+    /// exit; with --connect, also try each account's server and the MTA without changing anything
+    Check(CheckArgs),
     /// Run the header pipeline on a local message offline and print the result
     Filter(FilterArgs),
     /// Authorize popfetch once for an OAuth 2.0 account (auth = "xoauth2" or "oauthbearer") and store the
@@ -60,6 +61,21 @@ pub enum Command {
     Auth(AuthArgs),
     /// Convert another fetcher's configuration (fetchmail, getmail, mpop) or record the UIDs it delivered
     Import(crate::import::ImportArgs),
+}
+
+/// Options of `check`.
+#[derive(clap::Args, Debug, Default)]
+pub struct CheckArgs {
+    /// Also connect (like fetchmail -c): for each account, concurrently, log in to the POP3 server (printing the
+    /// certificate's SHA-256 fingerprint) and count the new messages with UIDL, then ask the MTA whether it takes
+    /// mail for the target (MAIL FROM:<>, RCPT TO, RSET); nothing is fetched, deleted, queued or recorded. One
+    /// line per account; the exit status is the one a run would give
+    #[arg(long)]
+    pub connect: bool,
+
+    /// With --connect, try only this account (repeatable; default: every account)
+    #[arg(long = "account", value_name = "NAME", requires = "connect")]
+    pub accounts: Vec<String>,
 }
 
 /// Options of `auth`.
@@ -234,8 +250,16 @@ mod tests {
     fn check_takes_no_arguments_and_unknown_flags_fail() {
         assert!(matches!(
             Cli::try_parse_from(["popfetch", "check"]).unwrap().command,
-            Some(Command::Check)
+            Some(Command::Check(CheckArgs { connect: false, .. }))
         ));
+        let cli =
+            Cli::try_parse_from(["popfetch", "check", "--connect", "--account", "a"]).unwrap();
+        let Some(Command::Check(args)) = cli.command else {
+            panic!("expected check")
+        };
+        assert!(args.connect);
+        assert_eq!(args.accounts, ["a"]);
+        assert!(Cli::try_parse_from(["popfetch", "check", "--account", "a"]).is_err());
         assert!(Cli::try_parse_from(["popfetch", "check", "extra"]).is_err());
         assert!(Cli::try_parse_from(["popfetch", "run", "--dry-runn"]).is_err());
         assert!(Cli::try_parse_from(["popfetch", "check", "--diff"]).is_err());

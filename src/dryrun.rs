@@ -229,8 +229,8 @@ fn show_delivery(
     }
 }
 
-/// A read-only view of an account's state file.
-struct Snapshot {
+/// A read-only view of an account's state file (also `check --connect`'s, to count what is new).
+pub(crate) struct Snapshot {
     path: PathBuf,
     /// `false`: no state file yet (a fresh account).
     existed: bool,
@@ -242,7 +242,11 @@ impl Snapshot {
     /// Read `<dir>/<account>.state` as [`crate::state::State::open`] would, with the same refusals (symlink,
     /// size, corrupt, foreign, newer version), but opened read-only and without the lock; a missing file or
     /// directory is an empty state and nothing is created.
-    fn read(dir: &Path, account: &str, identity: &Identity) -> Result<Snapshot, StateError> {
+    pub(crate) fn read(
+        dir: &Path,
+        account: &str,
+        identity: &Identity,
+    ) -> Result<Snapshot, StateError> {
         if account.is_empty() || account.starts_with('.') || account.contains(['/', '\0']) {
             return Err(StateError::AccountName {
                 account: account.to_owned(),
@@ -290,6 +294,11 @@ impl Snapshot {
         snap.entries = journal.entries;
         snap.torn_line = journal.torn_line;
         Ok(snap)
+    }
+
+    /// The UID has an outcome (delivered or rejected): a run would not fetch it.
+    pub(crate) fn is_known(&self, uid: &str) -> bool {
+        self.entries.get(uid).is_some_and(|e| e.outcome.is_some())
     }
 
     fn describe(&self) -> String {

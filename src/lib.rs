@@ -29,6 +29,7 @@
 //! and the fsync) is detected and logged by the next run.
 #![forbid(unsafe_code)]
 
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod daemon;

@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use popfetch::cli::{AuthArgs, Cli, Command, DaemonArgs, FilterArgs, LogTarget, RunArgs};
+use popfetch::cli::{
+    AuthArgs, CheckArgs, Cli, Command, DaemonArgs, FilterArgs, LogTarget, RunArgs,
+};
 use popfetch::config::{self, Config};
 use popfetch::error::ExitClass;
 use popfetch::{daemon, headers, logging, poller};
@@ -35,7 +37,7 @@ fn main() -> ExitCode {
         None => run(&path, RunArgs::default()),
         Some(Command::Run(args)) => run(&path, args),
         Some(Command::Daemon(args)) => daemon(&path, args),
-        Some(Command::Check) => check(&path),
+        Some(Command::Check(args)) => check(&path, args),
         Some(Command::Filter(args)) => filter(&path, args),
         Some(Command::Auth(args)) => auth(&path, args),
         Some(Command::Import(_)) => unreachable!("dispatched above"),
@@ -50,38 +52,57 @@ fn load(path: &Path) -> Result<Config, ExitClass> {
     })
 }
 
-fn check(path: &Path) -> ExitClass {
-    match load(path) {
-        Ok(c) => {
-            println!(
-                "{}: ok, {} account{}, state in {}",
-                path.display(),
-                c.accounts.len(),
-                if c.accounts.len() == 1 { "" } else { "s" },
-                c.state_dir.display()
-            );
-            ExitClass::Ok
-        }
-        Err(class) => class,
-    }
-}
-
-fn run(path: &Path, args: RunArgs) -> ExitClass {
-    let config = match load(path) {
+/// `popfetch check`: the file, then what it names (offline), then with `--connect` the servers.
+fn check(path: &Path, args: CheckArgs) -> ExitClass {
+    let (config, runtime) = match load_for(path, &args.accounts) {
         Ok(c) => c,
         Err(class) => return class,
     };
-    for name in &args.accounts {
-        if !config.accounts.iter().any(|a| &a.name == name) {
-            eprintln!(
-                "popfetch: {}: no account named {name:?} (popfetch check lists the file's problems)",
-                path.display()
-            );
-            return ExitClass::Config;
-        }
+    let mut worst = ExitClass::Ok;
+    for finding in runtime.block_on(popfetch::check::offline(&config)) {
+        eprintln!("popfetch: {}: {finding}", path.display());
+        worst = worst.worst(finding.class);
     }
-    let runtime = match runtime() {
-        Ok(rt) => rt,
+    if worst == ExitClass::Ok {
+        println!(
+            "{}: ok, {} account{}, state in {}",
+            path.display(),
+            config.accounts.len(),
+            if config.accounts.len() == 1 { "" } else { "s" },
+            config.state_dir.display()
+        );
+    }
+    if args.connect {
+        let config = Arc::new(config);
+        worst =
+            worst.worst(runtime.block_on(popfetch::check::connect::run(config, &args.accounts)));
+    }
+    worst
+}
+
+/// The config, with every `--account NAME` naming an account (else a configuration error, before anything is
+/// tried), and the runtime to try them in.
+fn load_for(
+    path: &Path,
+    accounts: &[String],
+) -> Result<(Config, tokio::runtime::Runtime), ExitClass> {
+    let config = load(path)?;
+    if let Some(name) = accounts
+        .iter()
+        .find(|n| !config.accounts.iter().any(|a| &a.name == *n))
+    {
+        eprintln!(
+            "popfetch: {}: no account named {name:?} (popfetch check lists the file's problems)",
+            path.display()
+        );
+        return Err(ExitClass::Config);
+    }
+    Ok((config, runtime()?))
+}
+
+fn run(path: &Path, args: RunArgs) -> ExitClass {
+    let (config, runtime) = match load_for(path, &args.accounts) {
+        Ok(c) => c,
         Err(class) => return class,
     };
     if args.dry_run {

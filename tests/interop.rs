@@ -217,9 +217,14 @@ impl Servers {
 
     /// `popfetch run -c CONFIG`, bounded by [`RUN_DEADLINE`].
     fn run(&self, config: &Path) -> Run {
+        self.popfetch(config, &["run"])
+    }
+
+    /// `popfetch ARGS -c CONFIG`, bounded by [`RUN_DEADLINE`].
+    fn popfetch(&self, config: &Path, args: &[&str]) -> Run {
         let started = Instant::now();
         let mut child = Command::new(env!("CARGO_BIN_EXE_popfetch"))
-            .arg("run")
+            .args(args)
             .arg("-c")
             .arg(config)
             .stdin(Stdio::null())
@@ -725,6 +730,64 @@ fn t_wrong_ca_refused_before_any_credential() {
         !s.postfix_log().contains("client=localhost"),
         "a message reached Postfix"
     );
+}
+
+/// Issue 9: `check --connect` against the real servers: Dovecot's certificate fingerprint as openssl prints it,
+/// the new messages counted, Postfix's answer to the RCPT probe, and nothing changed on either side.
+#[test]
+#[ignore = "needs dovecot and postfix: run tests/interop/run.sh"]
+fn check_connect_reports_both_servers_and_changes_nothing() {
+    let s = servers!("check_connect_reports_both_servers_and_changes_nothing");
+    s.put(&[
+        simple("check-1", "", "stays\r\n"),
+        simple("check-2", "", "stays too\r\n"),
+    ]);
+    let fp = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(s.dir.join("tls/server.pem"))
+        .output()
+        .expect("openssl");
+    let fp = String::from_utf8_lossy(&fp.stdout);
+    let fp = fp.trim().rsplit('=').next().unwrap().to_owned();
+    let config = s.config(Tls::Implicit, &s.path("CA_FILE"), "");
+    let run = s.popfetch(&config, &["check", "--connect"]);
+    assert_eq!(run.code(), Some(0), "{}", s.context(&run));
+    let out = String::from_utf8_lossy(&run.output.stdout).into_owned();
+    for want in [
+        format!("POP3 ok (TLS, certificate SHA-256 {fp}, logged in, 2 messages, 2 new)"),
+        format!("accepts RCPT TO:<{}>: 250 2.1.5 Ok", s.get("TARGET")),
+        "; result ok".to_owned(),
+    ] {
+        assert!(out.contains(&want), "{want:?} not in\n{}", s.context(&run));
+    }
+    // A target Postfix does not know is a configuration error, before any message.
+    let text = fs::read_to_string(&config).unwrap().replace(
+        &format!("target = {:?}", s.get("TARGET")),
+        "target = \"nobody-here@example.test\"",
+    );
+    fs::write(&config, text).unwrap();
+    let run = s.popfetch(&config, &["check", "--connect"]);
+    assert_eq!(run.code(), Some(78), "{}", s.context(&run));
+    let out = String::from_utf8_lossy(&run.output.stdout).into_owned();
+    assert!(
+        out.contains("550 to RCPT TO: 5.1.1") && out.contains("POP3 ok (TLS"),
+        "{}",
+        s.context(&run)
+    );
+    // Nothing was fetched, deleted, queued or recorded.
+    s.wait_queue();
+    assert_eq!(s.dovecot_left(), 2, "{}", s.context(&run));
+    assert!(s.delivered().is_empty() && s.bounces().is_empty());
+    assert!(!s.dir.join("popfetch-state").join("dovecot.state").exists());
+    let log = s.dovecot_log();
+    let logouts: Vec<&str> = log.lines().filter(|l| l.contains("retr=")).collect();
+    assert_eq!(logouts.len(), 2, "one POP3 session per check\n{log}");
+    for line in logouts {
+        assert!(
+            line.contains("retr=0/0") && line.contains("del=0/"),
+            "{line}\n{log}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------

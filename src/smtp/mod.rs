@@ -418,6 +418,49 @@ impl Mta {
         }
     }
 
+    /// `popfetch check --connect`: would the MTA take mail for `to`? `MAIL FROM:<>`, `RCPT TO:<to>`, then RSET
+    /// whatever the answer, so nothing is ever queued. The null sender is the one every MTA must accept
+    /// (RFC 5321 §4.5.5), so a refusal is about the recipient. Returns the reply to RCPT.
+    ///
+    /// # Errors
+    /// As [`Mta::deliver`] before DATA.
+    pub async fn probe(&mut self, to: &str) -> Result<Accepted, SmtpError> {
+        let t = self.timeouts;
+        let to = parse_address(&self.addr, Phase::Rcpt, to)?;
+        let r = self
+            .step(Phase::Mail, t.command, Mail::new(None, vec![]))
+            .await;
+        self.expect(Phase::Mail, r, 250).await?;
+        let r = self
+            .step(Phase::Rcpt, t.command, Rcpt::new(to, vec![]))
+            .await;
+        match r {
+            // 251: not local, will forward (RFC 5321 §3.4): accepted too.
+            Ok(resp) if matches!(code_of(&resp), 250 | 251) => {
+                let accepted = Accepted {
+                    code: code_of(&resp),
+                    text: reply_text(&resp),
+                };
+                let r = self.step(Phase::Rcpt, t.command, Rset).await;
+                self.expect(Phase::Rcpt, r, 250).await?;
+                Ok(accepted)
+            }
+            Ok(resp) => Err(SmtpError::Unexpected {
+                addr: self.addr.clone(),
+                phase: Phase::Rcpt,
+                code: code_of(&resp),
+            }),
+            // A negative reply: expect() resets the transaction (RFC 5321 §4.1.1.5) and passes the error on.
+            Err(e) => self
+                .expect(Phase::Rcpt, Err(e), 250)
+                .await
+                .map(|()| Accepted {
+                    code: 0,
+                    text: String::new(),
+                }),
+        }
+    }
+
     /// Send QUIT and close. Errors are irrelevant at this point: every message already has its outcome.
     pub async fn quit(mut self) {
         let _ = tokio::time::timeout(self.timeouts.command, self.conn.command(Quit)).await;

@@ -1,0 +1,164 @@
+//! `popfetch check --connect` (like `fetchmail -c`): for each account, concurrently, what a run would meet, and
+//! nothing changed anywhere.
+//!
+//! POP3: connect, TLS, CAPA, authenticate, UIDL, QUIT. No RETR, no DELE, so QUIT commits nothing (RFC 1939 §6).
+//! The state is only read (as the dry run reads it, without the lock), to count what is new. MTA: connect, EHLO,
+//! `MAIL FROM:<>`, `RCPT TO:<target>`, RSET, QUIT, so a wrong target shows up before the first message and
+//! nothing is ever queued. The null sender is what a bounce would use, so an MTA that accepts mail for the target
+//! at all accepts it from `<>` (RFC 5321 §4.5.5 requires it).
+//!
+//! One line per account on stdout, in config order; the exit status is the most severe class, as a run's.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use crate::config::{Account, Config};
+use crate::dryrun::Snapshot;
+use crate::error::ExitClass;
+use crate::poller::{open_pop3, pop3_fail};
+use crate::smtp::{self, Mta};
+use crate::state::Identity;
+use crate::tls::explain::CertInfo;
+
+/// At most this many accounts are tried at once, as in a run.
+const CONCURRENCY: usize = 4;
+
+/// Try every selected account (all when `accounts` is empty), print one line each, return the worst class.
+pub async fn run(config: Arc<Config>, accounts: &[String]) -> ExitClass {
+    let permits = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
+    let mut set = tokio::task::JoinSet::new();
+    for (i, acct) in config.accounts.iter().enumerate() {
+        if !accounts.is_empty() && !accounts.contains(&acct.name) {
+            continue;
+        }
+        let (config, permits) = (config.clone(), permits.clone());
+        set.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            (i, probe(&config, &config.accounts[i]).await)
+        });
+    }
+    let mut lines = Vec::new();
+    let mut worst = ExitClass::Ok;
+    while let Some(r) = set.join_next().await {
+        match r {
+            Ok((i, (class, line))) => {
+                worst = worst.worst(class);
+                lines.push((i, line));
+            }
+            Err(e) => {
+                tracing::error!("internal error: account task failed: {e}");
+                worst = worst.worst(ExitClass::Internal);
+            }
+        }
+    }
+    lines.sort();
+    for (_, line) in lines {
+        println!("{line}");
+    }
+    worst
+}
+
+/// One account: the POP3 side and the MTA side, both tried whatever the other gives; the line and its class.
+async fn probe(config: &Config, acct: &Account) -> (ExitClass, String) {
+    let (pop3, mta) = tokio::join!(probe_pop3(config, acct), probe_mta(config, acct));
+    let mut line = format!(
+        "account {:?} ({}:{}, user {:?}): ",
+        acct.name, acct.host, acct.port, acct.user
+    );
+    let mut class = ExitClass::Ok;
+    for (c, text) in [pop3, mta] {
+        class = class.worst(c);
+        let _ = write!(line, "{text}; ");
+    }
+    line.truncate(line.len() - 2);
+    let _ = write!(line, "; result {}", class.name());
+    (class, crate::poller::printable(&line, 4096))
+}
+
+async fn probe_pop3(config: &Config, acct: &Account) -> (ExitClass, String) {
+    let identity = Identity {
+        host: acct.host.clone(),
+        port: acct.port,
+        user: acct.user.clone(),
+    };
+    // A state a run would refuse is reported, and the servers are still tried: the rest of the line stays useful.
+    let (snap, mut class, mut state_note) =
+        match Snapshot::read(&config.state_dir, &acct.name, &identity) {
+            Ok(s) => (Some(s), ExitClass::Ok, String::new()),
+            Err(e) => (
+                None,
+                e.class(),
+                format!("; state: {}", crate::poller::chain(&e)),
+            ),
+        };
+    let mut client = match open_pop3(acct, &config.state_dir).await {
+        Ok(c) => c,
+        Err(f) => {
+            return (
+                class.worst(f.class),
+                format!("POP3 failed: {}{state_note}", f.message),
+            );
+        }
+    };
+    let link = match client.peer_certificate() {
+        Some(der) => format!(
+            "TLS, certificate SHA-256 {}",
+            CertInfo::parse(der).fingerprint()
+        ),
+        None => "no TLS".to_owned(),
+    };
+    let uidl = match client.uidl().await {
+        Ok(u) => u,
+        Err(e) => {
+            let f = pop3_fail(e);
+            return (
+                class.worst(f.class),
+                format!(
+                    "POP3 {link}, logged in; UIDL failed: {}{state_note}",
+                    f.message
+                ),
+            );
+        }
+    };
+    if let Err(e) = client.quit().await {
+        class = class.worst(ExitClass::TempFail);
+        state_note.push_str(&format!("; QUIT failed: {e}"));
+    }
+    let new = match &snap {
+        Some(s) => uidl
+            .iter()
+            .filter(|(_, uid)| !s.is_known(uid))
+            .count()
+            .to_string(),
+        None => "?".to_owned(),
+    };
+    (
+        class,
+        format!(
+            "POP3 ok ({link}, logged in, {} message{}, {new} new){state_note}",
+            uidl.len(),
+            if uidl.len() == 1 { "" } else { "s" }
+        ),
+    )
+}
+
+async fn probe_mta(config: &Config, acct: &Account) -> (ExitClass, String) {
+    let s = &config.smtp;
+    let mut mta = match Mta::connect(&s.host, s.port, &s.helo_name, smtp::Timeouts::default()).await
+    {
+        Ok(m) => m,
+        Err(e) => return (e.class(), format!("MTA failed: {e}")),
+    };
+    let r = mta.probe(&acct.target).await;
+    mta.quit().await;
+    match r {
+        Ok(a) => (
+            ExitClass::Ok,
+            format!(
+                "MTA {}:{} accepts RCPT TO:<{}>: {} {}",
+                s.host, s.port, acct.target, a.code, a.text
+            ),
+        ),
+        Err(e) => (e.class(), format!("MTA refused: {e}")),
+    }
+}
