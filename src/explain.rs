@@ -135,6 +135,7 @@ const PHRASES: &[(Reason, &[&str])] = &[
             "dnsbl",
             "rbl",
             "client host rejected",
+            "sender address rejected: access denied",
             "poor reputation",
             "blocked",
         ],
@@ -180,6 +181,7 @@ const PHRASES: &[(Reason, &[&str])] = &[
             "not found in",
             "address rejected: user",
             "unrouteable address",
+            "relay access denied",
         ],
     ),
     (
@@ -273,6 +275,34 @@ fn contains_word(text: &str, phrase: &str) -> bool {
     false
 }
 
+/// Whether a refusal of `RCPT TO` says, by itself, that it is about the recipient rather than about this message
+/// (design.md "MTA rejections", catalog S-03): an RFC 3463 recipient code (X.1.1 bad mailbox, X.1.2 bad system,
+/// X.1.3 bad syntax, X.1.6 moved, X.1.10 null MX; §3.2, RFC 7505), or Postfix's "Recipient address rejected"
+/// (`smtpd_recipient_restrictions`) or "Relay access denied" (`reject_unauth_destination`). Postfix applies
+/// sender restrictions at `RCPT TO` as well (`smtpd_delay_reject = yes`), so a 5xx there alone proves nothing.
+pub fn refuses_recipient(text: &str) -> bool {
+    if let Some(e) = enhanced_code(text)
+        && e.subject == 1
+        && matches!(e.detail, 1 | 2 | 3 | 6 | 10)
+    {
+        return true;
+    }
+    let lower = text.to_ascii_lowercase();
+    ["recipient address rejected", "relay access denied"]
+        .iter()
+        .any(|p| contains_word(&lower, p))
+}
+
+/// Whether a refusal's text names the recipient `target` (as `<target>`, case-insensitively) and not the
+/// `sender`: Postfix puts the address a restriction is about in brackets at the start of its text, so
+/// `<me@example.org>: Relay access denied` is about the target and `<spam@x.test>: Sender address rejected` is
+/// about the message. A text naming both (a message from the target itself) decides nothing.
+pub fn names_only_target(text: &str, target: &str, sender: Option<&str>) -> bool {
+    let lower = text.to_ascii_lowercase();
+    let named = |a: &str| !a.is_empty() && lower.contains(&format!("<{}>", a.to_ascii_lowercase()));
+    named(target) && !sender.is_some_and(named)
+}
+
 /// The explanation to append to a log line about a refusal with this code and text, e.g.
 /// `reason: unknown-user: the MTA does not know the recipient: check the account's target address`.
 pub fn describe(code: Option<u16>, text: &str) -> Option<String> {
@@ -310,6 +340,68 @@ mod tests {
         assert!(contains_word("rbl: listed", "rbl"));
         assert!(!contains_word("spfx", "spf"));
         assert!(contains_word("é spf", "spf"));
+    }
+
+    #[test]
+    fn s03_recipient_evidence_from_the_reply_alone() {
+        for code in ["5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.10"] {
+            assert!(
+                refuses_recipient(&format!("{code} Access denied")),
+                "{code}"
+            );
+        }
+        for code in ["5.1.7", "5.1.8", "5.7.1", "5.1.0", "5.5.2"] {
+            assert!(
+                !refuses_recipient(&format!("{code} Access denied")),
+                "{code}"
+            );
+        }
+        assert!(refuses_recipient(
+            "5.7.1 <me@x.test>: Recipient address rejected: Access denied"
+        ));
+        assert!(refuses_recipient("<me@x.test>: relay access denied"));
+        assert!(!refuses_recipient(
+            "5.7.1 <spam@x.test>: Sender address rejected: Access denied"
+        ));
+        assert!(!refuses_recipient("Access denied"));
+    }
+
+    #[test]
+    fn s03_naming_the_target_and_not_the_sender() {
+        let t = "me@example.org";
+        assert!(names_only_target(
+            "5.7.1 <Me@Example.org>: Relay access denied",
+            t,
+            Some("a@b.test")
+        ));
+        assert!(names_only_target("<me@example.org>: no", t, None));
+        assert!(!names_only_target(
+            "<me@example.org>: from <a@b.test> refused",
+            t,
+            Some("a@b.test")
+        ));
+        assert!(!names_only_target(
+            "<a@b.test>: Sender address rejected",
+            t,
+            Some("a@b.test")
+        ));
+        // Without brackets an address inside another word is not taken as naming it.
+        assert!(!names_only_target("xme@example.org refused", t, None));
+    }
+
+    #[test]
+    fn sender_access_and_relay_refusals_get_their_reasons() {
+        assert_eq!(
+            classify(
+                554,
+                "5.7.1 <blocked@spam.example>: Sender address rejected: Access denied"
+            ),
+            Some(Reason::Blocked)
+        );
+        assert_eq!(
+            classify(554, "5.7.1 <me@x.test>: Relay access denied"),
+            Some(Reason::UnknownUser)
+        );
     }
 
     #[test]

@@ -522,7 +522,8 @@ fn explain_classifies_real_world_replies() {
             "4.7.1 <x@y>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/",
             Some(Temporary),
         ),
-        (554, "5.7.1 <x@y>: Relay access denied", Some(Policy)),
+        // The MTA does not take mail for the target's domain: the advice is to check `target` (issue 9).
+        (554, "5.7.1 <x@y>: Relay access denied", Some(UnknownUser)),
         (
             421,
             "4.4.2 mx.example.org Error: timeout exceeded",

@@ -1107,6 +1107,65 @@ fn s_postfix_down_tempfail_then_delivers() {
     assert_eq!(s.dovecot_left(), 0, "{}", s.context(&up));
 }
 
+/// Issue 9 point 1 (catalog S-03): Postfix applies `smtpd_sender_restrictions` at `RCPT TO`
+/// (`smtpd_delay_reject = yes`), so a blocked sender refuses one message's RCPT with `554 5.7.1 <...>: Sender
+/// address rejected: Access denied`. That message is rejected and kept; the ones after it are delivered.
+#[test]
+#[ignore = "needs dovecot and postfix: run tests/interop/run.sh"]
+fn s03_postfix_sender_restriction_rejects_one_message_and_the_poll_goes_on() {
+    let s = servers!("s03_postfix_sender_restriction_rejects_one_message_and_the_poll_goes_on");
+    s.script(
+        "postconf",
+        &["smtpd_sender_restrictions = check_sender_access inline:{blocked@spam.example=REJECT}"],
+    );
+    let blocked = format!(
+        "Return-Path: <blocked@spam.example>\r\n{}",
+        String::from_utf8(simple("sender-2", "", "two\r\n")).expect("ascii")
+    );
+    s.put(&[
+        simple("sender-1", "", "one\r\n"),
+        blocked.into_bytes(),
+        simple("sender-3", "", "three\r\n"),
+    ]);
+    let config = s.config(Tls::Implicit, &s.path("CA_FILE"), "");
+    let run = s.run(&config);
+    assert_eq!(run.code(), Some(1), "{}", s.context(&run));
+    let text = run.text();
+    assert!(
+        text.contains("Sender address rejected") && text.contains("rejected by the MTA"),
+        "{}",
+        s.context(&run)
+    );
+    assert!(
+        s.postfix_log().contains("Sender address rejected"),
+        "{}",
+        s.context(&run)
+    );
+    s.wait_queue();
+    let delivered = s.delivered();
+    assert_eq!(delivered.len(), 2, "{}", s.context(&run));
+    delivered_case(&delivered, "sender-1");
+    delivered_case(&delivered, "sender-3");
+    assert_eq!(
+        s.dovecot_left(),
+        1,
+        "the rejected message stays\n{}",
+        s.context(&run)
+    );
+    assert!(s.bounces().is_empty(), "popfetch never bounces");
+
+    // Journalled as rejected: the next run neither fetches nor refuses it again.
+    let again = s.run(&config);
+    assert_eq!(again.code(), Some(0), "{}", s.context(&again));
+    assert!(
+        !again.text().contains("rejected by the MTA"),
+        "{}",
+        s.context(&again)
+    );
+    assert_eq!(s.dovecot_left(), 1, "{}", s.context(&again));
+    assert_eq!(s.delivered().len(), 2);
+}
+
 /// The harness itself: the suite's Postfix rejects a bare LF (so the content cases prove popfetch sends none) and
 /// delivers a clean message through local(8) to the target's Maildir.
 #[test]

@@ -1,5 +1,5 @@
 //! End-to-end fault tests of the SMTP side, the envelope, the Received field and the state file (catalog S-xx,
-//! H-15, H-17, C-07, C-09, C-12, C-14): the built `popfetch run` against the fakes of `tests/support`. Each test
+//! H-15, H-17, C-07, C-09, C-12, C-14; S-03 is in `smtp_rcpt.rs`): the built `popfetch run` against the fakes of `tests/support`. Each test
 //! asserts the exit status, what stayed on the server, what reached the MTA (exact wire commands where the case
 //! is about the wire), what was logged, and (through `world::run`) that no secret was printed.
 
@@ -14,35 +14,6 @@ use support::*;
 
 /// A change to the fake MTA's behaviour, for tables of cases.
 type SmtpFn = Box<dyn Fn(&mut SmtpBehavior)>;
-
-/// MAIL, RCPT and DATA command lines the MTA received, over all connections.
-fn envelope_commands(smtp: &FakeSmtp) -> Vec<String> {
-    smtp.sessions()
-        .iter()
-        .flat_map(|s| s.commands.clone())
-        .filter(|c| {
-            let up = c.to_ascii_uppercase();
-            up.starts_with("MAIL") || up.starts_with("RCPT") || up == "DATA"
-        })
-        .collect()
-}
-
-/// A second run with a healthy MTA delivers every message of `w` exactly once and empties the maildrop.
-fn next_run_delivers_each_once(w: &World, cfg: &std::path::Path, n: usize) {
-    w.smtp.set_behavior(SmtpBehavior::default());
-    let out = run(cfg, &["run"]);
-    assert_eq!(out.code, 0, "{}", out.all());
-    let mut got = w.delivered_subjects();
-    got.sort();
-    let mut want: Vec<String> = (1..=n).map(|i| format!("message {i}")).collect();
-    want.sort();
-    assert_eq!(got, want);
-    assert!(
-        w.pop.mailbox_uids().is_empty(),
-        "{:?}",
-        w.pop.mailbox_uids()
-    );
-}
 
 #[test]
 fn s01_temporary_failure_in_each_phase_keeps_everything_and_stops_the_poll() {
@@ -104,7 +75,7 @@ fn s01_temporary_failure_in_each_phase_keeps_everything_and_stops_the_poll() {
             "{what}: {}",
             out.stderr
         );
-        next_run_delivers_each_once(&w, &cfg.path, 3);
+        w.next_run_delivers_each_once(&cfg.path, 3);
     }
 }
 
@@ -136,54 +107,6 @@ fn s02_permanent_rejections_at_end_of_data_are_recorded_and_not_refetched() {
 }
 
 #[test]
-fn s03_misconfigured_mta_is_a_config_error_and_nothing_is_recorded() {
-    let cases: Vec<(&str, SmtpFn)> = vec![
-        (
-            "RCPT 550 user unknown",
-            Box::new(|b| {
-                b.rcpt_replies = HashMap::from([(
-                    TARGET.to_string(),
-                    "550 5.1.1 <alice@local.test>: Recipient address rejected: User unknown"
-                        .to_string(),
-                )])
-            }),
-        ),
-        (
-            "RCPT 554 relay denied",
-            Box::new(|b| {
-                b.rcpt_replies = HashMap::from([(
-                    TARGET.to_string(),
-                    "554 5.7.1 <alice@local.test>: Relay access denied".to_string(),
-                )])
-            }),
-        ),
-        (
-            "MAIL 530 auth required",
-            Box::new(|b| b.mail_reply = Some("530 5.7.0 Authentication required".into())),
-        ),
-    ];
-    for (what, f) in cases {
-        let w = World::plain(msgs(3));
-        w.smtp.update(|b| f(b));
-        let cfg = w.default_config();
-        let out = run(&cfg.path, &["run"]);
-        assert_eq!(out.code, 78, "{what}: {}", out.all());
-        assert!(w.smtp.transactions().is_empty(), "{what}");
-        assert_eq!(w.pop.mailbox_uids(), vec!["uid-1", "uid-2", "uid-3"]);
-        let mails = envelope_commands(&w.smtp)
-            .iter()
-            .filter(|c| c.starts_with("MAIL"))
-            .count();
-        assert_eq!(
-            mails, 1,
-            "{what}: the poll goes on after a misconfiguration reply"
-        );
-        // Not recorded as rejected: the next run with a fixed MTA delivers all three.
-        next_run_delivers_each_once(&w, &cfg.path, 3);
-    }
-}
-
-#[test]
 fn s05_mta_421_greeting_costs_no_download() {
     let w = World::plain(msgs(2));
     w.smtp
@@ -195,7 +118,7 @@ fn s05_mta_421_greeting_costs_no_download() {
     assert!(!all_verbs(&w.pop).iter().any(|v| v == "RETR" || v == "DELE"));
     assert_eq!(w.pop.mailbox_uids(), vec!["uid-1", "uid-2"]);
     assert!(out.stderr.contains("421"), "{}", out.stderr);
-    next_run_delivers_each_once(&w, &cfg.path, 2);
+    w.next_run_delivers_each_once(&cfg.path, 2);
 }
 
 #[test]
@@ -211,7 +134,7 @@ fn s06_mta_closing_mid_data_keeps_the_message() {
     );
     assert_eq!(w.smtp.sessions()[0].aborted_data, 1);
     assert_eq!(w.pop.mailbox_uids(), vec!["uid-1", "uid-2"]);
-    next_run_delivers_each_once(&w, &cfg.path, 2);
+    w.next_run_delivers_each_once(&cfg.path, 2);
 }
 
 #[test]
@@ -599,7 +522,7 @@ fn s20_out_of_sequence_replies_send_no_data_and_keep_the_message() {
             w.smtp.violations()
         );
         assert_eq!(w.pop.mailbox_uids(), vec!["uid-1", "uid-2"]);
-        next_run_delivers_each_once(&w, &cfg.path, 2);
+        w.next_run_delivers_each_once(&cfg.path, 2);
     }
 }
 

@@ -7,6 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tracing::{info, warn};
 
 use super::link::Link;
+use super::refusal::RcptRefusals;
 use super::retr_check::{self, RetrCheck};
 use super::{Failure, Pending, Report, Shutdown, pop3_fail, state_fail};
 use crate::config::Account;
@@ -44,14 +45,34 @@ pub(super) fn note_dele(
     }
 }
 
-/// RETR (pipelined within [`RETR_WINDOW`]) → pipeline → deliver → record → DELE, in server order.
+/// RETR (pipelined within [`RETR_WINDOW`]) → pipeline → deliver → record → DELE, in server order. `RCPT TO`
+/// refusals judged to be about their message are journalled when the loop ends ([`super::refusal`]).
 pub(super) async fn deliver_all(
+    ctx: &Ctx<'_>,
+    client: &mut Client,
+    mta: &mut Link<'_>,
+    state: &mut State,
+    todo: VecDeque<Pending>,
+    report: &mut Report,
+) -> Result<(), Failure> {
+    let mut refusals = RcptRefusals::default();
+    let outcome = deliver_loop(ctx, client, mta, state, todo, report, &mut refusals).await;
+    if matches!(&outcome, Err(f) if f.class == ExitClass::State) {
+        // The journal is in doubt: record nothing more; the held messages are simply tried again.
+        return outcome;
+    }
+    refusals.record(ctx.acct, state, report)?;
+    outcome
+}
+
+async fn deliver_loop(
     ctx: &Ctx<'_>,
     client: &mut Client,
     mta: &mut Link<'_>,
     state: &mut State,
     mut todo: VecDeque<Pending>,
     report: &mut Report,
+    refusals: &mut RcptRefusals,
 ) -> Result<(), Failure> {
     let acct = ctx.acct;
     let window = if client.pipelining() { RETR_WINDOW } else { 1 };
@@ -139,6 +160,9 @@ pub(super) async fn deliver_all(
                     reason: WaitReason::Rejected { code, text },
                 });
             }
+            Delivery::RcptRefused { error, sender } => {
+                refusals.judge(ctx.acct, state, &p, error, sender)?
+            }
         }
     }
 }
@@ -163,6 +187,12 @@ enum Delivery {
     Rejected {
         code: u16,
         text: String,
+    },
+    /// A 5xx to `RCPT TO` that the reply alone does not put on the target: the poll's evidence decides
+    /// ([`super::refusal`]). The message is kept; its `begin` mark is concluded there.
+    RcptRefused {
+        error: smtp::SmtpError,
+        sender: Option<String>,
     },
 }
 
@@ -231,6 +261,10 @@ async fn deliver_one(
                 Delivery::Done
             })
         }
+        Err(e) if super::refusal::is_rcpt_rejection(&e) => Ok(Delivery::RcptRefused {
+            error: e,
+            sender: envelope.from,
+        }),
         Err(e) => match e.verdict() {
             Verdict::Rejected => {
                 let code = e.code().unwrap_or(550);

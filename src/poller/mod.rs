@@ -27,6 +27,7 @@ mod deliver;
 mod link;
 mod login;
 mod mailbox;
+mod refusal;
 pub(crate) mod retr_check;
 mod seen;
 

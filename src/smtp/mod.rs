@@ -122,17 +122,23 @@ pub enum Verdict {
     Temporary,
     /// This message was refused for good (5xx to MAIL, DATA or end-of-DATA): keep it, record it as rejected.
     Rejected,
-    /// Every message would fail alike (RCPT 5xx for the configured target, 530 authentication required):
-    /// a configuration problem, nothing is recorded (catalog S-03).
+    /// Every message would fail alike (a 5xx to RCPT TO that is about the configured target, 530 authentication
+    /// required, a refused greeting): a configuration problem, nothing is recorded (catalog S-03).
     Misconfigured,
 }
 
 impl SmtpError {
-    /// How the poller must treat this failure.
+    /// How the poller must treat this failure, judged from the reply alone. A 5xx to RCPT TO is about the target
+    /// only when its code or text says so ([`crate::explain::refuses_recipient`]); otherwise it is this message's
+    /// rejection (Postfix applies sender restrictions at RCPT TO), and the poller may still find it is about the
+    /// target from the envelope or from a second sender refused alike (`poller::refusal`).
     pub fn verdict(&self) -> Verdict {
         match self {
-            SmtpError::Reply { code, phase, .. } if (500..600).contains(code) => {
-                if *code == 530 || *phase == Phase::Rcpt || *phase == Phase::Greeting {
+            SmtpError::Reply {
+                code, phase, text, ..
+            } if (500..600).contains(code) => {
+                let about_target = *phase == Phase::Rcpt && crate::explain::refuses_recipient(text);
+                if *code == 530 || *phase == Phase::Greeting || about_target {
                     Verdict::Misconfigured
                 } else {
                     Verdict::Rejected
@@ -578,14 +584,23 @@ mod tests {
     }
 
     #[test]
-    fn s03_rcpt_5xx_is_misconfiguration_and_eod_5xx_a_rejection() {
-        let e = |phase, code| SmtpError::Reply {
+    fn s03_rcpt_5xx_about_the_recipient_is_misconfiguration_and_eod_5xx_a_rejection() {
+        let t = |phase, code, text: &str| SmtpError::Reply {
             addr: "x".into(),
             phase,
             code,
-            text: String::new(),
+            text: text.into(),
         };
-        assert_eq!(e(Phase::Rcpt, 550).verdict(), Verdict::Misconfigured);
+        let e = |phase, code| t(phase, code, "");
+        assert_eq!(
+            t(Phase::Rcpt, 550, "5.1.1 <a@b>: Recipient address rejected").verdict(),
+            Verdict::Misconfigured
+        );
+        // A sender restriction applied at RCPT TO (Postfix's smtpd_delay_reject) refuses one message.
+        let sender = "5.7.1 <s@spam.test>: Sender address rejected: Access denied";
+        assert_eq!(t(Phase::Rcpt, 554, sender).verdict(), Verdict::Rejected);
+        assert_eq!(t(Phase::Rcpt, 554, sender).class(), ExitClass::Partial);
+        assert_eq!(e(Phase::Rcpt, 550).verdict(), Verdict::Rejected);
         assert_eq!(e(Phase::Mail, 530).verdict(), Verdict::Misconfigured);
         assert_eq!(e(Phase::EndOfData, 550).verdict(), Verdict::Rejected);
         assert_eq!(e(Phase::Mail, 553).verdict(), Verdict::Rejected);

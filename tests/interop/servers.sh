@@ -5,6 +5,9 @@
 #   servers.sh stop DIR           stop both and remove DIR (safe to call twice, and after a failed start)
 #   servers.sh stop-postfix DIR   stop only Postfix (its queue and mailboxes stay)
 #   servers.sh start-postfix DIR  start Postfix again with the same config
+#   servers.sh postconf DIR 'NAME = VALUE'...
+#                                 set main.cf parameters (postconf -e) and restart Postfix with them, e.g.
+#                                 'smtpd_sender_restrictions = check_sender_access inline:{a@b.example=REJECT}'
 #   servers.sh put DIR FILE...    copy each FILE byte for byte into the Dovecot mailbox (Maildir new/)
 #   servers.sh wait-queue DIR [S] wait until the Postfix queue is empty (default at most 60 s)
 #
@@ -20,7 +23,7 @@ die() {
     exit 1
 }
 
-[ $# -ge 2 ] || die "usage: servers.sh start|stop|stop-postfix|start-postfix|put|wait-queue DIR [...]"
+[ $# -ge 2 ] || die "usage: servers.sh start|stop|stop-postfix|start-postfix|postconf|put|wait-queue DIR [...]"
 cmd=$1
 DIR=$2
 shift 2
@@ -368,6 +371,16 @@ stop-postfix)
     ;;
 start-postfix)
     load_env
+    postfix_start
+    ;;
+postconf)
+    load_env
+    [ $# -ge 1 ] || die "postconf: no 'NAME = VALUE' given"
+    # A restart rather than a reload: a reload lets smtpd processes that are already running answer with the old
+    # settings for a while; after a restart every connection sees the new ones.
+    postfix_stop
+    postconf -c "$DIR/postfix" -e "$@" || die "postconf -e $* failed"
+    touch -d '-5 seconds' "$DIR/postfix/main.cf"
     postfix_start
     ;;
 put)

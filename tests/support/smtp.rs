@@ -30,6 +30,9 @@ pub struct SmtpBehavior {
     pub mail_reply: Option<String>,
     /// Reply per RCPT address (as written between the brackets); others get `250 2.1.5 Ok`.
     pub rcpt_replies: HashMap<String, String>,
+    /// Reply to RCPT per MAIL FROM address of the transaction (between the brackets), checked before
+    /// `rcpt_replies`: a sender restriction applied at RCPT TO, as Postfix does with `smtpd_delay_reject = yes`.
+    pub rcpt_replies_by_sender: HashMap<String, String>,
     /// Reply to the DATA command instead of `354 ...`; a non-354 reply does not start the data phase.
     pub data_cmd_reply: Option<String>,
     /// Reply to end-of-DATA per transaction index (0-based over the server's lifetime, see `attempts()`).
@@ -63,6 +66,7 @@ impl Default for SmtpBehavior {
             pipelining: false,
             mail_reply: None,
             rcpt_replies: HashMap::new(),
+            rcpt_replies_by_sender: HashMap::new(),
             data_cmd_reply: None,
             data_replies: HashMap::new(),
             default_data_reply: "250 2.0.0 Ok: queued".to_string(),

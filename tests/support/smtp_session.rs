@@ -263,10 +263,10 @@ impl Conn {
                     self.reply("RCPT", "501 5.5.4 Syntax: RCPT TO:<address>")?;
                 }
                 Some((addr, _)) => {
-                    let reply = self
-                        .b
-                        .rcpt_replies
-                        .get(&addr)
+                    let sender = self.txn.mail_from.as_ref().map(|(p, _)| p.as_str());
+                    let reply = sender
+                        .and_then(|s| self.b.rcpt_replies_by_sender.get(s))
+                        .or_else(|| self.b.rcpt_replies.get(&addr))
                         .cloned()
                         .unwrap_or_else(|| "250 2.1.5 Ok".into());
                     if reply.starts_with('2') {

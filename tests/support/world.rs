@@ -123,6 +123,36 @@ impl World {
     pub fn state_file(&self) -> std::path::PathBuf {
         self.state.path().join("isp.state")
     }
+
+    /// A run of `cfg` with a healthy MTA delivers every message of [`msgs`]`(n)` exactly once and empties the
+    /// maildrop: what a failure kept was kept whole, and nothing was recorded that would hold it back.
+    pub fn next_run_delivers_each_once(&self, cfg: &Path, n: usize) {
+        self.smtp.set_behavior(SmtpBehavior::default());
+        let out = run(cfg, &["run"]);
+        assert_eq!(out.code, 0, "{}", out.all());
+        let mut got = self.delivered_subjects();
+        got.sort();
+        let mut want: Vec<String> = (1..=n).map(|i| format!("message {i}")).collect();
+        want.sort();
+        assert_eq!(got, want);
+        assert!(
+            self.pop.mailbox_uids().is_empty(),
+            "{:?}",
+            self.pop.mailbox_uids()
+        );
+    }
+}
+
+/// MAIL, RCPT and DATA command lines `smtp` received, over all connections.
+pub fn envelope_commands(smtp: &FakeSmtp) -> Vec<String> {
+    smtp.sessions()
+        .iter()
+        .flat_map(|s| s.commands.clone())
+        .filter(|c| {
+            let up = c.to_ascii_uppercase();
+            up.starts_with("MAIL") || up.starts_with("RCPT") || up == "DATA"
+        })
+        .collect()
 }
 
 /// The `Subject:` value of a message.

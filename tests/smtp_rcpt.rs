@@ -1,0 +1,202 @@
+//! Catalog S-03 and issue 9 point 1: is a 5xx to `RCPT TO` about the target (a configuration error: exit 78,
+//! nothing recorded, the poll stops) or about one message (rejected like a 5xx to MAIL: kept on the server,
+//! journalled, exit 1, the poll goes on)? Postfix applies sender restrictions at `RCPT TO`, so one blocked sender
+//! must not stall the account. The built `popfetch run` against the scripted fakes of `tests/support`.
+
+mod support;
+
+use std::collections::HashMap;
+
+use support::world::*;
+use support::*;
+
+/// MAIL command lines the MTA received, over all connections.
+fn mails(smtp: &FakeSmtp) -> Vec<String> {
+    envelope_commands(smtp)
+        .into_iter()
+        .filter(|c| c.to_ascii_uppercase().starts_with("MAIL"))
+        .collect()
+}
+
+/// The state file's rejection records (`R <uid> ...`), as UIDs.
+fn rejected_uids(w: &World) -> Vec<String> {
+    std::fs::read_to_string(w.state_file())
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix("R "))
+        .map(|l| l.split(' ').next().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn s03_refusals_about_the_target_stop_the_poll_and_record_nothing() {
+    // Each recipient enhanced code (RFC 3463 X.1.1 bad mailbox, X.1.2 bad system, X.1.3 bad syntax, X.1.6
+    // moved, X.1.10 null MX) with a text that says nothing else; Postfix's recipient phrases without a code;
+    // a relay refusal that names the target; 530 to MAIL.
+    let mut rcpt: Vec<String> = ["5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.10"]
+        .iter()
+        .map(|c| format!("550 {c} Access denied"))
+        .collect();
+    rcpt.push("554 <alice@local.test>: Recipient address rejected: Access denied".into());
+    rcpt.push("554 5.7.1 <alice@local.test>: Relay access denied".into());
+    rcpt.push("550 5.7.1 <ALICE@local.test>: no thanks".into());
+    let mut cases: Vec<(String, SmtpBehavior)> = rcpt
+        .into_iter()
+        .map(|r| {
+            let b = SmtpBehavior {
+                rcpt_replies: HashMap::from([(TARGET.to_string(), r.clone())]),
+                ..SmtpBehavior::default()
+            };
+            (format!("RCPT {r}"), b)
+        })
+        .collect();
+    cases.push((
+        "MAIL 530".into(),
+        SmtpBehavior {
+            mail_reply: Some("530 5.7.0 Authentication required".into()),
+            ..SmtpBehavior::default()
+        },
+    ));
+    for (what, b) in cases {
+        let w = World::plain(msgs(3));
+        w.smtp.set_behavior(b);
+        let cfg = w.default_config();
+        let out = run(&cfg.path, &["run"]);
+        assert_eq!(out.code, 78, "{what}: {}", out.all());
+        assert!(
+            out.stderr.contains("fix the configuration"),
+            "{what}: {}",
+            out.stderr
+        );
+        assert!(w.smtp.transactions().is_empty(), "{what}");
+        assert_eq!(
+            w.pop.mailbox_uids(),
+            vec!["uid-1", "uid-2", "uid-3"],
+            "{what}"
+        );
+        assert_eq!(
+            mails(&w.smtp).len(),
+            1,
+            "{what}: the poll stops at the first refusal"
+        );
+        assert!(
+            rejected_uids(&w).is_empty(),
+            "{what}: {:?}",
+            rejected_uids(&w)
+        );
+        w.next_run_delivers_each_once(&cfg.path, 3);
+    }
+}
+
+#[test]
+fn s03_a_blocked_sender_rejects_its_message_and_the_poll_goes_on() {
+    // Postfix's check_sender_access REJECT at RCPT TO, and a refusal with neither an enhanced code nor an
+    // address in it.
+    for reply in [
+        "554 5.7.1 <sender2@remote.test>: Sender address rejected: Access denied",
+        "550 Access denied",
+    ] {
+        let w = World::plain(msgs(3));
+        w.smtp.update(|b| {
+            b.rcpt_replies_by_sender =
+                HashMap::from([("sender2@remote.test".to_string(), reply.to_string())])
+        });
+        let cfg = w.default_config();
+        let out = run(&cfg.path, &["run"]);
+        assert_eq!(out.code, 1, "{reply}: {}", out.all());
+        assert_eq!(
+            w.delivered_subjects(),
+            vec!["message 1", "message 3"],
+            "{reply}"
+        );
+        assert_eq!(
+            w.pop.mailbox_uids(),
+            vec!["uid-2"],
+            "{reply}: the rejected message stays"
+        );
+        assert_eq!(rejected_uids(&w), vec!["uid-2"], "{reply}");
+        assert!(
+            out.stderr.contains("uid \"uid-2\"") && out.stderr.contains("rejected by the MTA"),
+            "{reply}: {}",
+            out.stderr
+        );
+        assert!(out.stderr.contains("1 rejected"), "{reply}: {}", out.stderr);
+
+        // Not fetched again while it stays rejected.
+        let out = run(&cfg.path, &["run"]);
+        assert_eq!(out.code, 0, "{reply}: {}", out.all());
+        assert_eq!(
+            w.pop.retr_log().iter().filter(|u| *u == "uid-2").count(),
+            1,
+            "{reply}: refetched"
+        );
+
+        // --retry-rejected tries it again; the MTA (its sender rule lifted) takes it.
+        w.smtp.set_behavior(SmtpBehavior::default());
+        let out = run(&cfg.path, &["run", "--retry-rejected"]);
+        assert_eq!(out.code, 0, "{reply}: {}", out.all());
+        assert_eq!(
+            w.delivered_subjects(),
+            vec!["message 1", "message 3", "message 2"],
+            "{reply}"
+        );
+        assert!(w.pop.mailbox_uids().is_empty(), "{reply}");
+        assert!(rejected_uids(&w).is_empty(), "{reply}");
+    }
+}
+
+#[test]
+fn s03_the_same_refusal_for_two_senders_is_about_the_target() {
+    let w = World::plain(msgs(3));
+    w.smtp.update(|b| {
+        b.rcpt_replies =
+            HashMap::from([(TARGET.to_string(), "550 5.7.1 Access denied".to_string())])
+    });
+    let cfg = w.default_config();
+    let out = run(&cfg.path, &["run"]);
+    assert_eq!(out.code, 78, "{}", out.all());
+    assert!(
+        out.stderr.contains("two different senders"),
+        "{}",
+        out.stderr
+    );
+    // The first refusal was held, not journalled; the second one decided.
+    assert_eq!(mails(&w.smtp).len(), 2, "{:?}", mails(&w.smtp));
+    assert!(rejected_uids(&w).is_empty(), "{:?}", rejected_uids(&w));
+    assert!(
+        !out.stderr.contains("rejected by the MTA"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(w.pop.mailbox_uids(), vec!["uid-1", "uid-2", "uid-3"]);
+    w.next_run_delivers_each_once(&cfg.path, 3);
+}
+
+#[test]
+fn s03_one_sender_refused_twice_is_still_about_its_messages() {
+    let from = |n: usize, sender: &str| {
+        Msg::new(
+            format!("uid-{n}"),
+            format!(
+                "Return-Path: <{sender}>\r\nFrom: {sender}\r\nTo: {TARGET}\r\nSubject: message {n}\r\n\r\nbody\r\n"
+            ),
+        )
+    };
+    let w = World::plain(vec![
+        from(1, "spam@spam.test"),
+        from(2, "spam@spam.test"),
+        from(3, "friend@remote.test"),
+    ]);
+    w.smtp.update(|b| {
+        b.rcpt_replies_by_sender = HashMap::from([(
+            "spam@spam.test".to_string(),
+            "550 5.7.1 Access denied".to_string(),
+        )])
+    });
+    let cfg = w.default_config();
+    let out = run(&cfg.path, &["run"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(w.delivered_subjects(), vec!["message 3"]);
+    assert_eq!(w.pop.mailbox_uids(), vec!["uid-1", "uid-2"]);
+    assert_eq!(rejected_uids(&w), vec!["uid-1", "uid-2"]);
+}
