@@ -27,8 +27,8 @@ pub(super) const WHY: &[(&str, &str)] = &[
     ),
     (
         "batchlimit",
-        "popfetch sends all messages of a poll over one SMTP connection and has no per-connection \
-                    limit yet",
+        "popfetch's limit of messages per SMTP connection is `[smtp] batch_limit`, one for all \
+         accounts: set it there by hand",
     ),
     ("fetchsizelimit", "popfetch reads all sizes with one LIST"),
     ("fastuidl", "popfetch always reads the whole UIDL listing"),
