@@ -17,7 +17,6 @@ use crate::headers::{self, Edit, ReturnPath};
 use crate::pop3::{self, Client, Reply};
 use crate::smtp::{self, Envelope, Verdict};
 use crate::state::State;
-use crate::status::{WaitReason, Waiting};
 
 /// How many RETRs may be outstanding ahead of delivery when the server advertises PIPELINING (RFC 2449 §6.6).
 /// Replies are read one at a time, so memory stays bounded by one message; TCP flow control holds the rest.
@@ -152,14 +151,7 @@ async fn deliver_loop(
                 report.bytes += raw.len() as u64;
                 report.worsen(ExitClass::Partial);
             }
-            Delivery::Rejected { code, text } => {
-                report.rejected += 1;
-                report.worsen(ExitClass::Partial);
-                report.waiting.push(Waiting {
-                    uid: p.uid.clone(),
-                    reason: WaitReason::Rejected { code, text },
-                });
-            }
+            Delivery::Rejected { code, text } => report.rejected(p.uid.clone(), code, text),
             Delivery::RcptRefused { error, sender } => {
                 refusals.judge(ctx.acct, state, &p, error, sender)?
             }

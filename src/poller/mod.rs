@@ -158,6 +158,16 @@ impl Report {
     pub(crate) fn worsen(&mut self, c: ExitClass) {
         self.class = self.class.worst(c);
     }
+
+    /// One message refused for good by the MTA: counted, exit 1, and listed as waiting on the server (status).
+    pub(crate) fn rejected(&mut self, uid: String, code: u16, text: String) {
+        self.rejected += 1;
+        self.worsen(ExitClass::Partial);
+        self.waiting.push(Waiting {
+            uid,
+            reason: WaitReason::Rejected { code, text },
+        });
+    }
 }
 
 /// Poll the selected accounts concurrently (each with its own POP3 and SMTP connection) and return the most

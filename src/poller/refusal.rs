@@ -21,7 +21,6 @@ use crate::error::ExitClass;
 use crate::explain;
 use crate::smtp::{Phase, SmtpError, Verdict};
 use crate::state::State;
-use crate::status::{WaitReason, Waiting};
 
 /// True for a 5xx to `RCPT TO` that the reply alone does not put on the target: the poll's evidence decides.
 pub(super) fn is_rcpt_rejection(e: &SmtpError) -> bool {
@@ -138,15 +137,7 @@ impl RcptRefusals {
                 h.sender.as_deref().unwrap_or(""),
                 h.shown
             );
-            report.rejected += 1;
-            report.worsen(ExitClass::Partial);
-            report.waiting.push(Waiting {
-                uid: h.uid,
-                reason: WaitReason::Rejected {
-                    code: h.code,
-                    text: h.text,
-                },
-            });
+            report.rejected(h.uid, h.code, h.text);
         }
         Ok(())
     }
