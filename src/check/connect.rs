@@ -147,7 +147,12 @@ async fn probe_mta(config: &Config, acct: &Account) -> (ExitClass, String) {
     let mut mta = match Mta::connect(&s.host, s.port, &s.helo_name, smtp::Timeouts::default()).await
     {
         Ok(m) => m,
-        Err(e) => return (e.class(), format!("MTA failed: {e}")),
+        Err(e) => {
+            return (
+                e.class(),
+                format!("MTA failed: {}", crate::poller::chain(&e)),
+            );
+        }
     };
     let r = mta.probe(&acct.target).await;
     mta.quit().await;
@@ -159,6 +164,9 @@ async fn probe_mta(config: &Config, acct: &Account) -> (ExitClass, String) {
                 s.host, s.port, acct.target, a.code, a.text
             ),
         ),
-        Err(e) => (e.class(), format!("MTA refused: {e}")),
+        Err(e) => (
+            e.class(),
+            format!("MTA refused: {}", crate::poller::chain(&e)),
+        ),
     }
 }

@@ -264,11 +264,12 @@ async fn deliver_one(
                     .record_rejected(&p.uid, code, e.text())
                     .map_err(state_fail)?;
                 warn!(
-                    "account {:?}: uid {:?}: {} bytes from <{sender}> rejected by the MTA: {e}{}; left on the \
+                    "account {:?}: uid {:?}: {} bytes from <{sender}> rejected by the MTA: {}{}; left on the \
                      server and not fetched again (run --retry-rejected to retry)",
                     acct.name,
                     p.uid,
                     p.size,
+                    super::chain(&e),
                     explained(&e)
                 );
                 Ok(Delivery::Rejected {
@@ -295,8 +296,9 @@ async fn deliver_one(
                     ..Failure::of(
                         e.class(),
                         format!(
-                            "uid {:?} not delivered, left on the server: {e}{}",
+                            "uid {:?} not delivered, left on the server: {}{}",
                             p.uid,
+                            super::chain(&e),
                             explained(&e)
                         ),
                     )
