@@ -145,7 +145,9 @@ env -i $common POP3_TLS=1 POP3_STARTTLS=NO POP3_TLS_REQUIRED=0 \
     $tcpd $port_s $ROOT/usr/bin/couriertls -server -tcpd $login $pop3d Maildir >>"$DIR/pop3s.log" 2>&1 &
 wait
 EOF
-    unshare -m --propagation private sh "$DIR/ns.sh" >"$DIR/ns.log" 2>&1 </dev/null &
+    # setsid: its own session and process group. authdaemond ends its children with kill(0, SIGTERM) when it is
+    # stopped, which would otherwise reach every process of the caller's group (the test binary, cargo, a shell).
+    unshare -m --propagation private setsid sh "$DIR/ns.sh" >"$DIR/ns.log" 2>&1 </dev/null &
     local ns_pid=$!
     echo "$ns_pid" >"$DIR/ns.pid"
     wait_port "$port" || die "courier does not listen on $port: $(cat "$DIR"/*.log)"
