@@ -159,7 +159,7 @@ fn run(path: &Path, args: RunArgs) -> ExitClass {
         Err(class) => return class,
     };
     if args.dry_run {
-        println!("{}", popfetch::dryrun::BANNER);
+        println!("{}", popfetch::poller::DRY_RUN_BANNER);
     }
     let opts = poller::RunOptions {
         accounts: args.accounts,
