@@ -169,11 +169,14 @@ fn crlf_stored_message() -> Vec<u8> {
     )
 }
 
-/// The same corpus as `p_content_arrives_once_byte_identical`, stored with LF as Courier stores mail, plus the two
+/// The corpus of `p_content_arrives_once_byte_identical`, stored with LF as Courier stores mail, plus the two
 /// messages only Courier makes interesting. Returns `(case, stored bytes)`; each must arrive as `to_lf(stored)`.
+/// Without its 20 MiB message: popfetch moved it through Courier in about 2 s, but building and comparing it in the
+/// unoptimised test binary costs some 13 s, and the Dovecot test already covers its size.
 fn courier_corpus() -> Vec<(String, Vec<u8>)> {
     let mut v: Vec<(String, Vec<u8>)> = content_messages()
         .into_iter()
+        .filter(|(case, _)| case != "big")
         .map(|(case, m)| (case, to_lf(&m)))
         .collect();
     v.push(("courier-utf8".into(), utf8_header_message()));
