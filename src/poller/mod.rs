@@ -214,6 +214,7 @@ pub async fn run(config: Arc<Config>, opts: RunOptions) -> ExitClass {
 /// Poll one account once. Never panics on server input; every failure becomes the report's class and one
 /// error line naming the account, the server and what to do.
 pub async fn poll(config: &Config, acct: &Account, opts: &PollOptions) -> Report {
+    let started = std::time::Instant::now();
     let mut report = Report::new(&acct.name);
     let server = format!("{}:{}", acct.host, acct.port);
     if let Err(f) = poll_inner(config, acct, opts, &mut report).await {
@@ -228,16 +229,25 @@ pub async fn poll(config: &Config, acct: &Account, opts: &PollOptions) -> Report
     }
     // The summary only when something happened: a failure already has its own error line, and a quiet mailbox
     // prints nothing (cron mails any output).
-    let busy = report.new + report.marked + report.skipped > 0;
+    // An interrupted poll always says how far it got.
+    let busy = report.new + report.marked + report.skipped > 0 || report.interrupted;
     if busy && !opts.dry_run {
         info!(
-            "account {:?} ({server}): {} new, {} delivered, {} rejected, {} skipped, {}; result {}",
+            "account {:?} ({server}): {} new, {} delivered, {} rejected, {} skipped, {}; {} bytes in {:.1} s{}; \
+             result {}",
             acct.name,
             report.new,
             report.delivered,
             report.rejected,
             report.skipped,
             deletions(&report),
+            report.bytes,
+            started.elapsed().as_secs_f64(),
+            if report.interrupted {
+                "; interrupted, the rest waits for the next run"
+            } else {
+                ""
+            },
             report.class.name()
         );
     } else {
