@@ -141,6 +141,11 @@ pub struct RunArgs {
     /// the server's UIDs all changed
     #[arg(long, conflicts_with_all = ["dry_run", "diff", "retry_rejected"])]
     pub mark_seen: bool,
+
+    /// At SIGINT (Ctrl-C) or SIGTERM, wait at most this long for the messages in flight before exiting anyway
+    /// (default: 660, as for the daemon); a second signal exits at once
+    #[arg(long, value_name = "SECONDS")]
+    pub stop_grace: Option<u64>,
 }
 
 /// Where log lines go.

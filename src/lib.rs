@@ -17,8 +17,8 @@
 //! - [`daemon`]: `popfetch daemon`: per-account schedules, backoff, signals, the single-instance lock.
 //! - [`logging`]: where log lines go (stderr, journald, syslog).
 //! - [`status`]: per-account status files, `popfetch status` and the Prometheus metrics file.
-//! - [`poller`]: one poll of one account, enforcing the delivery order below; [`dryrun`]: the same poll that
-//!   fetches and shows but changes nothing.
+//! - [`poller`]: one poll of one account, enforcing the delivery order below: a pure plan (what to fetch, what to
+//!   leave) executed by the run, or by the dry run that fetches and shows but changes nothing.
 //! - [`diff`], [`explain`], [`trace`]: seeing what popfetch does (`--diff`, MTA refusals in plain words, the
 //!   `-vv` protocol trace).
 //! - [`import`]: `popfetch import`: another fetcher's configuration and UID state → popfetch's.
@@ -36,7 +36,6 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod diff;
-pub mod dryrun;
 pub mod error;
 pub mod explain;
 pub mod failpoint;

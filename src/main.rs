@@ -159,8 +159,9 @@ fn run(path: &Path, args: RunArgs) -> ExitClass {
         Err(class) => return class,
     };
     if args.dry_run {
-        println!("{}", popfetch::dryrun::BANNER);
+        println!("{}", popfetch::poller::DRY_RUN_BANNER);
     }
+    let (stop, shutdown) = poller::Shutdown::new();
     let opts = poller::RunOptions {
         accounts: args.accounts,
         poll: poller::PollOptions {
@@ -168,10 +169,27 @@ fn run(path: &Path, args: RunArgs) -> ExitClass {
             dry_run: args.dry_run,
             diff: args.diff,
             mark_seen: args.mark_seen,
-            ..Default::default()
+            shutdown,
         },
     };
-    runtime.block_on(poller::run(Arc::new(config), opts))
+    let grace = args
+        .stop_grace
+        .map_or(daemon::DEFAULT_STOP_GRACE, std::time::Duration::from_secs);
+    let class = runtime.block_on(async {
+        // Before the first connection: a signal must never meet its default action with a message in flight.
+        let control = match daemon::stop::signals() {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("popfetch: cannot install signal handlers: {e}");
+                return ExitClass::Internal;
+            }
+        };
+        let work = poller::run(Arc::new(config), opts);
+        daemon::stop::interruptible(work, control, stop, grace).await
+    });
+    // Polls abandoned after the stop grace (or a second signal) must not hold the exit up.
+    runtime.shutdown_background();
+    class
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitClass> {

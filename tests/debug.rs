@@ -185,7 +185,7 @@ fn dry_run_on_a_fresh_account_touches_nothing() {
     assert_eq!(out.code, 0, "{}", out.all());
     assert_eq!(
         out.stdout.lines().next(),
-        Some(popfetch::dryrun::BANNER),
+        Some(popfetch::poller::DRY_RUN_BANNER),
         "{}",
         out.stdout
     );

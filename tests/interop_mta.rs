@@ -171,8 +171,8 @@ fn backlog_in_one_run(mta: &Mta, w: &World, n: usize, sessions: usize) {
     );
     assert!(
         out.stderr.contains(&format!(
-            "{n} new, {n} delivered, 0 rejected, 0 skipped, {n} deleted; result ok"
-        )),
+            "{n} new, {n} delivered, 0 rejected, 0 skipped, {n} deleted; "
+        )) && out.stderr.contains(" s; result ok"),
         "{}",
         out.stderr
     );

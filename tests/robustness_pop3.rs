@@ -424,7 +424,7 @@ fn p26_quit_error_or_lost_quit_reply_deletes_on_the_next_run_without_redelivery(
         assert_eq!(out.code, 0, "{}", out.all());
         assert!(
             out.stderr
-                .contains("0 new, 0 delivered, 0 rejected, 0 skipped, 2 deleted; result ok"),
+                .contains("0 new, 0 delivered, 0 rejected, 0 skipped, 2 deleted; 0 bytes in "),
             "{}",
             out.stderr
         );

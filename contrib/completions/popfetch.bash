@@ -689,13 +689,17 @@ _popfetch() {
             return 0
             ;;
         popfetch__subcmd__run)
-            opts="-c -v -q -h --account --retry-rejected --dry-run --diff --mark-seen --config --verbose --quiet --help"
+            opts="-c -v -q -h --account --retry-rejected --dry-run --diff --mark-seen --stop-grace --config --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --account)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stop-grace)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -39,6 +39,7 @@ complete -c popfetch -n "__fish_popfetch_needs_command" -f -a "status" -d 'Show 
 complete -c popfetch -n "__fish_popfetch_needs_command" -f -a "completions" -d 'Print the shell completion script for bash, zsh or fish'
 complete -c popfetch -n "__fish_popfetch_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c popfetch -n "__fish_popfetch_using_subcommand run" -l account -d 'Poll only this account (repeatable; default: every account)' -r
+complete -c popfetch -n "__fish_popfetch_using_subcommand run" -l stop-grace -d 'At SIGINT (Ctrl-C) or SIGTERM, wait at most this long for the messages in flight before exiting anyway (default: 660, as for the daemon); a second signal exits at once' -r
 complete -c popfetch -n "__fish_popfetch_using_subcommand run" -s c -l config -d 'Configuration file (default: the first that exists of $XDG_CONFIG_HOME/popfetch/config.toml, where an unset XDG_CONFIG_HOME means ~/.config, and /etc/popfetch/config.toml; also taken from the POPFETCH_CONFIG environment variable)' -r -F
 complete -c popfetch -n "__fish_popfetch_using_subcommand run" -l retry-rejected -d 'Try messages the MTA rejected permanently again'
 complete -c popfetch -n "__fish_popfetch_using_subcommand run" -l dry-run -d 'Fetch the new messages and print what would be done with each (envelope, header edits), changing nothing: no SMTP connection, no DELE, no state write'

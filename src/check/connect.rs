@@ -13,11 +13,11 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use crate::config::{Account, Config};
-use crate::dryrun::Snapshot;
 use crate::error::ExitClass;
 use crate::poller::{open_pop3, pop3_fail};
 use crate::smtp::{self, Mta};
 use crate::state::Identity;
+use crate::state::Snapshot;
 use crate::tls::explain::CertInfo;
 use crate::untrusted::Secrets;
 

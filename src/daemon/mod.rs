@@ -18,6 +18,7 @@
 pub mod lock;
 pub mod notify;
 pub mod schedule;
+pub mod stop;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -228,11 +229,7 @@ impl Daemon<'_> {
                     }
                     Some(Control::Reload) => self.reload(),
                     Some(Control::Stop) | None => {
-                        info!(
-                            "stopping: {} poll(s) in progress finish their current message (at most {} s)",
-                            self.tasks.len(),
-                            self.opts.stop_grace.as_secs()
-                        );
+                        stop::log_stopping(Some(self.tasks.len()), self.opts.stop_grace);
                         return control;
                     }
                 },
@@ -375,35 +372,19 @@ impl Daemon<'_> {
 
     /// After a stop: wait for the polls in flight, at most `stop_grace`; a second stop exits at once.
     async fn drain(&mut self, mut control: mpsc::UnboundedReceiver<Control>) {
-        let deadline = Instant::now() + self.opts.stop_grace;
-        let mut control_open = true;
+        let grace = self.opts.stop_grace;
+        let cut = stop::second_stop_or_grace(&mut control, grace);
+        tokio::pin!(cut);
         // systemd keeps the watchdog armed while the service stops; the wait may be minutes long.
         let mut watchdog = Watchdog::from_env();
         while !self.tasks.is_empty() {
             tokio::select! {
                 () = watchdog.tick() => {}
                 Some(done) = self.tasks.join_next_with_id() => self.finished(done),
-                () = tokio::time::sleep_until(deadline) => {
-                    warn!(
-                        "stop grace of {} s over with {} poll(s) still running; exiting now: their message in flight \
-                         stays on the server or, if the MTA took it, is delivered again once (the next run logs it)",
-                        self.opts.stop_grace.as_secs(),
-                        self.tasks.len()
-                    );
+                c = &mut cut => {
+                    stop::log_cut(c, grace, Some(self.tasks.len()));
                     return;
                 }
-                cmd = control.recv(), if control_open => match cmd {
-                    Some(Control::Stop) => {
-                        warn!(
-                            "second stop request: exiting now with {} poll(s) running (as after kill -9: nothing is \
-                             lost, a message in flight may be delivered again once)",
-                            self.tasks.len()
-                        );
-                        return;
-                    }
-                    Some(other) => debug!("ignoring {other:?} while stopping"),
-                    None => control_open = false,
-                },
             }
         }
         info!("stopped");
@@ -448,24 +429,11 @@ async fn sleep_until(at: Option<Instant>) {
 /// # Errors
 /// When a handler cannot be installed (no runtime, or the OS refuses).
 pub fn signals() -> std::io::Result<mpsc::UnboundedReceiver<Control>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut hup = signal(SignalKind::hangup())?;
-    let mut usr1 = signal(SignalKind::user_defined1())?;
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        loop {
-            let c = tokio::select! {
-                _ = term.recv() => Control::Stop,
-                _ = int.recv() => Control::Stop,
-                _ = hup.recv() => Control::Reload,
-                _ = usr1.recv() => Control::PollNow,
-            };
-            if tx.send(c).is_err() {
-                break;
-            }
-        }
-    });
-    Ok(rx)
+    use tokio::signal::unix::SignalKind;
+    stop::forward(&[
+        (SignalKind::terminate(), Control::Stop),
+        (SignalKind::interrupt(), Control::Stop),
+        (SignalKind::hangup(), Control::Reload),
+        (SignalKind::user_defined1(), Control::PollNow),
+    ])
 }

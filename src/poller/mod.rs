@@ -9,7 +9,6 @@
 //! recorded UID, so QUIT can never commit the deletion of an unrecorded message. On a state error the POP3 link
 //! is dropped without QUIT all the same: on any doubt, keep mail on the server.
 
-use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -25,16 +24,21 @@ use crate::tls;
 use crate::untrusted::{Secrets, Shown};
 
 mod deliver;
+mod dry_run;
 mod link;
 mod login;
 mod mailbox;
+mod plan;
 mod refusal;
 pub(crate) mod retr_check;
 mod seen;
 
 use deliver::{Ctx, deliver_all, explained, note_dele};
 pub(crate) use deliver::{describe_edits, prepare};
+pub use dry_run::BANNER as DRY_RUN_BANNER;
 pub(crate) use mailbox::list_mailbox;
+pub(crate) use plan::Pending;
+use plan::{Plan, Policy, Step};
 
 /// Options of one `popfetch run`.
 #[derive(Debug, Clone, Default)]
@@ -53,7 +57,7 @@ pub struct PollOptions {
     /// Asked to stop: finish the message in flight (never abandon a message between the MTA's reply and the
     /// state record), start no new one, QUIT cleanly.
     pub shutdown: Shutdown,
-    /// Fetch and show what would be done, change nothing: no SMTP, no DELE, no state write ([`crate::dryrun`]).
+    /// Fetch and show what would be done, change nothing: no SMTP, no DELE, no state write ([`dry_run`]).
     pub dry_run: bool,
     /// Print each message's header diff (before/after the pipeline) to stdout ([`crate::diff`]).
     pub diff: bool,
@@ -209,6 +213,7 @@ pub async fn run(config: Arc<Config>, opts: RunOptions) -> ExitClass {
 /// Poll one account once. Never panics on server input; every failure becomes the report's class and one
 /// error line naming the account, the server and what to do.
 pub async fn poll(config: &Config, acct: &Account, opts: &PollOptions) -> Report {
+    let started = std::time::Instant::now();
     let mut report = Report::new(&acct.name);
     let server = format!("{}:{}", acct.host, acct.port);
     // Filled as the credentials become known (password, AUTH payloads, tokens); every server text of this poll is
@@ -226,16 +231,25 @@ pub async fn poll(config: &Config, acct: &Account, opts: &PollOptions) -> Report
     }
     // The summary only when something happened: a failure already has its own error line, and a quiet mailbox
     // prints nothing (cron mails any output).
-    let busy = report.new + report.marked + report.skipped > 0;
+    // An interrupted poll always says how far it got.
+    let busy = report.new + report.marked + report.skipped > 0 || report.interrupted;
     if busy && !opts.dry_run {
         info!(
-            "account {:?} ({server}): {} new, {} delivered, {} rejected, {} skipped, {}; result {}",
+            "account {:?} ({server}): {} new, {} delivered, {} rejected, {} skipped, {}; {} bytes in {:.1} s{}; \
+             result {}",
             acct.name,
             report.new,
             report.delivered,
             report.rejected,
             report.skipped,
             deletions(&report),
+            report.bytes,
+            started.elapsed().as_secs_f64(),
+            if report.interrupted {
+                "; interrupted, the rest waits for the next run"
+            } else {
+                ""
+            },
             report.class.name()
         );
     } else {
@@ -361,16 +375,6 @@ pub fn chain(e: &dyn std::error::Error) -> String {
     out
 }
 
-/// A message selected for delivery.
-struct Pending {
-    n: u32,
-    uid: String,
-    /// LIST's size (0 when LIST did not name the message, catalog P-18).
-    size: u64,
-    /// LIST named the message, so its RETR can be checked against `size`.
-    listed: bool,
-}
-
 async fn poll_inner(
     config: &Config,
     acct: &Account,
@@ -379,7 +383,7 @@ async fn poll_inner(
     secrets: &Secrets,
 ) -> Result<(), Failure> {
     if opts.dry_run {
-        return crate::dryrun::poll(config, acct, opts, report, secrets).await;
+        return dry_run::poll(config, acct, opts, report, secrets).await;
     }
     if opts.mark_seen && !acct.keep {
         return Err(seen::mark_seen_needs_keep(acct));
@@ -429,69 +433,45 @@ async fn poll_inner(
     }
     // Before anything is fetched or pruned: a listing that shares no UID with a large state is refused whole.
     seen::uidl_change_guard(acct, &state, uidl)?;
-    let mut todo = VecDeque::new();
-    let mut redele = Vec::new();
-    for (n, uid) in uidl {
-        let size = sizes.get(n).copied().unwrap_or(0);
-        if state.is_delivered(uid) {
-            // Recorded in an earlier run whose DELE or QUIT did not complete (catalog C-05, P-25, P-26). A kept
-            // message (its RETR did not match LIST) is never deleted.
-            if !acct.keep && !state.is_kept(uid) {
-                redele.push(*n);
-            }
-            continue;
-        }
-        report.server_new += 1;
-        if let Some(r) = state.rejection(uid) {
-            report.waiting.push(Waiting {
-                uid: uid.clone(),
-                reason: WaitReason::Rejected {
-                    code: r.code,
-                    text: r.text.clone(),
-                },
-            });
-            debug!(
-                "account {:?}: uid {uid:?}: skipped: rejected earlier by the MTA with {} {} (run --retry-rejected to try again)",
-                acct.name, r.code, r.text
-            );
-            continue;
-        }
-        if size > acct.max_message_size {
-            warn!(
-                "account {:?}: uid {uid:?}: {size} bytes exceeds max_message_size {}; left on the server",
-                acct.name, acct.max_message_size
-            );
-            report.wait_too_big(uid, size, acct.max_message_size);
-            continue;
-        }
-        todo.push_back(Pending {
-            n: *n,
-            uid: uid.clone(),
-            size,
-            listed: sizes.contains_key(n),
-        });
+    let mut plan = Plan::new(
+        uidl,
+        sizes,
+        &state,
+        Policy {
+            keep: acct.keep,
+            max_message_size: acct.max_message_size,
+            retry_rejected: opts.retry_rejected,
+        },
+    );
+    report.server_new = plan.not_delivered();
+    for step in &plan.steps {
+        note_wait(acct, step, report);
     }
-    report.new = todo.len();
+    report.new = plan.fetches().count();
 
     // Catalog C-10: prove the state can be written (a full disk, a read-only remount) before the first RETR of
     // every poll, so a poll that could not record a delivery fetches nothing; at most the one message whose
     // record failed is delivered twice in all, not one per poll.
-    if !todo.is_empty() {
+    if report.new > 0 {
         state.probe_writable().map_err(state_fail)?;
     }
 
-    for n in redele {
+    for n in plan.redeletes() {
         client.send_dele(n).await.map_err(pop3_fail)?;
     }
 
     // 4. The MTA before the first RETR, so an outage costs no download.
     let mut outcome = Ok(());
-    if !todo.is_empty() {
+    if report.new > 0 {
         match link::Link::open(&config.smtp, secrets).await {
             Ok(mut mta) => {
                 if let Some(limit) = mta.size_limit() {
-                    skip_over_mta_limit(acct, &mut todo, limit, report);
+                    for step in plan.limit_to(limit) {
+                        note_wait(acct, &step, report);
+                        report.new -= 1;
+                    }
                 }
+                let todo = plan.fetches().cloned().collect();
                 let ctx = Ctx {
                     acct,
                     by_host: &config.smtp.helo_name,
@@ -552,27 +532,38 @@ async fn poll_inner(
     outcome
 }
 
-/// Catalog S-13: the MTA announced `SIZE limit` (RFC 1870): a message whose LIST size exceeds it would be refused
-/// after the whole download, so it is left on the server unfetched and unrecorded (warning, exit 1), like one over
-/// `max_message_size`; it is tried again on each poll, so raising the MTA's limit lets it through.
-fn skip_over_mta_limit(
-    acct: &Account,
-    todo: &mut VecDeque<Pending>,
-    limit: u64,
-    report: &mut Report,
-) {
-    todo.retain(|p| {
-        if p.size <= limit {
-            return true;
+/// Log and count a message the plan leaves on the server by policy: rejected earlier (debug only: it was logged
+/// when it happened), or over `max_message_size` or the MTA's SIZE limit (catalog S-13: it would be refused after
+/// the whole download; tried again each poll, so raising the limit lets it through).
+fn note_wait(acct: &Account, step: &Step, report: &mut Report) {
+    match step {
+        Step::Rejected {
+            uid, code, text, ..
+        } => {
+            debug!(
+                "account {:?}: uid {uid:?}: skipped: rejected earlier by the MTA with {code} {text} (run \
+                 --retry-rejected to try again)",
+                acct.name
+            );
+            report.waiting.push(Waiting {
+                uid: uid.clone(),
+                reason: WaitReason::Rejected {
+                    code: *code,
+                    text: text.clone(),
+                },
+            });
         }
-        warn!(
-            "account {:?}: uid {:?}: {} bytes exceeds the MTA's SIZE limit of {limit}; left on the server",
-            acct.name, p.uid, p.size
-        );
-        report.wait_too_big(&p.uid, p.size, limit);
-        report.new -= 1;
-        false
-    });
+        Step::TooBig {
+            uid, size, limit, ..
+        } => {
+            warn!(
+                "account {:?}: uid {uid:?}: {size} bytes exceeds {limit}; left on the server",
+                acct.name
+            );
+            report.wait_too_big(uid, *size, limit.bytes());
+        }
+        Step::Recorded { .. } | Step::Fetch(_) => {}
+    }
 }
 
 /// Connect to the account's POP3 server and authenticate (design flow step 2). The credential (password, or

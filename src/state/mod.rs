@@ -21,6 +21,7 @@
 //! so the [`State`] refuses every later write of this run ([`StateError::Poisoned`]) and the caller stops.
 
 pub mod format;
+mod snapshot;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs::{self, DirBuilder, File, OpenOptions, Permissions, TryLockError};
@@ -34,6 +35,7 @@ use thiserror::Error;
 use crate::error::ExitClass;
 use format::{Entry, Outcome, PRUNE_AFTER, Record};
 pub use format::{Identity, Rejection};
+pub use snapshot::Snapshot;
 
 /// Refuse to read a state file larger than this: even 100 000 UIDs of the 1 KiB maximum fit well below it.
 pub const MAX_STATE_BYTES: u64 = 256 << 20;
@@ -218,6 +220,36 @@ pub fn decode_checked(
     Ok(journal)
 }
 
+/// Read a whole state file, refusing one over [`MAX_STATE_BYTES`]; `take` bounds the read even if the file grows
+/// meanwhile.
+fn read_bounded(file: &mut File, path: &Path) -> Result<Vec<u8>, StateError> {
+    let len = file.metadata().map_err(io_err(path, "inspect"))?.len();
+    if len > MAX_STATE_BYTES {
+        return Err(StateError::TooLarge {
+            path: path.to_path_buf(),
+            len,
+        });
+    }
+    let mut text = Vec::new();
+    Read::take(&mut *file, MAX_STATE_BYTES)
+        .read_to_end(&mut text)
+        .map_err(io_err(path, "read"))?;
+    Ok(text)
+}
+
+/// What the state says about each UID: the common view of a locked [`State`] and a read-only [`Snapshot`], which
+/// is all the poller's plan needs.
+pub trait Recorded {
+    /// The recorded entry of `uid`, if any.
+    fn entry(&self, uid: &str) -> Option<&Entry>;
+}
+
+impl Recorded for State {
+    fn entry(&self, uid: &str) -> Option<&Entry> {
+        self.entries.get(uid)
+    }
+}
+
 fn valid_account(account: &str) -> bool {
     !account.is_empty() && !account.starts_with('.') && !account.contains(['/', '\0'])
 }
@@ -285,16 +317,7 @@ impl State {
     fn load(&mut self) -> Result<(), StateError> {
         let path = self.path.clone();
         let mut file = open_nofollow(&path, OpenOptions::new().read(true).append(true), "open")?;
-        let len = file.metadata().map_err(io_err(&path, "inspect"))?.len();
-        if len > MAX_STATE_BYTES {
-            return Err(StateError::TooLarge { path, len });
-        }
-        let mut text = Vec::new();
-        // `take` bounds the read even if the file grows meanwhile (nobody else should write it: we hold the lock).
-        (&mut file)
-            .take(MAX_STATE_BYTES)
-            .read_to_end(&mut text)
-            .map_err(io_err(&path, "read"))?;
+        let text = read_bounded(&mut file, &path)?;
         let journal = decode_checked(&path, &text, &self.identity)?;
         if let Some(line) = journal.torn_line {
             tracing::warn!(path = %path.display(), line, "ignoring the torn last line of the state file (an append \

@@ -8,28 +8,25 @@
 //! for a real run (a run in progress at the same moment may make the picture a moment stale).
 //!
 //! The report goes to stdout, one block per account written at once (accounts are polled concurrently); errors
-//! and warnings go to the log on stderr as in a real run. Neighbours: [`crate::poller`] branches here when
-//! [`PollOptions::dry_run`] is set and lends its connect, pipeline and diff helpers, so what is shown is what a
-//! run would do.
+//! and warnings go to the log on stderr as in a real run. A mode of the poller: it executes the same [`Plan`] with
+//! the same connect, listing and header pipeline, so what is shown is what a run would do; the state is read as a
+//! [`Snapshot`].
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::fs::{self, File};
-use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, Write};
 
 use tracing::warn;
 
-use crate::config::{Account, Config};
-use crate::error::ExitClass;
-use crate::poller::retr_check::RetrCheck;
-use crate::poller::{
+use super::plan::{Plan, Policy, Step};
+use super::retr_check::{self, RetrCheck};
+use super::{
     Failure, PollOptions, Report, describe_edits, list_mailbox, open_pop3, pop3_fail, prepare,
     state_fail,
 };
+use crate::config::{Account, Config};
+use crate::error::ExitClass;
 use crate::pop3::{Client, Reply};
-use crate::state::format::{Entry, Outcome};
-use crate::state::{Identity, MAX_STATE_BYTES, StateError};
+use crate::state::{Identity, Recorded, Snapshot};
 use crate::untrusted::Secrets;
 
 /// The first line of a dry run's output.
@@ -105,48 +102,28 @@ async fn poll_inner(
 
     // In server order, RETR one at a time: a dry run is for looking, not for speed, and lockstep keeps the
     // report in the order a run would work.
-    for (n, uid) in uidl {
-        let size = sizes.get(n).copied().unwrap_or(0);
+    let plan = Plan::new(
+        uidl,
+        sizes,
+        &snap,
+        Policy {
+            keep: acct.keep,
+            max_message_size: acct.max_message_size,
+            retry_rejected: opts.retry_rejected,
+        },
+    );
+    for step in plan.steps {
+        let (n, uid) = match step {
+            Step::Fetch(p) => (p.n, p.uid),
+            other => {
+                show_wait(acct, &other, sizes, report, out);
+                continue;
+            }
+        };
+        let size = sizes.get(&n).copied().unwrap_or(0);
         let head = format!("  uid {uid:?} (#{n}, {size} bytes)");
-        match snap.entries.get(uid).and_then(|e| e.outcome.as_ref()) {
-            Some(Outcome::Delivered) => {
-                let then = if acct.keep {
-                    "kept on the server (keep = true)"
-                } else {
-                    "would be deleted again (an earlier DELE or QUIT did not complete)"
-                };
-                let _ = writeln!(out, "{head}: already delivered; {then}");
-                continue;
-            }
-            Some(Outcome::Kept) => {
-                let _ = writeln!(
-                    out,
-                    "{head}: already delivered; kept on the server for good (its RETR did not match LIST)"
-                );
-                continue;
-            }
-            Some(Outcome::Rejected(r)) if !opts.retry_rejected => {
-                let _ = writeln!(
-                    out,
-                    "{head}: skipped: rejected earlier by the MTA with {} {} (--retry-rejected would try it again)",
-                    r.code, r.text
-                );
-                continue;
-            }
-            _ => {}
-        }
-        if size > acct.max_message_size {
-            let _ = writeln!(
-                out,
-                "{head}: skipped: larger than max_message_size {}; would stay on the server",
-                acct.max_message_size
-            );
-            report.skipped += 1;
-            report.worsen(ExitClass::Partial);
-            continue;
-        }
         report.new += 1;
-        client.send_retr(*n).await.map_err(pop3_fail)?;
+        client.send_retr(n).await.map_err(pop3_fail)?;
         let (raw, announced) = match client.next_reply().await.map_err(pop3_fail)? {
             Reply::Retr {
                 result: Ok(raw),
@@ -169,16 +146,16 @@ async fn poll_inner(
                 ));
             }
         };
-        let pending = snap.entries.get(uid).is_some_and(|e| e.pending);
-        let check = match sizes.get(n) {
-            Some(&listed) => crate::poller::retr_check::check(listed, announced, &raw),
+        let pending = snap.entry(&uid).is_some_and(|e| e.pending);
+        let check = match sizes.get(&n) {
+            Some(&listed) => retr_check::check(listed, announced, &raw),
             None => RetrCheck::Consistent,
         };
         show_delivery(
             (config, acct, opts, secrets),
             (pending, check),
             &client,
-            uid,
+            &uid,
             &head,
             &raw,
             out,
@@ -197,6 +174,54 @@ async fn poll_inner(
         report.skipped
     );
     Ok(())
+}
+
+/// The line of a message the plan leaves alone.
+fn show_wait(
+    acct: &Account,
+    step: &Step,
+    sizes: &std::collections::HashMap<u32, u64>,
+    report: &mut Report,
+    out: &mut String,
+) {
+    let head = |n: &u32, uid: &str| {
+        let size = sizes.get(n).copied().unwrap_or(0);
+        format!("  uid {uid:?} (#{n}, {size} bytes)")
+    };
+    match step {
+        Step::Recorded {
+            n,
+            uid,
+            kept_for_good,
+            ..
+        } => {
+            let then = if *kept_for_good {
+                "kept on the server for good (its RETR did not match LIST)"
+            } else if acct.keep {
+                "kept on the server (keep = true)"
+            } else {
+                "would be deleted again (an earlier DELE or QUIT did not complete)"
+            };
+            let _ = writeln!(out, "{}: already delivered; {then}", head(n, uid));
+        }
+        Step::Rejected { n, uid, code, text } => {
+            let _ = writeln!(
+                out,
+                "{}: skipped: rejected earlier by the MTA with {code} {text} (--retry-rejected would try it again)",
+                head(n, uid)
+            );
+        }
+        Step::TooBig { n, uid, limit, .. } => {
+            let _ = writeln!(
+                out,
+                "{}: skipped: larger than {limit}; would stay on the server",
+                head(n, uid)
+            );
+            report.skipped += 1;
+            report.worsen(ExitClass::Partial);
+        }
+        Step::Fetch(_) => {}
+    }
 }
 
 /// The "would deliver" line of one fetched message, and its diff with `--diff`.
@@ -243,105 +268,5 @@ fn show_delivery(
                 secrets,
             },
         ));
-    }
-}
-
-/// A read-only view of an account's state file (also `check --connect`'s, to count what is new).
-pub(crate) struct Snapshot {
-    path: PathBuf,
-    /// `false`: no state file yet (a fresh account).
-    existed: bool,
-    entries: BTreeMap<String, Entry>,
-    torn_line: Option<usize>,
-}
-
-impl Snapshot {
-    /// Read `<dir>/<account>.state` as [`crate::state::State::open`] would, with the same refusals (symlink,
-    /// size, corrupt, foreign, newer version), but opened read-only and without the lock; a missing file or
-    /// directory is an empty state and nothing is created.
-    pub(crate) fn read(
-        dir: &Path,
-        account: &str,
-        identity: &Identity,
-    ) -> Result<Snapshot, StateError> {
-        if account.is_empty() || account.starts_with('.') || account.contains(['/', '\0']) {
-            return Err(StateError::AccountName {
-                account: account.to_owned(),
-            });
-        }
-        let path = dir.join(format!("{account}.state"));
-        let mut snap = Snapshot {
-            path: path.clone(),
-            existed: false,
-            entries: BTreeMap::new(),
-            torn_line: None,
-        };
-        let io_err = |op| {
-            let path = path.clone();
-            move |source| StateError::Io { path, op, source }
-        };
-        match fs::symlink_metadata(&path) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(snap),
-            Err(e) => return Err(io_err("inspect")(e)),
-            Ok(m) if m.file_type().is_symlink() => {
-                return Err(StateError::Unsafe {
-                    path,
-                    why: "it is a symbolic link (not followed)",
-                });
-            }
-            Ok(m) if !m.is_file() => {
-                return Err(StateError::Unsafe {
-                    path,
-                    why: "not a regular file",
-                });
-            }
-            Ok(m) if m.len() > MAX_STATE_BYTES => {
-                return Err(StateError::TooLarge { path, len: m.len() });
-            }
-            Ok(_) => {}
-        }
-        let mut text = Vec::new();
-        File::open(&path)
-            .map_err(io_err("open"))?
-            .take(MAX_STATE_BYTES)
-            .read_to_end(&mut text)
-            .map_err(io_err("read"))?;
-        let journal = crate::state::decode_checked(&path, &text, identity)?;
-        snap.existed = true;
-        snap.entries = journal.entries;
-        snap.torn_line = journal.torn_line;
-        Ok(snap)
-    }
-
-    /// The UID has an outcome (delivered or rejected): a run would not fetch it.
-    pub(crate) fn is_known(&self, uid: &str) -> bool {
-        self.entries.get(uid).is_some_and(|e| e.outcome.is_some())
-    }
-
-    fn describe(&self) -> String {
-        if !self.existed {
-            return format!(
-                "{} (not there yet: every message is new)",
-                self.path.display()
-            );
-        }
-        let delivered = self
-            .entries
-            .values()
-            .filter(|e| matches!(e.outcome, Some(Outcome::Delivered | Outcome::Kept)))
-            .count();
-        let rejected = self
-            .entries
-            .values()
-            .filter(|e| matches!(e.outcome, Some(Outcome::Rejected(_))))
-            .count();
-        let torn = match self.torn_line {
-            Some(line) => format!("; its torn last line {line} would be cut off by a run"),
-            None => String::new(),
-        };
-        format!(
-            "{} ({delivered} delivered, {rejected} rejected{torn})",
-            self.path.display()
-        )
     }
 }
