@@ -5,40 +5,37 @@
 //!
 //! Both clients trace their own lines: the POP3 client with credentials replaced by `[redacted]` (see
 //! `pop3::wire`), the SMTP client each command and reply line (`smtp::conn`); both call [`message`] for content.
-//! popfetch sends no credentials to the MTA, so there is nothing to redact on that side.
+//! popfetch sends no credentials to the MTA. Every server line, on either side, is shown through the account's
+//! [`Secrets`] (scrubbed, escaped, bounded; [`crate::untrusted`]), and lines are cut by the one line-end rule of
+//! [`crate::untrusted::lines`].
 
 use tracing::trace;
 
 use crate::headers;
-use crate::pop3::text::sanitize;
+use crate::untrusted::lines::{self, LineEnds};
+use crate::untrusted::{self, Secrets};
 
 /// At most this many header lines of one message are traced; the rest are counted.
 pub const MAX_HEADER_LINES: usize = 100;
 
 /// Trace message content received or sent on `side` (e.g. `"pop3 S"`): the header block line by line, then the
 /// size of the rest, then the terminator line. `secrets` are replaced by `[redacted]` wherever they occur.
-pub fn message(side: &str, msg: &[u8], secrets: &[&[u8]]) {
+pub fn message(side: &str, msg: &[u8], secrets: &Secrets) {
     if !tracing::enabled!(tracing::Level::TRACE) {
         return;
     }
     let block = headers::header_block_end(msg);
-    let mut pos = 0;
-    let mut lines = 0;
+    let mut shown = 0;
     let mut more = 0usize;
-    while pos < block {
-        let rest = &msg[pos..block];
-        let (text, used) = match rest.iter().position(|&b| b == b'\n' || b == b'\r') {
-            Some(i) if rest[i] == b'\r' && rest.get(i + 1) == Some(&b'\n') => (&rest[..i], i + 2),
-            Some(i) => (&rest[..i], i + 1),
-            None => (rest, rest.len()),
-        };
-        pos += used;
+    // Lines as the header scanner reads them (`header_block_end` above), so the trace shows its header block.
+    for line in lines::lines(&msg[..block], LineEnds::Any) {
+        let text = &msg[line.start..line.content_end];
         if text.is_empty() {
             break;
         }
-        if lines < MAX_HEADER_LINES {
-            trace!("{side}: {}", sanitize(text, secrets));
-            lines += 1;
+        if shown < MAX_HEADER_LINES {
+            trace!("{side}: {}", secrets.show(text, untrusted::LINE));
+            shown += 1;
         } else {
             more += 1;
         }
@@ -52,16 +49,15 @@ pub fn message(side: &str, msg: &[u8], secrets: &[&[u8]]) {
 
 /// Trace a multi-line listing (CAPA, UIDL, LIST) on `side`: at most [`MAX_HEADER_LINES`] lines, then a count,
 /// then the terminator line.
-pub fn lines(side: &str, listing: &[u8], secrets: &[&[u8]]) {
+pub fn lines(side: &str, listing: &[u8], secrets: &Secrets) {
     if !tracing::enabled!(tracing::Level::TRACE) {
         return;
     }
     let mut n = 0;
-    for line in listing.split_inclusive(|&b| b == b'\n') {
+    for line in lines::lines(listing, LineEnds::Lf) {
         if n < MAX_HEADER_LINES {
-            let line = line.strip_suffix(b"\n").unwrap_or(line);
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            trace!("{side}: {}", sanitize(line, secrets));
+            let text = &listing[line.start..line.content_end];
+            trace!("{side}: {}", secrets.show(text, untrusted::LINE));
         }
         n += 1;
     }

@@ -54,6 +54,7 @@ async fn connect(port: u16, protocol: Protocol) -> Mta {
         "me.test",
         Timeouts::default(),
         protocol,
+        &Secrets::none(),
     )
     .await
     .unwrap()

@@ -12,6 +12,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tracing::trace;
 
 use super::reply::{self, Reply, ReplyError};
+use crate::untrusted::{self, Secrets};
 
 /// Any byte stream the client can run over.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -40,16 +41,19 @@ pub(super) struct Conn {
     poisoned: bool,
     /// `"smtp"` or `"lmtp"`, for trace lines.
     label: &'static str,
+    /// Scrubbed from every traced line (an MTA could echo a secret).
+    secrets: Secrets,
     trace: bool,
 }
 
 impl Conn {
-    pub(super) fn new(io: Box<dyn Io>, label: &'static str) -> Conn {
+    pub(super) fn new(io: Box<dyn Io>, label: &'static str, secrets: Secrets) -> Conn {
         Conn {
             io,
             buf: Vec::new(),
             poisoned: false,
             label,
+            secrets,
             trace: tracing::enabled!(tracing::Level::TRACE),
         }
     }
@@ -89,7 +93,7 @@ impl Conn {
                         for line in self.buf[..used].split_inclusive(|&b| b == b'\n') {
                             let line = line.strip_suffix(b"\n").unwrap_or(line);
                             let line = line.strip_suffix(b"\r").unwrap_or(line);
-                            let text = crate::pop3::text::sanitize(line, &[]);
+                            let text = self.secrets.show(line, untrusted::LINE);
                             trace!("{} S: {text}", self.label);
                         }
                     }
@@ -119,7 +123,7 @@ impl Conn {
                 trace!(
                     "{} C: {}",
                     self.label,
-                    crate::pop3::text::sanitize(line, &[])
+                    self.secrets.show(line, untrusted::LINE)
                 );
             }
         }
@@ -145,7 +149,7 @@ impl Conn {
     /// Trace the content sent after 354: its header block, then a count of the rest (crate::trace).
     pub(super) fn trace_content(&self, message: &[u8]) {
         if self.trace {
-            crate::trace::message(&format!("{} C", self.label), message, &[]);
+            crate::trace::message(&format!("{} C", self.label), message, &self.secrets);
         }
     }
 }

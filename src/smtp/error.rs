@@ -4,6 +4,7 @@ use std::fmt;
 
 use super::reply::ReplyError;
 use crate::error::ExitClass;
+use crate::untrusted::Shown;
 
 /// Which envelope address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,7 +87,8 @@ pub enum SmtpError {
         addr: String,
         phase: Phase,
         code: u16,
-        text: String,
+        /// Scrubbed, escaped, bounded ([`crate::untrusted`]).
+        text: Shown,
     },
     /// The MTA broke the protocol (RFC 5321 §3.3: no message data without 354).
     #[error("MTA {addr}: unexpected reply {code} to {phase}")]
@@ -213,7 +215,7 @@ impl SmtpError {
     /// The reply text, if the MTA answered.
     pub fn text(&self) -> &str {
         match self {
-            SmtpError::Reply { text, .. } => text,
+            SmtpError::Reply { text, .. } => text.as_str(),
             _ => "",
         }
     }
@@ -229,7 +231,7 @@ mod tests {
             addr: "x".into(),
             phase,
             code,
-            text: text.into(),
+            text: crate::untrusted::Secrets::none().show(text.as_bytes(), crate::untrusted::REPLY),
         };
         let e = |phase, code| t(phase, code, "");
         assert_eq!(
@@ -256,7 +258,7 @@ mod tests {
             addr: "x".into(),
             phase,
             code,
-            text: text.into(),
+            text: crate::untrusted::Secrets::none().show(text.as_bytes(), crate::untrusted::REPLY),
         };
         for phase in [
             Phase::Greeting,

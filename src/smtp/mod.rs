@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 
 use crate::failpoint;
+use crate::untrusted::{Secrets, Shown};
 
 mod conn;
 mod data;
@@ -75,7 +76,7 @@ pub struct Envelope {
 #[derive(Debug, Clone)]
 pub struct Accepted {
     pub code: u16,
-    pub text: String,
+    pub text: Shown,
 }
 
 /// What one transaction gave each recipient, in the order given: accepted, or refused (at RCPT, or, over LMTP,
@@ -89,6 +90,8 @@ pub struct Mta {
     timeouts: Timeouts,
     caps: Capabilities,
     protocol: Protocol,
+    /// The account's secrets, scrubbed from everything the MTA says (catalog T-20).
+    secrets: Secrets,
 }
 
 impl Mta {
@@ -102,6 +105,7 @@ impl Mta {
         port: u16,
         helo_name: &str,
         timeouts: Timeouts,
+        secrets: &Secrets,
     ) -> Result<Mta, SmtpError> {
         let addr = format!("{host}:{port}");
         let tcp =
@@ -125,11 +129,20 @@ impl Mta {
         // Commands and the end-of-data line are small, latency-bound writes: with Nagle on, each waits for the
         // delayed ACK of the previous segment (~40 ms per message, measured against Postfix).
         let _ = tcp.set_nodelay(true);
-        Mta::over(Box::new(tcp), addr, helo_name, timeouts, Protocol::Smtp).await
+        Mta::over(
+            Box::new(tcp),
+            addr,
+            helo_name,
+            timeouts,
+            Protocol::Smtp,
+            secrets,
+        )
+        .await
     }
 
     /// Run the session over an already connected stream (a unix socket for LMTP, or TCP): greeting, then EHLO
-    /// (falling back to HELO on 500, 502 or 504, RFC 5321 §3.2) or LHLO. `addr` names the peer in errors.
+    /// (falling back to HELO on 500, 502 or 504, RFC 5321 §3.2) or LHLO. `addr` names the peer in errors; every
+    /// text the MTA sends is shown through `secrets` ([`crate::untrusted`]).
     ///
     /// # Errors
     /// As [`Mta::connect`].
@@ -139,17 +152,19 @@ impl Mta {
         helo_name: &str,
         timeouts: Timeouts,
         protocol: Protocol,
+        secrets: &Secrets,
     ) -> Result<Mta, SmtpError> {
         let label = match protocol {
             Protocol::Smtp => "smtp",
             Protocol::Lmtp => "lmtp",
         };
         let mut mta = Mta {
-            conn: Conn::new(io, label),
+            conn: Conn::new(io, label, secrets.clone()),
             addr,
             timeouts,
             caps: Capabilities::default(),
             protocol,
+            secrets: secrets.clone(),
         };
         let t = timeouts.command;
         let greeting = mta.read(Phase::Greeting, t).await?;
@@ -293,7 +308,7 @@ impl Mta {
         } else {
             for r in &rcpt_rs {
                 let outcome = if r.class() == 2 {
-                    Ok(accepted(r))
+                    Ok(self.accepted(r))
                 } else {
                     Err(self.refused(Phase::Rcpt, r))
                 };
@@ -341,7 +356,7 @@ impl Mta {
                 if r.class() != 2 {
                     return Err(self.refused(Phase::EndOfData, &r));
                 }
-                let a = accepted(&r);
+                let a = self.accepted(&r);
                 Ok(per.into_iter().map(|p| p.map(|_| a.clone())).collect())
             }
             // RFC 2033 §4.2: one reply per recipient that was accepted at RCPT, in order.
@@ -353,7 +368,7 @@ impl Mta {
                         Ok(_) => {
                             let r = self.read(Phase::EndOfData, t.data_end).await?;
                             if r.class() == 2 {
-                                Ok(accepted(&r))
+                                Ok(self.accepted(&r))
                             } else {
                                 Err(self.refused(Phase::EndOfData, &r))
                             }
@@ -385,7 +400,7 @@ impl Mta {
             .await?;
         // 251: not local, will forward (RFC 5321 §3.4): accepted too.
         let outcome = if r.class() == 2 {
-            Ok(accepted(&r))
+            Ok(self.accepted(&r))
         } else {
             Err(self.refused(Phase::Rcpt, &r))
         };
@@ -494,6 +509,13 @@ impl Mta {
         }
     }
 
+    fn accepted(&self, r: &Reply) -> Accepted {
+        Accepted {
+            code: r.code,
+            text: r.text(&self.secrets),
+        }
+    }
+
     /// A reply that is not the one wanted: a 4xx/5xx refusal, or (poisoning the connection) an out-of-sequence
     /// code such as 354 to MAIL or 250 to DATA (RFC 5321 §3.3; catalog S-20).
     fn refused(&mut self, phase: Phase, r: &Reply) -> SmtpError {
@@ -502,7 +524,7 @@ impl Mta {
                 addr: self.addr.clone(),
                 phase,
                 code: r.code,
-                text: r.text(),
+                text: r.text(&self.secrets),
             }
         } else {
             self.conn.poison();
@@ -512,13 +534,6 @@ impl Mta {
                 code: r.code,
             }
         }
-    }
-}
-
-fn accepted(r: &Reply) -> Accepted {
-    Accepted {
-        code: r.code,
-        text: r.text(),
     }
 }
 

@@ -13,6 +13,8 @@ pub const MAX_LINE: usize = 4096;
 /// Most lines in one reply. A real EHLO reply has about 15; only a hostile MTA sends thousands.
 pub const MAX_LINES: usize = 256;
 
+use crate::untrusted::{self, Secrets, Shown};
+
 /// A reply that is not one, or one too large to read.
 #[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
 pub enum ReplyError {
@@ -44,29 +46,18 @@ impl Reply {
         self.code / 100
     }
 
-    /// The lines joined by a space and made safe for a log line: controls become spaces, at most 300 characters.
-    /// An enhanced status code (RFC 3463, `4.5.3`) stays at the front, as the MTA sent it.
-    pub fn text(&self) -> String {
+    /// The lines joined by a space, made safe for a log line, the state journal or the status file
+    /// ([`crate::untrusted`]: `secrets` scrubbed, escaped, bounded). An enhanced status code (RFC 3463, `4.5.3`)
+    /// stays at the front, as the MTA sent it.
+    pub fn text(&self, secrets: &Secrets) -> Shown {
         let joined = self.lines.join(&b' ');
-        show(&joined)
+        secrets.show(joined.trim_ascii_end(), untrusted::REPLY)
     }
 
     /// The enhanced status code (RFC 3463 §2: `class.subject.detail`) at the start of the first line, if any.
     pub fn enhanced(&self) -> Option<(u8, u16, u16)> {
         enhanced(self.lines.first()?)
     }
-}
-
-/// Keep MTA text printable and short: it goes into one log line.
-pub(crate) fn show(raw: &[u8]) -> String {
-    let s = String::from_utf8_lossy(raw);
-    let mut out: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(300)
-        .collect();
-    out.truncate(out.trim_end().len());
-    out
 }
 
 /// `class.subject.detail` (RFC 3463 §2: class 2, 4 or 5; subject and detail of 1 to 3 digits) at the start of
@@ -92,7 +83,7 @@ fn enhanced(text: &[u8]) -> Option<(u8, u16, u16)> {
 /// One parsed reply line: its code, whether more lines follow, and its text.
 fn parse_line(line: &[u8]) -> Result<(u16, bool, &[u8]), ReplyError> {
     let bad = || ReplyError::Malformed {
-        line: show(&line.escape_ascii().collect::<Vec<u8>>()),
+        line: Secrets::none().show(line, untrusted::REPLY).into(),
     };
     // RFC 5321 §4.2: the first digit is 2-5, the second 0-5, the third 0-9.
     let (code, rest) = match line {
@@ -161,7 +152,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!((r.code, n), (250, 30));
-        assert_eq!(r.text(), "2.0.0 Ok: queued as 1A2B");
+        assert_eq!(r.text(&Secrets::none()), "2.0.0 Ok: queued as 1A2B");
         assert_eq!(r.enhanced(), Some((2, 0, 0)));
         let (r, n) = whole(b"250-mx.test\r\n250-SIZE 100\r\n250 8BITMIME\r\n")
             .unwrap()
@@ -175,7 +166,7 @@ mod tests {
                 b"8BITMIME".to_vec()
             ]
         );
-        assert_eq!(r.text(), "mx.test SIZE 100 8BITMIME");
+        assert_eq!(r.text(&Secrets::none()), "mx.test SIZE 100 8BITMIME");
         // A bare code, and bare LF line ends.
         let (r, _) = whole(b"354\r\n").unwrap().unwrap();
         assert_eq!((r.code, r.lines.len()), (354, 1));
@@ -256,9 +247,20 @@ mod tests {
     }
 
     #[test]
-    fn shown_text_is_one_bounded_line() {
-        assert_eq!(show(b"a\r\nb\x1b[31m"), "a  b [31m");
-        assert_eq!(show(&[b'x'; 1000]).len(), 300);
-        assert_eq!(show(b"caf\xe9"), "caf\u{fffd}");
+    fn shown_text_is_scrubbed_escaped_and_bounded() {
+        let (r, _) = whole(b"250-hunter2 echoed\r\n250 \x1b[31m\r\n")
+            .unwrap()
+            .unwrap();
+        let secrets = Secrets::none();
+        secrets.add_bytes(b"hunter2");
+        let shown = r.text(&secrets);
+        assert!(
+            !shown.contains("hunter2") && shown.contains("\\x1b"),
+            "{shown}"
+        );
+        let (r, _) = whole(format!("250 {}\r\n", "x".repeat(1000)).as_bytes())
+            .unwrap()
+            .unwrap();
+        assert!(r.text(&Secrets::none()).len() < 400);
     }
 }

@@ -35,6 +35,7 @@ fn lmtp_dovecot_answers_each_recipient_after_the_end_of_data() {
             "popfetch.test",
             Timeouts::default(),
             Protocol::Lmtp,
+            &popfetch::untrusted::Secrets::none(),
         )
         .await
         .unwrap();
