@@ -17,6 +17,8 @@ packages=(dovecot-core dovecot-pop3d postfix openssl faketime fetchmail getmail6
 # OpenSMTPD's private mount namespace.
 packages+=(libdb5.3 libgnutls-dane0 libgnutls30 libidn12 libidn2-0 libnsl2 libpcre2-8-0 libcrypt1
     libevent-2.1-7 libssl3 zlib1g libpam0g util-linux mount python3)
+# script(1), which gives the progress-bar test of `cargo test` (tests/output.rs) a pseudo-terminal.
+packages+=(bsdutils)
 
 # The system users of the unpacked MTAs.
 mta_users() {

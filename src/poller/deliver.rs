@@ -141,7 +141,9 @@ async fn deliver_loop(
         } else {
             RetrCheck::Consistent
         };
-        match deliver_one(ctx, client, mta, state, &p, &raw, check).await? {
+        let delivery = deliver_one(ctx, client, mta, state, &p, &raw, check).await?;
+        ctx.progress.message_done(p.size);
+        match delivery {
             Delivery::Done => {
                 report.delivered += 1;
                 report.bytes += raw.len() as u64;
@@ -169,6 +171,8 @@ pub(super) struct Ctx<'a> {
     pub(super) shutdown: &'a Shutdown,
     /// `--diff`: print each message's header diff.
     pub(super) diff: bool,
+    /// The account's progress bar (a no-op without a terminal).
+    pub(super) progress: &'a crate::progress::AccountBar,
 }
 
 enum Delivery {
