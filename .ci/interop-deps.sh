@@ -6,6 +6,8 @@
 # Exim and OpenSMTPD (issue 19) conflict with postfix, so they are not installed: tests/interop/mtas.sh fetch
 # downloads and unpacks them; their shared libraries are installed here, and the system users their binaries
 # were built for (Debian-exim; opensmtpd, opensmtpq) are created as their packages' postinst scripts would.
+# Courier's POP3 server (issue 18) conflicts with dovecot-pop3d: tests/interop/courier.sh fetch unpacks it the same
+# way; the libraries it needs are installed here.
 #
 # Idempotent: does nothing when every package is already installed. Non-interactive, and the packages'
 # own system services are never started: a temporary policy-rc.d denies every invoke-rc.d action
@@ -17,6 +19,9 @@ packages=(dovecot-core dovecot-pop3d postfix openssl faketime fetchmail getmail6
 # OpenSMTPD's private mount namespace.
 packages+=(libdb5.3 libgnutls-dane0 libgnutls30 libidn12 libidn2-0 libnsl2 libpcre2-8-0 libcrypt1
     libevent-2.1-7 libssl3 zlib1g libpam0g util-linux mount python3)
+# Libraries of the unpacked courier-pop and courier-authlib (issue 18; libltdl7 and libcourier-unicode4 are unpacked
+# with them), and perl for its makeuserdb.
+packages+=(libgdbm6 libstdc++6 libgcc-s1 perl)
 # script(1), which gives the progress-bar test of `cargo test` (tests/output.rs) a pseudo-terminal.
 packages+=(bsdutils)
 
@@ -32,6 +37,7 @@ mta_users() {
 }
 mta_fetch() {
     $SUDO bash "$(dirname "$0")/../tests/interop/mtas.sh" fetch
+    $SUDO bash "$(dirname "$0")/../tests/interop/courier.sh" fetch
 }
 
 SUDO=""

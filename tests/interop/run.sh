@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Run the interop suite (issues 3 and 19) alone: install Dovecot and Postfix and unpack Exim and OpenSMTPD when
-# missing, then run the ignored tests of tests/interop.rs and tests/interop_mta.rs against them, two at a time. Extra arguments go to the test binary (e.g. a test name filter).
+# Run the interop suite (issues 3, 18 and 19) alone: install Dovecot and Postfix and unpack Courier, Exim and
+# OpenSMTPD when missing, then run the ignored tests of tests/interop.rs and tests/interop_mta.rs against them, two at a time. Extra arguments go to the test binary (e.g. a test name filter).
 # Needs root: it installs packages and starts private Postfix and Dovecot instances on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -21,6 +21,7 @@ cleanup_leftovers() {
         pid=${pid%%-*}
         if ! kill -0 "$pid" 2>/dev/null; then
             echo "interop: stopping leftover servers in $d"
+            [ ! -d "$d/courier" ] || tests/interop/courier.sh stop "$d/courier" || true
             tests/interop/servers.sh stop "$d" || true
         fi
     done
