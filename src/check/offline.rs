@@ -6,7 +6,8 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::Finding;
-use crate::config::{Config, PasswordSource};
+use crate::config::{Config, Delivery, PasswordSource};
+use crate::deliver::mda::mda_path;
 use crate::error::ExitClass;
 use crate::tls::{self, TlsSettings};
 
@@ -46,6 +47,26 @@ pub async fn offline(config: &Config) -> Vec<Finding> {
                     );
                 }
             }
+        }
+        match &acct.delivery {
+            Delivery::Mda(mda) => {
+                if let Some(program) = mda.argv.first()
+                    && let Err(why) = executable(program, Some(mda_path().as_os_str()))
+                {
+                    problem(ExitClass::Config, format!("mda program {program:?} {why}"));
+                }
+            }
+            Delivery::Maildir(root) => {
+                // As for state_dir: a missing Maildir is created by the first delivery, so its nearest existing
+                // ancestor must be writable.
+                if let Err(why) = writable_dir(root) {
+                    problem(
+                        ExitClass::State,
+                        format!("maildir {} {why}", root.display()),
+                    );
+                }
+            }
+            Delivery::Smtp => {}
         }
         if let Some(ca_file) = &acct.ca_file {
             let settings = TlsSettings {

@@ -5,6 +5,7 @@
 //! found, each with its line, column and key path. [`load`] reads the file and enforces the permission rules
 //! (design invariant 5, test case T-21). Password sources are resolved only at poll time (`password`, [`PasswordSource::resolve`]).
 
+mod delivery;
 mod error;
 pub mod locate;
 mod oauth;
@@ -13,6 +14,8 @@ mod perm;
 mod raw;
 mod validate;
 
+#[cfg(test)]
+mod delivery_tests;
 #[cfg(test)]
 mod load_tests;
 #[cfg(test)]
@@ -27,6 +30,7 @@ use std::time::Duration;
 
 use crate::secret::Secret;
 
+pub use delivery::{DEFAULT_MDA_TIMEOUT, Delivery, Mda};
 pub use error::{ConfigError, Problem};
 pub use password::{PASSWORD_COMMAND_TIMEOUT, PasswordError, read_secret_file};
 pub use validate::validate_address;
@@ -164,6 +168,8 @@ pub struct Account {
     pub max_message_size: u64,
     /// MAIL FROM when the message has no usable Return-Path; `None` means `<>`.
     pub envelope_from_fallback: Option<String>,
+    /// Where the messages go (`delivery`, default SMTP to `[smtp]`).
+    pub delivery: Delivery,
 }
 
 /// Defaults that depend on the machine rather than on the file. Kept apart so that [`parse_str_with`] stays a pure

@@ -185,7 +185,7 @@ async fn from_command(
     let what = format!("password_command {program:?}");
     match outcome {
         Err(_) => {
-            kill_group(&child).await;
+            crate::process::kill_group(&child).await;
             let _ = child.start_kill();
             let _ = child.wait().await;
             Err(PasswordError::Timeout {
@@ -242,25 +242,6 @@ fn unusable(account: &str, what: impl ToString, problem: &'static str) -> Passwo
         account: account.to_owned(),
         source_name: what.to_string(),
         problem,
-    }
-}
-
-/// Kill the child's whole process group (it leads its own, see `process_group(0)`), catching grandchildren that
-/// hold the pipe open. Without libc this goes through kill(1), by absolute path so PATH cannot substitute it;
-/// where it is missing only the child itself is killed.
-async fn kill_group(child: &tokio::process::Child) {
-    let Some(pid) = child.id() else { return };
-    for kill in ["/bin/kill", "/usr/bin/kill"] {
-        if std::path::Path::new(kill).exists() {
-            let _ = tokio::process::Command::new(kill)
-                .args(["-KILL", "--", &format!("-{pid}")])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .await;
-            return;
-        }
     }
 }
 

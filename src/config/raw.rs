@@ -43,6 +43,10 @@ pub(crate) const KNOWN_KEYS: &[&str] = &[
     "account.received",
     "account.max_message_size",
     "account.envelope_from_fallback",
+    "account.delivery",
+    "account.mda",
+    "account.mda_timeout",
+    "account.maildir",
     "account.oauth2.provider",
     "account.oauth2.authorization_url",
     "account.oauth2.token_url",
@@ -114,6 +118,10 @@ pub(crate) struct RawAccount {
     pub received: Option<Spanned<bool>>,
     pub max_message_size: Option<Spanned<i64>>,
     pub envelope_from_fallback: Option<Str>,
+    pub delivery: Option<Str>,
+    pub mda: Option<Spanned<Vec<Str>>>,
+    pub mda_timeout: Option<Spanned<i64>>,
+    pub maildir: Option<Str>,
     pub oauth2: Option<Spanned<RawOAuth2>>,
 }
 

@@ -145,6 +145,9 @@ user = "t"
 password_command = ["pass", "show", "mail/work"]
 target = "t@example.org"
 drop_delivered_to = "all"
+delivery = "mda"
+mda = ["/usr/bin/procmail", "-d", "%T"]
+mda_timeout = 120
 
 [[account]]
 name = "third"
@@ -155,6 +158,8 @@ user = "u"
 password_file = "isp.pw"
 target = "u@example.net"
 drop_delivered_to = "none"
+delivery = "maildir"
+maildir = "Maildir"
 "#;
 
 #[test]
@@ -224,6 +229,18 @@ fn every_key_is_read() {
         "a relative password_file is taken from the config file's directory"
     );
     assert_eq!(t.drop_delivered_to, DropDeliveredTo::None);
+    assert_eq!(
+        b.delivery,
+        Delivery::Mda(Mda {
+            argv: ["/usr/bin/procmail", "-d", "%T"].map(String::from).to_vec(),
+            timeout: Duration::from_secs(120),
+        })
+    );
+    assert_eq!(
+        t.delivery,
+        Delivery::Maildir(PathBuf::from("/etc/popfetch/Maildir")),
+        "a relative maildir is taken from the config file's directory"
+    );
 
     for key in known_keys() {
         let last = key.rsplit('.').next().unwrap();

@@ -9,12 +9,12 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::error::Issue;
-use super::oauth;
 use super::raw::{RawAccount, RawConfig, RawSmtp, Str};
 use super::{
     Account, AuthMethod, BatchLimit, Config, Defaults, DropDeliveredTo, PasswordSource, SmtpConfig,
     TlsMode,
 };
+use super::{delivery, oauth};
 use crate::secret::Secret;
 
 /// `interval` bounds (seconds): below 10 s a daemon hammers the server; a week is the longest sane period.
@@ -114,7 +114,7 @@ impl Checker<'_> {
         v.as_ref()
     }
 
-    fn choice<T: Copy>(
+    pub(crate) fn choice<T: Copy>(
         &mut self,
         v: &Option<Str>,
         key: &str,
@@ -146,7 +146,7 @@ impl Checker<'_> {
         }
     }
 
-    fn int_in(
+    pub(crate) fn int_in(
         &mut self,
         v: &Option<Spanned<i64>>,
         key: &str,
@@ -505,6 +505,7 @@ fn account(acct: Spanned<RawAccount>, c: &mut Checker<'_>) -> Option<Account> {
         .envelope_from_fallback
         .as_ref()
         .map(|a| c.address(a, "envelope_from_fallback"));
+    let delivery = delivery::check(&r, c);
 
     if c.issues.len() > before {
         return None;
@@ -530,6 +531,7 @@ fn account(acct: Spanned<RawAccount>, c: &mut Checker<'_>) -> Option<Account> {
         received,
         max_message_size,
         envelope_from_fallback,
+        delivery: delivery?,
     })
 }
 

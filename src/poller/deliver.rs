@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::{info, warn};
 
-use super::link::Link;
+use super::destination::{DeliveryError, Destination};
 use super::refusal::RcptRefusals;
 use super::retr_check::{self, RetrCheck};
 use super::{Failure, Pending, Report, Shutdown, pop3_fail, state_fail};
@@ -49,13 +49,13 @@ pub(super) fn note_dele(
 pub(super) async fn deliver_all(
     ctx: &Ctx<'_>,
     client: &mut Client,
-    mta: &mut Link<'_>,
+    dest: &mut Destination<'_>,
     state: &mut State,
     todo: VecDeque<Pending>,
     report: &mut Report,
 ) -> Result<(), Failure> {
     let mut refusals = RcptRefusals::default();
-    let outcome = deliver_loop(ctx, client, mta, state, todo, report, &mut refusals).await;
+    let outcome = deliver_loop(ctx, client, dest, state, todo, report, &mut refusals).await;
     if matches!(&outcome, Err(f) if f.class == ExitClass::State) {
         // The journal is in doubt: record nothing more; the held messages are simply tried again.
         return outcome;
@@ -67,7 +67,7 @@ pub(super) async fn deliver_all(
 async fn deliver_loop(
     ctx: &Ctx<'_>,
     client: &mut Client,
-    mta: &mut Link<'_>,
+    dest: &mut Destination<'_>,
     state: &mut State,
     mut todo: VecDeque<Pending>,
     report: &mut Report,
@@ -141,7 +141,7 @@ async fn deliver_loop(
         } else {
             RetrCheck::Consistent
         };
-        let delivery = deliver_one(ctx, client, mta, state, &p, &raw, check).await?;
+        let delivery = deliver_one(ctx, client, dest, state, &p, &raw, check).await?;
         ctx.progress.message_done(p.size);
         match delivery {
             Delivery::Done => {
@@ -195,7 +195,7 @@ enum Delivery {
 async fn deliver_one(
     ctx: &Ctx<'_>,
     client: &mut Client,
-    mta: &mut Link<'_>,
+    dest: &mut Destination<'_>,
     state: &mut State,
     p: &Pending,
     raw: &[u8],
@@ -204,14 +204,18 @@ async fn deliver_one(
     let acct = ctx.acct;
     let (filtered, envelope) = prepare(acct, ctx.by_host, client, &p.uid, raw);
     if ctx.diff {
-        print_diff(acct, &p.uid, raw, &filtered.edits, "as sent to the MTA");
+        let after = match &*dest {
+            Destination::Smtp(_) => "as sent to the MTA".to_owned(),
+            other => format!("as handed to {other} (with LF line endings)"),
+        };
+        print_diff(acct, &p.uid, raw, &filtered.edits, &after);
     }
     let edits = describe_edits(&filtered.edits);
     let sender = envelope.from.as_deref().unwrap_or("");
 
     state.begin(&p.uid).map_err(state_fail)?;
-    match mta.deliver(&envelope, &filtered.message).await {
-        Ok(accepted) => {
+    match dest.deliver(&envelope, &filtered.message).await {
+        Ok(committed) => {
             failpoint::hit("after_eod_250");
             // The MTA has it: make the UID durable before anything can delete the server copy. A message whose
             // RETR did not match LIST is recorded as kept: delivered (nothing is lost either way) and never
@@ -238,13 +242,12 @@ async fn deliver_one(
                 failpoint::hit("after_dele");
             }
             info!(
-                "account {:?}: uid {:?}: {} bytes from <{sender}> delivered to <{}> ({} {}){}{edits}",
+                "account {:?}: uid {:?}: {} bytes from <{sender}> delivered to <{}> ({}){}{edits}",
                 acct.name,
                 p.uid,
                 raw.len(),
                 envelope.to,
-                accepted.code,
-                accepted.text,
+                committed.0,
                 if acct.keep || kept.is_some() {
                     ", kept on the server"
                 } else {
@@ -257,28 +260,27 @@ async fn deliver_one(
                 Delivery::Done
             })
         }
-        Err(e) if super::refusal::is_rcpt_rejection(&e) => Ok(Delivery::RcptRefused {
-            error: e,
-            sender: envelope.from,
-        }),
+        Err(DeliveryError::Smtp(e)) if super::refusal::is_rcpt_rejection(&e) => {
+            Ok(Delivery::RcptRefused {
+                error: e,
+                sender: envelope.from,
+            })
+        }
         Err(e) => match e.verdict() {
             Verdict::Rejected => {
-                let code = e.code().unwrap_or(550);
+                let (code, text) = e.refusal();
                 state
-                    .record_rejected(&p.uid, code, e.text())
+                    .record_rejected(&p.uid, code, &text)
                     .map_err(state_fail)?;
                 warn!(
-                    "account {:?}: uid {:?}: {} bytes from <{sender}> rejected by the MTA: {e}{}; left on the \
+                    "account {:?}: uid {:?}: {} bytes from <{sender}> rejected by {dest}: {e}{}; left on the \
                      server and not fetched again (run --retry-rejected to retry)",
                     acct.name,
                     p.uid,
                     p.size,
-                    explained(&e)
+                    e.explained()
                 );
-                Ok(Delivery::Rejected {
-                    code,
-                    text: e.text().to_owned(),
-                })
+                Ok(Delivery::Rejected { code, text })
             }
             Verdict::Temporary | Verdict::Misconfigured => {
                 if e.maybe_accepted() {
@@ -301,7 +303,7 @@ async fn deliver_one(
                         format!(
                             "uid {:?} not delivered, left on the server: {e}{}",
                             p.uid,
-                            explained(&e)
+                            e.explained()
                         ),
                     )
                 })

@@ -23,7 +23,7 @@ use super::{
     Failure, PollOptions, Report, describe_edits, list_mailbox, open_pop3, pop3_fail, prepare,
     state_fail,
 };
-use crate::config::{Account, Config};
+use crate::config::{Account, Config, Delivery};
 use crate::error::ExitClass;
 use crate::pop3::{Client, Reply};
 use crate::state::{Identity, Recorded, Snapshot};
@@ -245,13 +245,25 @@ fn show_delivery(
     } else {
         ""
     };
+    let to = match &acct.delivery {
+        Delivery::Smtp => format!(
+            "to {}:{} with MAIL FROM:<{from}> RCPT TO:<{}>",
+            config.smtp.host, config.smtp.port, envelope.to
+        ),
+        Delivery::Mda(mda) => format!(
+            "to the MDA {:?} (LF line endings on its stdin)",
+            crate::deliver::mda::expand(&mda.argv, &envelope.to, from)
+        ),
+        Delivery::Maildir(root) => format!(
+            "into the Maildir {} (LF line endings, with Return-Path: <{from}> and Delivered-To: {})",
+            root.display(),
+            envelope.to
+        ),
+    };
     let _ = writeln!(
         out,
-        "{head}: would deliver {} bytes to {}:{} with MAIL FROM:<{from}> RCPT TO:<{}>, {then}{}{duplicate}",
+        "{head}: would deliver {} bytes {to}, {then}{}{duplicate}",
         filtered.message.len(),
-        config.smtp.host,
-        config.smtp.port,
-        envelope.to,
         describe_edits(&filtered.edits),
     );
     if opts.diff {

@@ -23,6 +23,7 @@ use crate::status::{WaitReason, Waiting};
 use crate::tls;
 
 mod deliver;
+mod destination;
 mod dry_run;
 mod link;
 mod login;
@@ -32,8 +33,9 @@ mod refusal;
 pub(crate) mod retr_check;
 mod seen;
 
-use deliver::{Ctx, deliver_all, explained, note_dele};
+use deliver::{Ctx, deliver_all, note_dele};
 pub(crate) use deliver::{describe_edits, prepare};
+use destination::Destination;
 pub use dry_run::BANNER as DRY_RUN_BANNER;
 pub(crate) use mailbox::list_mailbox;
 pub(crate) use plan::Pending;
@@ -472,9 +474,9 @@ async fn poll_inner(
     // 4. The MTA before the first RETR, so an outage costs no download.
     let mut outcome = Ok(());
     if report.new > 0 {
-        match link::Link::open(&config.smtp).await {
-            Ok(mut mta) => {
-                if let Some(limit) = mta.size_limit() {
+        match Destination::open(config, acct).await {
+            Ok(mut dest) => {
+                if let Some(limit) = dest.size_limit() {
                     for step in plan.limit_to(limit) {
                         note_wait(acct, &step, report);
                         report.new -= 1;
@@ -491,13 +493,13 @@ async fn poll_inner(
                     diff: opts.diff,
                     progress: &progress,
                 };
-                outcome = deliver_all(&ctx, &mut client, &mut mta, &mut state, todo, report).await;
-                mta.quit().await;
+                outcome = deliver_all(&ctx, &mut client, &mut dest, &mut state, todo, report).await;
+                dest.quit().await;
             }
             Err(e) => {
                 outcome = Err(Failure::of(
                     e.class(),
-                    format!("{}{}", chain(&e), explained(&e)),
+                    format!("{}{}", chain(&e), e.explained()),
                 ));
             }
         }

@@ -1,0 +1,153 @@
+//! Validation of an account's destination (issue 12): `delivery` and the keys that belong to it.
+//!
+//! Each destination has its own keys; a key that belongs to another destination is an error at that key (it would
+//! do nothing, and a user who wrote it meant something). `[smtp]` stays the top-level table for `delivery = "smtp"`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::raw::RawAccount;
+use super::validate::Checker;
+
+/// How long an MDA may run by default before its process group is killed and the message kept (issue 12).
+pub const DEFAULT_MDA_TIMEOUT: Duration = Duration::from_secs(600);
+/// Accepted `mda_timeout` values, in seconds.
+const MDA_TIMEOUT_RANGE: (i64, i64) = (1, 86_400);
+
+/// Where an account's messages go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// MAIL/RCPT/DATA to the `[smtp]` host and port (the default).
+    Smtp,
+    /// A mail delivery agent, one process per message, the message on its stdin.
+    Mda(Mda),
+    /// A Maildir: the message is written into `tmp/`, fsynced and moved into `new/`.
+    Maildir(PathBuf),
+}
+
+/// `mda = [argv...]` and `mda_timeout`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mda {
+    /// The program and its arguments, with `%T`, `%F` and `%%` still in them (substituted per message).
+    pub argv: Vec<String>,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Smtp,
+    Mda,
+    Maildir,
+}
+
+/// `delivery` and its keys. `None` when there were problems (recorded in `c`).
+pub(crate) fn check(r: &RawAccount, c: &mut Checker<'_>) -> Option<Delivery> {
+    let before = c.issues.len();
+    let kind = c.choice(
+        &r.delivery,
+        "delivery",
+        &[
+            ("smtp", Kind::Smtp),
+            ("mda", Kind::Mda),
+            ("maildir", Kind::Maildir),
+        ],
+        Kind::Smtp,
+    );
+    let keys = [
+        ("mda", r.mda.as_ref().map(Spanned::span), Kind::Mda),
+        (
+            "mda_timeout",
+            r.mda_timeout.as_ref().map(Spanned::span),
+            Kind::Mda,
+        ),
+        (
+            "maildir",
+            r.maildir.as_ref().map(Spanned::span),
+            Kind::Maildir,
+        ),
+    ];
+    for (key, span, belongs) in keys {
+        if let Some(span) = span
+            && belongs != kind
+        {
+            c.err(
+                span,
+                key,
+                format!(
+                    "is only used with delivery = \"{}\"; remove it or set delivery",
+                    key.split('_').next().unwrap_or(key)
+                ),
+            );
+        }
+    }
+    let whole = r.delivery.as_ref().map(Spanned::span).unwrap_or_default();
+    let delivery = match kind {
+        Kind::Smtp => Delivery::Smtp,
+        Kind::Mda => {
+            let timeout = c.int_in(
+                &r.mda_timeout,
+                "mda_timeout",
+                MDA_TIMEOUT_RANGE,
+                DEFAULT_MDA_TIMEOUT.as_secs() as i64,
+            );
+            let argv = match &r.mda {
+                None => {
+                    c.err(
+                        whole,
+                        "mda",
+                        "missing: delivery = \"mda\" needs mda = [\"/path/to/program\", \"args\", ...]",
+                    );
+                    Vec::new()
+                }
+                Some(list) => mda_argv(list, c),
+            };
+            Delivery::Mda(Mda {
+                argv,
+                timeout: Duration::from_secs(timeout.unsigned_abs()),
+            })
+        }
+        Kind::Maildir => match &r.maildir {
+            None => {
+                c.err(
+                    whole,
+                    "maildir",
+                    "missing: delivery = \"maildir\" needs maildir = \"/path/to/Maildir\"",
+                );
+                Delivery::Smtp
+            }
+            Some(p) => Delivery::Maildir(c.path(p, "maildir")),
+        },
+    };
+    (c.issues.len() == before).then_some(delivery)
+}
+
+/// The MDA's argv: a non-empty program, no NUL, and only the placeholders `%T`, `%F` and `%%` (fetchmail's `%T`
+/// and `%F` mean the same). The program is looked up at delivery time (and by `popfetch check`), not here: the
+/// config may be checked on another machine.
+fn mda_argv(list: &Spanned<Vec<super::raw::Str>>, c: &mut Checker<'_>) -> Vec<String> {
+    let argv: Vec<String> = list.get_ref().iter().map(|s| s.get_ref().clone()).collect();
+    match argv.first() {
+        None => c.err(
+            list.span(),
+            "mda",
+            "is empty; give the program and its arguments",
+        ),
+        Some(p) if p.is_empty() => c.err(list.span(), "mda", "the program name is empty"),
+        Some(_) => {}
+    }
+    for s in list.get_ref() {
+        if s.get_ref().contains('\0') {
+            c.err(s.span(), "mda", "contains a NUL character");
+        }
+        if let Err(bad) = crate::deliver::mda::check_placeholders(s.get_ref()) {
+            c.err(
+                s.span(),
+                "mda",
+                format!("unknown placeholder %{bad}; use %T (the target), %F (the sender) or %% (a percent sign)"),
+            );
+        }
+    }
+    argv
+}

@@ -1,0 +1,182 @@
+//! Where one poll's messages go: the MTA over SMTP (through [`super::link`]), an MDA, or a Maildir (issue 12,
+//! [`crate::deliver`]). One interface for the per-message loop: deliver one message and get its commit, or an
+//! error that says whether to keep, reject or stop ([`Verdict`]), exactly as an MTA's reply does.
+
+use std::fmt;
+use std::path::Path;
+
+use tracing::warn;
+
+use super::link::Link;
+use crate::config::{Account, Config, Delivery, Mda};
+use crate::deliver::{self, LocalError};
+use crate::error::ExitClass;
+use crate::smtp::{Envelope, SmtpError, Verdict};
+
+/// One poll's destination, opened before the first RETR (design flow step 4).
+pub(super) enum Destination<'a> {
+    /// Boxed: a live SMTP session is large, the local destinations are a reference.
+    Smtp(Box<Link<'a>>),
+    Mda(&'a Mda),
+    Maildir(&'a Path),
+}
+
+/// How the destination committed one message, for the log line.
+pub(super) struct Committed(pub(super) String);
+
+/// A delivery that did not commit.
+#[derive(Debug)]
+pub(super) enum DeliveryError {
+    Smtp(SmtpError),
+    Local(LocalError),
+}
+
+impl<'a> Destination<'a> {
+    /// Connect to the MTA (SMTP); the local destinations need nothing before the first message.
+    pub(super) async fn open(config: &'a Config, acct: &'a Account) -> Result<Self, DeliveryError> {
+        Ok(match &acct.delivery {
+            Delivery::Smtp => Destination::Smtp(Box::new(
+                Link::open(&config.smtp)
+                    .await
+                    .map_err(DeliveryError::Smtp)?,
+            )),
+            Delivery::Mda(mda) => Destination::Mda(mda),
+            Delivery::Maildir(root) => Destination::Maildir(root),
+        })
+    }
+
+    /// The MTA's announced SIZE limit (RFC 1870); local destinations have none.
+    pub(super) fn size_limit(&self) -> Option<u64> {
+        match self {
+            Destination::Smtp(link) => link.size_limit(),
+            Destination::Mda(_) | Destination::Maildir(_) => None,
+        }
+    }
+
+    /// Deliver one message (CRLF line endings, dot-stuffing not applied yet).
+    ///
+    /// # Cancel safety
+    /// Not cancel safe: a cancelled delivery leaves the destination's state unknown.
+    pub(super) async fn deliver(
+        &mut self,
+        envelope: &Envelope,
+        message: &[u8],
+    ) -> Result<Committed, DeliveryError> {
+        let sender = envelope.from.as_deref().unwrap_or("");
+        match self {
+            Destination::Smtp(link) => link
+                .deliver(envelope, message)
+                .await
+                .map(|a| Committed(format!("{} {}", a.code, a.text)))
+                .map_err(DeliveryError::Smtp),
+            Destination::Mda(mda) => {
+                let done = deliver::mda::deliver(mda, &envelope.to, sender, message)
+                    .await
+                    .map_err(DeliveryError::Local)?;
+                if done.unread_input {
+                    warn!(
+                        "the MDA {:?} exited 0 without reading the whole message; it has taken it (exit 0 says \
+                         so), so it counts as delivered",
+                        mda.argv[0]
+                    );
+                }
+                if !done.stderr.is_empty() || !done.stdout.is_empty() {
+                    tracing::info!(
+                        "the MDA {:?} said: {}{}",
+                        mda.argv[0],
+                        done.stdout,
+                        done.stderr
+                    );
+                }
+                Ok(Committed("MDA exited 0".into()))
+            }
+            Destination::Maildir(root) => {
+                let path = deliver::maildir::deliver(root, &envelope.to, sender, message)
+                    .await
+                    .map_err(DeliveryError::Local)?;
+                Ok(Committed(format!("written to {}", path.display())))
+            }
+        }
+    }
+
+    /// End the session (SMTP QUIT).
+    pub(super) async fn quit(self) {
+        if let Destination::Smtp(link) = self {
+            link.quit().await;
+        }
+    }
+}
+
+impl fmt::Display for Destination<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Destination::Smtp(_) => f.write_str("the MTA"),
+            Destination::Mda(m) => write!(f, "the MDA {:?}", m.argv[0]),
+            Destination::Maildir(p) => write!(f, "the Maildir {}", p.display()),
+        }
+    }
+}
+
+impl DeliveryError {
+    /// As [`SmtpError::verdict`]: keep and stop, reject this message, or a configuration problem.
+    pub(super) fn verdict(&self) -> Verdict {
+        match self {
+            DeliveryError::Smtp(e) => e.verdict(),
+            DeliveryError::Local(e) => match e.class() {
+                ExitClass::Partial => Verdict::Rejected,
+                ExitClass::Config => Verdict::Misconfigured,
+                _ => Verdict::Temporary,
+            },
+        }
+    }
+
+    pub(super) fn class(&self) -> ExitClass {
+        match self {
+            DeliveryError::Smtp(e) => e.class(),
+            DeliveryError::Local(e) => e.class(),
+        }
+    }
+
+    /// The end-of-DATA reply was lost: the MTA may have queued the message (catalog S-07). A local destination
+    /// always knows.
+    pub(super) fn maybe_accepted(&self) -> bool {
+        matches!(self, DeliveryError::Smtp(e) if e.maybe_accepted())
+    }
+
+    /// What the state journals for a refusal for good: the reply code and text, or the MDA's status and stderr.
+    pub(super) fn refusal(&self) -> (u16, String) {
+        match self {
+            DeliveryError::Smtp(e) => (e.code().unwrap_or(550), e.text().to_owned()),
+            DeliveryError::Local(e) => e.refusal().unwrap_or((0, e.to_string())),
+        }
+    }
+
+    /// `; reason: ...` in plain words for an MTA refusal ([`crate::explain`]), or nothing.
+    pub(super) fn explained(&self) -> String {
+        match self {
+            DeliveryError::Smtp(e) => crate::explain::describe(e.code(), e.text())
+                .map(|r| format!("; {r}"))
+                .unwrap_or_default(),
+            DeliveryError::Local(_) => String::new(),
+        }
+    }
+}
+
+impl fmt::Display for DeliveryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeliveryError::Smtp(e) => e.fmt(f),
+            DeliveryError::Local(e) => e.fmt(f),
+        }
+    }
+}
+
+/// Transparent: the inner error's text and sources, so an error chain names each cause once.
+impl std::error::Error for DeliveryError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DeliveryError::Smtp(e) => e.source(),
+            DeliveryError::Local(e) => e.source(),
+        }
+    }
+}
