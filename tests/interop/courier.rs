@@ -169,11 +169,93 @@ fn crlf_stored_message() -> Vec<u8> {
     )
 }
 
-/// The same corpus as `p_content_arrives_once_byte_identical`, stored with LF as Courier stores mail, plus the two
+/// One POP3 session over implicit TLS (trusting only the suite's CA), by hand: log in, optionally send `UTF8`
+/// first, then `LIST n` and `RETR n` for each `n`; returns `(LIST size, the RETR line, the raw RETR body)` per
+/// message, the body dot-unstuffed, without its terminator. No DELE: the mailbox is left as it was.
+fn raw_session(
+    c: &Courier,
+    ca_file: &Path,
+    utf8: bool,
+    msgs: &[u32],
+) -> Vec<(u64, String, Vec<u8>)> {
+    use rustls_pki_types::pem::PemObject;
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::Arc;
+    use tokio_rustls::rustls::{self, ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+    type Io = BufReader<StreamOwned<ClientConnection, std::net::TcpStream>>;
+
+    let mut roots = RootCertStore::empty();
+    roots
+        .add(rustls_pki_types::CertificateDer::from_pem_file(ca_file).expect("read the CA"))
+        .expect("add the CA");
+    let cfg =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+    let conn = ClientConnection::new(Arc::new(cfg), name).expect("TLS client");
+    let port: u16 = c.get("POP3S_PORT").parse().expect("POP3S_PORT");
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to Courier");
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .expect("timeout");
+    let mut io: Io = BufReader::new(StreamOwned::new(conn, tcp));
+    fn line(io: &mut Io) -> Vec<u8> {
+        let mut l = Vec::new();
+        io.read_until(b'\n', &mut l).expect("read from Courier");
+        l
+    }
+    fn cmd(io: &mut Io, text: &str) -> String {
+        io.get_mut()
+            .write_all(format!("{text}\r\n").as_bytes())
+            .expect("write to Courier");
+        let reply = line(io);
+        assert!(
+            reply.starts_with(b"+OK"),
+            "{text:?}: {}",
+            String::from_utf8_lossy(&reply)
+        );
+        String::from_utf8_lossy(&reply).trim_end().to_string()
+    }
+    assert!(line(&mut io).starts_with(b"+OK"), "no greeting");
+    if utf8 {
+        cmd(&mut io, "UTF8");
+    }
+    cmd(&mut io, &format!("USER {}", c.get("POP_USER")));
+    cmd(&mut io, &format!("PASS {}", c.get("POP_PASS")));
+    let mut out = Vec::new();
+    for n in msgs {
+        let list = cmd(&mut io, &format!("LIST {n}"));
+        let size = list
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .expect("LIST size");
+        let retr = cmd(&mut io, &format!("RETR {n}"));
+        let mut body = Vec::new();
+        loop {
+            let l = line(&mut io);
+            if l == b".\r\n" || l.is_empty() {
+                break;
+            }
+            // RFC 1939 §3: a line starting with "." was sent with one more.
+            body.extend_from_slice(l.strip_prefix(b".").unwrap_or(&l));
+        }
+        out.push((size, retr, body));
+    }
+    cmd(&mut io, "QUIT");
+    out
+}
+
+/// The corpus of `p_content_arrives_once_byte_identical`, stored with LF as Courier stores mail, plus the two
 /// messages only Courier makes interesting. Returns `(case, stored bytes)`; each must arrive as `to_lf(stored)`.
+/// Without its 20 MiB message: popfetch moved it through Courier in about 2 s, but building and comparing it in the
+/// unoptimised test binary costs some 13 s, and the Dovecot test already covers its size.
 fn courier_corpus() -> Vec<(String, Vec<u8>)> {
     let mut v: Vec<(String, Vec<u8>)> = content_messages()
         .into_iter()
+        .filter(|(case, _)| case != "big")
         .map(|(case, m)| (case, to_lf(&m)))
         .collect();
     v.push(("courier-utf8".into(), utf8_header_message()));
@@ -249,7 +331,9 @@ fn i18_courier_corpus_over_implicit_tls_arrives_byte_exact_and_is_deleted() {
 /// STLS with `POP3_TLS_REQUIRED=1` (Courier refuses USER before STLS, so the login proves the upgrade), `keep =
 /// true`: the two Courier cases arrive intact, nothing is deleted, and a second run is silent although Courier has
 /// moved the messages from `new/` to `cur/` (its UIDLs stay). A CA that did not sign Courier's certificate is
-/// refused before any credential, in both TLS modes.
+/// refused before any credential, in both TLS modes. And, by hand, what the fakes of `tests/server_quirks.rs` model:
+/// without `UTF8` Courier substitutes a notice announced with a size larger than LIST's; with it, the message as
+/// stored, and a CRLF-stored one as `\r\r\n`.
 #[test]
 #[ignore = "needs dovecot, postfix and the unpacked courier-pop: run tests/interop/run.sh"]
 fn i18_courier_stls_keep_true_delivers_once_and_deletes_nothing() {
@@ -277,6 +361,62 @@ fn i18_courier_stls_keep_true_delivers_once_and_deletes_nothing() {
             c.log(which)
         );
     }
+
+    // What the scripted fakes and the RETR/LIST rule (src/poller/retr_check.rs) assume of Courier, asked by hand.
+    // Without UTF8: a notice instead of the message with raw UTF-8 headers, announced with its own larger size.
+    let plain = raw_session(&c, &s.path("CA_FILE"), false, &[1]);
+    let (listed, retr, body) = &plain[0];
+    let announced: u64 = retr
+        .strip_prefix("+OK ")
+        .and_then(|r| r.strip_suffix(" octets follow."))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{retr}"));
+    assert!(
+        announced > *listed && contains(body, b"Cannot display Unicode content"),
+        "LIST {listed}, {retr}:\n{}",
+        String::from_utf8_lossy(body)
+    );
+    // With UTF8: the message as stored, each LF sent as CRLF and counted so by LIST and the RETR line; so the
+    // CRLF-stored message goes out with `\r\r\n`, in exactly the octets LIST gave.
+    let utf8 = raw_session(&c, &s.path("CA_FILE"), true, &[1, 2]);
+    let crlf = |m: &[u8]| -> Vec<u8> {
+        m.iter()
+            .flat_map(|&b| {
+                if b == b'\n' {
+                    vec![b'\r', b'\n']
+                } else {
+                    vec![b]
+                }
+            })
+            .collect()
+    };
+    let (listed, retr, body) = &utf8[0];
+    assert_eq!(retr, &format!("+OK {listed} octets follow."));
+    assert_eq!(body, &crlf(&corpus[0].1));
+    let (listed, retr, body) = &utf8[1];
+    let stored = &corpus[1].1;
+    let line_ends = stored.iter().filter(|&&b| b == b'\n').count();
+    assert_eq!(retr, &format!("+OK {listed} octets follow."));
+    assert_eq!(
+        *listed as usize,
+        stored.len() + line_ends,
+        "LIST counts each LF as CRLF"
+    );
+    assert_eq!(
+        body,
+        &crlf(stored),
+        "each stored CRLF goes out as \\r\\r\\n"
+    );
+    assert_eq!(
+        body.len(),
+        *listed as usize,
+        "RETR gives the octets LIST said"
+    );
+    assert!(contains(
+        body,
+        b"X-Folded: first line\r\r\n\tsecond line\r\r\n"
+    ));
+    assert_eq!(c.left(), 2);
 
     let config = c.config(&s, Tls::Stls, &s.path("CA_FILE"), "keep = true");
     let run = c.run(&s, &config);
