@@ -486,6 +486,25 @@ fn to_lf(data: &[u8]) -> Vec<u8> {
     out
 }
 
+/// `got == want`, or a panic that shows where they part (a 20 MiB message is not worth printing whole).
+fn assert_same_bytes(case: &str, got: &[u8], want: &[u8]) {
+    if got != want {
+        let at = got
+            .iter()
+            .zip(want)
+            .position(|(a, b)| a != b)
+            .unwrap_or(got.len().min(want.len()));
+        let lo = at.saturating_sub(80);
+        panic!(
+            "case {case}: differs at byte {at} (got {} bytes, want {})\n got: {:?}\nwant: {:?}",
+            got.len(),
+            want.len(),
+            String::from_utf8_lossy(&got[lo..(at + 80).min(got.len())]),
+            String::from_utf8_lossy(&want[lo..(at + 80).min(want.len())])
+        );
+    }
+}
+
 /// A plain message with CRLF line endings, no Return-Path (see the module docs), tagged `X-Case`.
 fn simple(case: &str, extra_headers: &str, body: &str) -> Vec<u8> {
     format!(
@@ -915,22 +934,7 @@ fn p_content_arrives_once_byte_identical() {
     assert_eq!(delivered.len(), messages.len(), "{}", s.context(&run));
     for (case, original) in &messages {
         let got = strip_added(delivered_case(&delivered, case), "joe@example.test");
-        let want = to_lf(original);
-        if got != want {
-            let at = got
-                .iter()
-                .zip(&want)
-                .position(|(a, b)| a != b)
-                .unwrap_or(got.len().min(want.len()));
-            let lo = at.saturating_sub(80);
-            panic!(
-                "case {case}: body differs at byte {at} (got {} bytes, want {})\n got: {:?}\nwant: {:?}",
-                got.len(),
-                want.len(),
-                String::from_utf8_lossy(&got[lo..(at + 80).min(got.len())]),
-                String::from_utf8_lossy(&want[lo..(at + 80).min(want.len())])
-            );
-        }
+        assert_same_bytes(case, &got, &to_lf(original));
     }
     assert!(s.bounces().is_empty(), "{}", s.context(&run));
     assert_eq!(s.dovecot_left(), 0, "{}", s.context(&run));
