@@ -177,9 +177,22 @@ impl Servers {
 
     /// Write a popfetch config for the Dovecot account; `extra` lines go into the `[[account]]` table.
     fn config(&self, tls: Tls, ca_file: &Path, extra: &str) -> PathBuf {
-        let port = match tls {
-            Tls::Implicit => self.get("POP3S_PORT"),
-            Tls::Stls => self.get("POP3_PORT"),
+        self.config_for("dovecot", &self.env, tls, ca_file, extra)
+    }
+
+    /// A popfetch config for account `name` (delivering to this Postfix) whose server's facts are in `env`
+    /// (servers.sh's or courier.sh's): `POP3S_PORT` or `POP3_PORT` by `tls`, `POP_USER`, `POP_PASS`.
+    fn config_for(
+        &self,
+        name: &str,
+        env: &HashMap<String, String>,
+        tls: Tls,
+        ca_file: &Path,
+        extra: &str,
+    ) -> PathBuf {
+        let fact = |key: &str| -> &str {
+            env.get(key)
+                .unwrap_or_else(|| panic!("{key} missing from the server's env"))
         };
         let text = format!(
             "state_dir = {state:?}\n\
@@ -189,7 +202,7 @@ impl Servers {
              port = {smtp}\n\
              \n\
              [[account]]\n\
-             name = \"dovecot\"\n\
+             name = {name:?}\n\
              host = \"localhost\"\n\
              port = {port}\n\
              tls = \"{tls}\"\n\
@@ -201,10 +214,11 @@ impl Servers {
              {extra}\n",
             state = self.dir.join("popfetch-state").display().to_string(),
             smtp = self.get("SMTP_PORT"),
+            port = fact(tls.port_key()),
             tls = tls.name(),
             ca = ca_file.display().to_string(),
-            user = self.get("POP_USER"),
-            pass = self.get("POP_PASS"),
+            user = fact("POP_USER"),
+            pass = fact("POP_PASS"),
             target = self.get("TARGET"),
             sender = self.get("SENDER"),
         );
@@ -352,6 +366,14 @@ impl Tls {
         match self {
             Tls::Implicit => "implicit",
             Tls::Stls => "stls",
+        }
+    }
+
+    /// The env key of the server's port for this mode (servers.sh and courier.sh use the same names).
+    fn port_key(self) -> &'static str {
+        match self {
+            Tls::Implicit => "POP3S_PORT",
+            Tls::Stls => "POP3_PORT",
         }
     }
 }

@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -93,26 +92,7 @@ impl Courier {
 
     /// A popfetch config for the Courier account, delivering to the interop Postfix.
     fn config(&self, s: &Servers, tls: Tls, ca_file: &Path, extra: &str) -> PathBuf {
-        let port = match tls {
-            Tls::Implicit => self.get("POP3S_PORT"),
-            Tls::Stls => self.get("POP3_PORT"),
-        };
-        let text = format!(
-            "state_dir = {state:?}\n\n[smtp]\nhost = \"127.0.0.1\"\nport = {smtp}\n\n[[account]]\n\
-             name = \"courier\"\nhost = \"localhost\"\nport = {port}\ntls = \"{tls}\"\nca_file = {ca:?}\n\
-             user = {user:?}\npassword = {pass:?}\ntarget = {TARGET:?}\nenvelope_from_fallback = {sender:?}\n{extra}\n",
-            state = s.dir.join("courier-state").display().to_string(),
-            smtp = s.get("SMTP_PORT"),
-            tls = tls.name(),
-            ca = ca_file.display().to_string(),
-            user = self.get("POP_USER"),
-            pass = self.get("POP_PASS"),
-            sender = s.get("SENDER"),
-        );
-        let path = s.dir.join("courier.toml");
-        fs::write(&path, text).expect("write popfetch config");
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod 600");
-        path
+        s.config_for("courier", &self.env, tls, ca_file, extra)
     }
 
     /// `popfetch run` against Courier: never prints Courier's password either.
