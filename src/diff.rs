@@ -6,20 +6,23 @@
 //! (invariant 7): walking the original lines once and matching each removal in order is exact and linear, where
 //! an LCS would be quadratic on a hostile 200 000-field header (catalog H-13).
 //!
-//! Safety of the output (catalog H-13, H-14; fetchmail CVE-2008-2711, CVE-2010-1167): every shown line is escaped
-//! (control bytes and invalid UTF-8 as `\xNN`, bidi controls as `\u{NNNN}`), cut after [`MAX_LINE_CHARS`]
-//! characters, and the only colour codes are our own, added when the caller says the output is a terminal.
+//! Safety of the output (catalog H-13, H-14, T-20; fetchmail CVE-2008-2711, CVE-2010-1167): every shown line goes
+//! through the account's [`Secrets`] ([`crate::untrusted`]: scrubbed, control bytes, invalid UTF-8 and bidi controls
+//! as `\xNN`, cut after [`MAX_LINE_CHARS`] characters), and the only colour codes are our own, added when the caller
+//! says the output is a terminal. Lines end where the header scanner says they do ([`crate::untrusted::lines`]).
 //!
 //! Neighbours: the poller (`run --diff`, `run --dry-run --diff`) and `popfetch filter --diff` call [`render`].
 
 use std::fmt::Write as _;
 
 use crate::headers::{self, Edit};
+use crate::untrusted::lines::{LineEnds, line_at};
+use crate::untrusted::{self, Secrets};
 
 /// Unchanged lines shown around each change (as `diff -u`).
 pub const CONTEXT: usize = 3;
 /// A shown line is cut after this many characters (of escaped text).
-pub const MAX_LINE_CHARS: usize = 1000;
+pub const MAX_LINE_CHARS: usize = untrusted::LINE;
 
 /// How the diff is labelled and shown.
 #[derive(Debug, Clone, Copy)]
@@ -30,6 +33,8 @@ pub struct Style<'a> {
     pub after: &'a str,
     /// ANSI colours (only when the output is a terminal).
     pub color: bool,
+    /// The account's secrets ([`Secrets::none`] offline), scrubbed from every shown line.
+    pub secrets: &'a Secrets,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,9 +101,9 @@ pub fn render(raw: &[u8], edits: &[Edit], style: &Style<'_>) -> String {
                 Kind::Removed => ('-', "31"),
                 Kind::Added => ('+', "32"),
             };
-            let mut text = escape(line.text);
+            let mut text = String::from(style.secrets.show(line.text, MAX_LINE_CHARS));
             if line.kind == Kind::Removed {
-                text.push_str(&escape(line.bare_end));
+                text.push_str(&style.secrets.show(line.bare_end, MAX_LINE_CHARS));
             }
             let body = format!("{sign}{text}");
             out.push_str(&if colour.is_empty() {
@@ -160,7 +165,7 @@ fn diff_lines<'a>(raw: &'a [u8], edits: &'a [Edit]) -> Vec<Line<'a>> {
     while raw_pos < raw.len()
         && (pos < block_end || removing.is_some() || removals.peek().is_some())
     {
-        let (text, end) = line_at(raw, raw_pos);
+        let (text, end) = line_of(raw, raw_pos);
         let norm_line_len = text.len() + 2;
         if text.is_empty() && removing.is_none() {
             break; // the separator line ends the block
@@ -232,8 +237,8 @@ fn diff_lines<'a>(raw: &'a [u8], edits: &'a [Edit]) -> Vec<Line<'a>> {
 
 /// The line of `raw` starting at `start`: its text and the offset past its terminator (CRLF, bare LF, bare CR or
 /// a run of CRs before a LF, exactly as `headers::normalize_line_endings` reads them).
-fn line_at(raw: &[u8], start: usize) -> (&[u8], usize) {
-    let line = headers::line_at(raw, start, headers::LineEnds::Any);
+fn line_of(raw: &[u8], start: usize) -> (&[u8], usize) {
+    let line = line_at(raw, start, LineEnds::Any);
     (&raw[start..line.content_end], line.end)
 }
 
@@ -242,7 +247,7 @@ fn split_lines(field: &[u8]) -> Vec<(&[u8], &[u8])> {
     let mut out = Vec::new();
     let mut pos = 0;
     while pos < field.len() {
-        let (text, end) = line_at(field, pos);
+        let (text, end) = line_of(field, pos);
         out.push((text, &field[pos + text.len()..end]));
         pos = end;
     }
@@ -302,47 +307,6 @@ fn advance(kind: Kind, old_no: &mut usize, new_no: &mut usize) {
     }
 }
 
-/// Header bytes for a terminal: valid UTF-8 printable text stays (RFC 6532 headers), TAB stays, `\` doubles,
-/// control bytes, DEL and invalid UTF-8 become `\xNN`, bidi and zero-width format controls `\u{NNNN}`; cut after
-/// [`MAX_LINE_CHARS`] characters.
-pub fn escape(bytes: &[u8]) -> String {
-    let mut out = String::new();
-    let mut shown = 0;
-    let mut used = 0; // input bytes shown so far
-    for chunk in bytes.utf8_chunks() {
-        let invalid = chunk.invalid().iter().map(|&b| (None, b));
-        for (c, b) in chunk.valid().chars().map(|c| (Some(c), 0)).chain(invalid) {
-            if shown >= MAX_LINE_CHARS {
-                let _ = write!(out, "[... {} more bytes]", bytes.len() - used);
-                return out;
-            }
-            match c {
-                Some('\\') => out.push_str("\\\\"),
-                Some('\t') => out.push('\t'),
-                Some(c) if (c as u32) < 0x20 || c == '\u{7f}' => {
-                    let _ = write!(out, "\\x{:02x}", c as u32);
-                }
-                Some(c) if c.is_control() || is_format_control(c) => {
-                    let _ = write!(out, "\\u{{{:04x}}}", c as u32);
-                }
-                Some(c) => out.push(c),
-                None => {
-                    let _ = write!(out, "\\x{b:02x}");
-                }
-            }
-            used += c.map_or(1, char::len_utf8);
-            shown += 1;
-        }
-    }
-    out
-}
-
-/// Unicode format controls that reorder or hide text on a terminal (bidi overrides and isolates, zero-width
-/// characters): shown escaped so a header cannot disguise itself (catalog P-32).
-fn is_format_control(c: char) -> bool {
-    matches!(c as u32, 0x200b..=0x200f | 0x202a..=0x202e | 0x2066..=0x2069 | 0xfeff)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,6 +331,7 @@ mod tests {
                 before: "a",
                 after: "b",
                 color: false,
+                secrets: &Secrets::none(),
             },
         )
     }
@@ -447,7 +412,7 @@ mod tests {
         raw.extend_from_slice(b"\r\n\r\n");
         let d = plain(&raw, &rules(None));
         assert!(
-            d.contains(" Subject: caf\\xe9 \\x1b[31m \\u{202e} ok \u{e9}\n"),
+            d.contains(" Subject: caf\\xe9 \\x1b[31m \\xe2\\x80\\xae ok \u{e9}\n"),
             "{d}"
         );
         assert!(!d.contains('\x1b'));
@@ -461,10 +426,12 @@ mod tests {
     fn colour_only_when_asked() {
         let raw = b"Delivered-To: me@example.org\r\n\r\n";
         let f = headers::apply(raw, &rules(None));
+        let none = Secrets::none();
         let style = |color| Style {
             before: "a",
             after: "b",
             color,
+            secrets: &none,
         };
         assert!(render(raw, &f.edits, &style(true)).contains("\x1b[31m-Delivered-To"));
         assert!(!render(raw, &f.edits, &style(false)).contains('\x1b'));

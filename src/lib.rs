@@ -11,6 +11,7 @@
 //! - [`state`]: the per-account UID journal and lock.
 //! - [`oauth`]: OAuth 2.0 tokens for XOAUTH2/OAUTHBEARER logins: the token store, refresh, `popfetch auth`'s
 //!   flows and the SASL payloads (no mail protocol code; `pop3` and later destinations use it).
+//! - [`untrusted`]: server bytes made into text: the one escaping policy, secrets scrubbing, where lines end.
 //! - [`error`]: the exit classes every error maps to; [`secret`]: a value that never prints; [`failpoint`]: named
 //!   crash points for the kill -9 tests (debug builds only).
 //! - [`daemon`]: `popfetch daemon`: per-account schedules, backoff, signals, the single-instance lock.
@@ -52,3 +53,4 @@ pub mod state;
 pub mod status;
 pub mod tls;
 pub mod trace;
+pub mod untrusted;

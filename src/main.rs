@@ -337,6 +337,8 @@ fn filter(path: &Path, args: FilterArgs) -> ExitClass {
                 before: &name,
                 after: &format!("{name} filtered for account {:?}", acct.name),
                 color: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+                // Offline: a local file and no server, so no account secret is in play.
+                secrets: &popfetch::untrusted::Secrets::none(),
             },
         );
         let mut stderr = std::io::stderr().lock();

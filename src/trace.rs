@@ -7,7 +7,9 @@
 //! calls [`message`] for RETR content. SMTP goes through lettre, whose own tracing feature is off (it would log
 //! the whole message); [`Traced`] wraps the TCP stream handed to lettre and traces what really crosses it: the
 //! greeting, EHLO and its reply, each command and reply, and the DATA content up to its header block. popfetch
-//! sends no credentials to the MTA, so there is nothing to redact on that side.
+//! sends no credentials to the MTA. Every server line, on either side, is shown through the account's
+//! [`Secrets`] (scrubbed, escaped, bounded; [`crate::untrusted`]), and lines are cut by the one line-end rule of
+//! [`crate::untrusted::lines`].
 
 use std::fmt;
 use std::io;
@@ -20,7 +22,8 @@ use tokio::net::TcpStream;
 use tracing::trace;
 
 use crate::headers;
-use crate::pop3::text::sanitize;
+use crate::untrusted::lines::{self, LineEnds};
+use crate::untrusted::{self, Secrets};
 
 /// At most this many header lines of one message are traced; the rest are counted.
 pub const MAX_HEADER_LINES: usize = 100;
@@ -29,28 +32,22 @@ const MAX_LINE: usize = 4096;
 
 /// Trace message content received or sent on `side` (e.g. `"pop3 S"`): the header block line by line, then the
 /// size of the rest, then the terminator line. `secrets` are replaced by `[redacted]` wherever they occur.
-pub fn message(side: &str, msg: &[u8], secrets: &[&[u8]]) {
+pub fn message(side: &str, msg: &[u8], secrets: &Secrets) {
     if !tracing::enabled!(tracing::Level::TRACE) {
         return;
     }
     let block = headers::header_block_end(msg);
-    let mut pos = 0;
-    let mut lines = 0;
+    let mut shown = 0;
     let mut more = 0usize;
-    while pos < block {
-        let rest = &msg[pos..block];
-        let (text, used) = match rest.iter().position(|&b| b == b'\n' || b == b'\r') {
-            Some(i) if rest[i] == b'\r' && rest.get(i + 1) == Some(&b'\n') => (&rest[..i], i + 2),
-            Some(i) => (&rest[..i], i + 1),
-            None => (rest, rest.len()),
-        };
-        pos += used;
+    // Lines as the header scanner reads them (`header_block_end` above), so the trace shows its header block.
+    for line in lines::lines(&msg[..block], LineEnds::Any) {
+        let text = &msg[line.start..line.content_end];
         if text.is_empty() {
             break;
         }
-        if lines < MAX_HEADER_LINES {
-            trace!("{side}: {}", sanitize(text, secrets));
-            lines += 1;
+        if shown < MAX_HEADER_LINES {
+            trace!("{side}: {}", secrets.show(text, untrusted::LINE));
+            shown += 1;
         } else {
             more += 1;
         }
@@ -64,16 +61,15 @@ pub fn message(side: &str, msg: &[u8], secrets: &[&[u8]]) {
 
 /// Trace a multi-line listing (CAPA, UIDL, LIST) on `side`: at most [`MAX_HEADER_LINES`] lines, then a count,
 /// then the terminator line.
-pub fn lines(side: &str, listing: &[u8], secrets: &[&[u8]]) {
+pub fn lines(side: &str, listing: &[u8], secrets: &Secrets) {
     if !tracing::enabled!(tracing::Level::TRACE) {
         return;
     }
     let mut n = 0;
-    for line in listing.split_inclusive(|&b| b == b'\n') {
+    for line in lines::lines(listing, LineEnds::Lf) {
         if n < MAX_HEADER_LINES {
-            let line = line.strip_suffix(b"\n").unwrap_or(line);
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            trace!("{side}: {}", sanitize(line, secrets));
+            let text = &listing[line.start..line.content_end];
+            trace!("{side}: {}", secrets.show(text, untrusted::LINE));
         }
         n += 1;
     }
@@ -100,10 +96,7 @@ impl LineBuf {
             self.buf.extend_from_slice(&chunk[..keep]);
             self.dropped += chunk.len() - keep;
             if chunk.ends_with(b"\n") {
-                let mut text = self.buf.as_slice();
-                text = text.strip_suffix(b"\n").unwrap_or(text);
-                text = text.strip_suffix(b"\r").unwrap_or(text);
-                line(text, self.dropped);
+                line(lines::text(&self.buf), self.dropped);
                 self.buf.clear();
                 self.dropped = 0;
             }
@@ -133,6 +126,7 @@ pub struct Traced {
     sent: LineBuf,
     received: LineBuf,
     mode: Mode,
+    secrets: Secrets,
 }
 
 impl fmt::Debug for Traced {
@@ -145,8 +139,10 @@ impl fmt::Debug for Traced {
 }
 
 impl Traced {
-    pub fn new(inner: TcpStream) -> Traced {
+    /// Trace the conversation on `inner`, showing the MTA's lines scrubbed of `secrets` (an MTA could echo them).
+    pub fn new(inner: TcpStream, secrets: Secrets) -> Traced {
         Traced {
+            secrets,
             inner,
             active: tracing::enabled!(tracing::Level::TRACE),
             sent: LineBuf::default(),
@@ -156,6 +152,7 @@ impl Traced {
     }
 
     fn on_write(&mut self, bytes: &[u8]) {
+        let secrets = &self.secrets;
         if let Mode::Content {
             in_header,
             header_lines,
@@ -174,7 +171,10 @@ impl Traced {
                         *in_header = false;
                     } else if *header_lines < MAX_HEADER_LINES {
                         *header_lines += 1;
-                        trace!("smtp C: {}", shown(text, dropped));
+                        trace!(
+                            "smtp C: {}",
+                            secrets.show_cut(text, untrusted::LINE, dropped)
+                        );
                     } else {
                         *more_header_lines += 1;
                     }
@@ -186,7 +186,10 @@ impl Traced {
         }
         let mode = &mut self.mode;
         self.sent.feed(bytes, |text, dropped| {
-            trace!("smtp C: {}", shown(text, dropped));
+            trace!(
+                "smtp C: {}",
+                secrets.show_cut(text, untrusted::LINE, dropped)
+            );
             if text.eq_ignore_ascii_case(b"DATA") {
                 *mode = Mode::AwaitData;
             }
@@ -194,6 +197,7 @@ impl Traced {
     }
 
     fn on_read(&mut self, bytes: &[u8]) {
+        let secrets = &self.secrets;
         if bytes.is_empty() {
             return;
         }
@@ -221,7 +225,10 @@ impl Traced {
         }
         let mode = &mut self.mode;
         self.received.feed(bytes, |text, dropped| {
-            trace!("smtp S: {}", shown(text, dropped));
+            trace!(
+                "smtp S: {}",
+                secrets.show_cut(text, untrusted::LINE, dropped)
+            );
             // The last line of a reply has a space (or nothing) after the code (RFC 5321 §4.2.1).
             let last = text.get(3) != Some(&b'-');
             if matches!(mode, Mode::AwaitData) && last {
@@ -238,15 +245,6 @@ impl Traced {
             }
         });
     }
-}
-
-/// A line for the trace: escaped, bounded, with the count of bytes cut off.
-fn shown(text: &[u8], dropped: usize) -> String {
-    let mut s = sanitize(text, &[]);
-    if dropped > 0 {
-        s.push_str(&format!(" [... {dropped} more bytes]"));
-    }
-    s
 }
 
 impl AsyncRead for Traced {

@@ -7,13 +7,17 @@
 //! exceed the line bound (P-06); bodies match a line-by-line RFC 1939 §3 model in both CRLF and LF mode, including
 //! the exact point where the size bound trips (P-01, P-02, P-07); feeding the same bytes in fuzzer-chosen chunks
 //! gives the one-shot result (P-04); listings that parse are well-formed and re-parse to themselves (P-15..P-17);
-//! an APOP timestamp is a well-shaped substring of the greeting (T-19).
+//! an APOP timestamp is a well-shaped substring of the greeting (T-19); the one escaper for server text
+//! (src/untrusted) leaves no control character but TAB, is idempotent and never shows a scrubbed secret (P-32,
+//! T-20).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use popfetch::pop3::codec::{
     self, AuthLine, BodyDecoder, CodecError, MAX_UID_LEN, RespCode, StatusLine,
 };
+use popfetch::secret::Secret;
+use popfetch::untrusted::Secrets;
 use popfetch_fuzz::pop3_decode_model;
 
 fuzz_target!(init: popfetch_fuzz::self_check(), |data: &[u8]| {
@@ -33,6 +37,7 @@ fuzz_target!(init: popfetch_fuzz::self_check(), |data: &[u8]| {
         body(wire, max_body, lf_lines, splits);
     }
     listings(wire, max_line);
+    shown(wire, max_line);
     if let Some(ts) = codec::apop_timestamp(wire) {
         let b = ts.as_bytes();
         assert!(b.len() <= 255 && b.len() >= 5, "{ts:?}");
@@ -63,7 +68,9 @@ fn status_line(wire: &[u8], max_line: usize) {
         Err(CodecError::BadStatus { line }) => {
             let l = lf.expect("a bad status needs a whole line");
             assert!(l < max_line);
-            assert!(printable(&line), "escaped text is printable ASCII");
+            let content = &wire[..l];
+            let content = content.strip_suffix(b"\r").unwrap_or(content);
+            assert_eq!(line, content, "the raw line, its line end removed");
             assert!(codec::parse_status(&wire[..=l]).is_err());
         }
         Err(e) => panic!("unexpected error {e:?}"),
@@ -204,7 +211,7 @@ fn listings(body: &[u8], max_line: usize) {
                 );
             }
             for raw in &caps.raw {
-                assert!(printable(raw));
+                assert!(!raw.contains(&b'\n') && raw.len() <= max_line);
             }
         }
         Err(CodecError::LineTooLong { .. }) => assert!(!fits),
@@ -246,6 +253,26 @@ fn listings(body: &[u8], max_line: usize) {
     }
 }
 
-fn printable(s: &str) -> bool {
-    s.bytes().all(|b| (0x20..=0x7e).contains(&b))
+/// The escaper: no control character but TAB survives, and escaping twice changes nothing. The scrubber: with the
+/// input's first 4 bytes as the secret, no secret is left between the markers (checked where escaping does not
+/// change the text, and for secrets that share no character with the marker).
+fn shown(wire: &[u8], max: usize) {
+    let text = Secrets::none().show(wire, max);
+    assert!(text.chars().all(|c| c == '\t' || !c.is_control()), "{text:?}");
+    assert_eq!(Secrets::none().show(text.as_bytes(), usize::MAX), text);
+    let plain = |b: &u8| *b == b'\t' || (0x20..0x7f).contains(b);
+    let Some(secret) = wire.get(..4).filter(|_| wire.iter().all(plain)) else {
+        return;
+    };
+    if secret.iter().any(|b| b"[redacted]".contains(b)) {
+        return;
+    }
+    let secrets = Secrets::new();
+    secrets.add(&Secret::new(String::from_utf8_lossy(secret)));
+    let text = secrets.show(wire, usize::MAX);
+    assert!(text.starts_with("[redacted]"), "{text:?}");
+    let secret = std::str::from_utf8(secret).expect("printable ASCII");
+    for piece in text.split("[redacted]") {
+        assert!(!piece.contains(secret), "{text:?} shows {secret:?}");
+    }
 }

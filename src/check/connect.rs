@@ -19,6 +19,7 @@ use crate::smtp::{self, Mta};
 use crate::state::Identity;
 use crate::state::Snapshot;
 use crate::tls::explain::CertInfo;
+use crate::untrusted::Secrets;
 
 /// At most this many accounts are tried at once, as in a run.
 const CONCURRENCY: usize = 4;
@@ -60,7 +61,12 @@ pub async fn run(config: Arc<Config>, accounts: &[String]) -> ExitClass {
 
 /// One account: the POP3 side and the MTA side, both tried whatever the other gives; the line and its class.
 async fn probe(config: &Config, acct: &Account) -> (ExitClass, String) {
-    let (pop3, mta) = tokio::join!(probe_pop3(config, acct), probe_mta(config, acct));
+    // One set for both sides: the MTA's text is scrubbed of the account's password too (catalog T-20).
+    let secrets = Secrets::new();
+    let (pop3, mta) = tokio::join!(
+        probe_pop3(config, acct, &secrets),
+        probe_mta(config, acct, &secrets)
+    );
     let mut line = format!(
         "account {:?} ({}:{}, user {:?}): ",
         acct.name, acct.host, acct.port, acct.user
@@ -72,10 +78,10 @@ async fn probe(config: &Config, acct: &Account) -> (ExitClass, String) {
     }
     line.truncate(line.len() - 2);
     let _ = write!(line, "; result {}", class.name());
-    (class, crate::poller::printable(&line, 4096))
+    (class, secrets.show(line.as_bytes(), 4096).into())
 }
 
-async fn probe_pop3(config: &Config, acct: &Account) -> (ExitClass, String) {
+async fn probe_pop3(config: &Config, acct: &Account, secrets: &Secrets) -> (ExitClass, String) {
     let identity = Identity {
         host: acct.host.clone(),
         port: acct.port,
@@ -91,7 +97,7 @@ async fn probe_pop3(config: &Config, acct: &Account) -> (ExitClass, String) {
                 format!("; state: {}", crate::poller::chain(&e)),
             ),
         };
-    let mut client = match open_pop3(acct, &config.state_dir).await {
+    let mut client = match open_pop3(acct, &config.state_dir, secrets).await {
         Ok(c) => c,
         Err(f) => {
             return (
@@ -142,10 +148,10 @@ async fn probe_pop3(config: &Config, acct: &Account) -> (ExitClass, String) {
     )
 }
 
-async fn probe_mta(config: &Config, acct: &Account) -> (ExitClass, String) {
+async fn probe_mta(config: &Config, acct: &Account, secrets: &Secrets) -> (ExitClass, String) {
     let s = &config.smtp;
-    let mut mta = match Mta::connect(&s.host, s.port, &s.helo_name, smtp::Timeouts::default()).await
-    {
+    let timeouts = smtp::Timeouts::default();
+    let mut mta = match Mta::connect(&s.host, s.port, &s.helo_name, timeouts, secrets).await {
         Ok(m) => m,
         Err(e) => return (e.class(), format!("MTA failed: {e}")),
     };

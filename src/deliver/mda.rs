@@ -23,6 +23,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use super::LocalError;
 use super::lf::ToLf;
 use crate::config::Mda;
+use crate::untrusted::Secrets;
+use crate::untrusted::lines::{LineEnds, lines};
 
 /// Bytes of the MDA's stdout and of its stderr kept for the log.
 pub const CAPTURE: usize = 4096;
@@ -225,16 +227,17 @@ async fn capture(pipe: Option<impl AsyncRead + Unpin>) -> std::io::Result<Vec<u8
 
 /// The first non-empty line of the MDA's stderr, for the journal and the error line.
 fn first_line(bytes: &[u8]) -> String {
-    let line = bytes
-        .split(|b| *b == b'\n')
+    let line = lines(bytes, LineEnds::Lf)
+        .map(|l| &bytes[l.start..l.content_end])
         .find(|l| l.iter().any(|b| !b.is_ascii_whitespace()))
         .unwrap_or_default();
     printable(line)
 }
 
-/// Shown text from the MDA's bytes: control characters escaped, bounded by [`CAPTURE`].
+/// Shown text from the MDA's bytes, by the one policy for untrusted text ([`crate::untrusted`]), bounded by
+/// [`CAPTURE`]. The MDA is a local program that was handed a message, never a credential: nothing to scrub.
 fn printable(bytes: &[u8]) -> String {
-    crate::poller::printable(&String::from_utf8_lossy(bytes), CAPTURE)
+    Secrets::none().show(bytes, CAPTURE).into()
 }
 
 #[cfg(test)]
@@ -267,7 +270,7 @@ mod tests {
     fn the_first_stderr_line_is_bounded_and_escaped() {
         assert_eq!(
             first_line(b"\n  \nno such user\x1b[1m\nmore"),
-            "no such user\\u{1b}[1m"
+            "no such user\\x1b[1m"
         );
         assert!(first_line(&vec![b'x'; 10_000]).len() < CAPTURE + 64);
     }

@@ -22,7 +22,6 @@ use std::fmt;
 
 pub use address::{ReturnPath, normalize_address, return_path, valid_envelope_address};
 pub use received::{ReceivedInfo, received_field, rfc5322_date};
-pub(crate) use scan::{LineEnds, line_at};
 pub use scan::{header_block_end, normalize_line_endings};
 
 use crate::config::DropDeliveredTo;

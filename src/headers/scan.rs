@@ -14,67 +14,7 @@
 
 use std::borrow::Cow;
 
-/// Which byte sequences end a line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum LineEnds {
-    /// CRLF, bare LF and bare CR each end one line: the view after [`normalize_line_endings`].
-    Any,
-    /// Only CRLF ends a line; a bare CR or LF is ordinary content.
-    CrlfOnly,
-}
-
-/// One line: `raw[start..content_end]` is its text, `raw[content_end..end]` its terminator (empty at EOF).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Line {
-    pub start: usize,
-    pub content_end: usize,
-    pub end: usize,
-}
-
-/// The line starting at `start` (which must be `< raw.len()`).
-pub(crate) fn line_at(raw: &[u8], start: usize, mode: LineEnds) -> Line {
-    let rest = &raw[start..];
-    let found = match mode {
-        // A run of CRs right before a LF is one line end (issue 18: a Maildir holding CRLF files makes Courier
-        // send `\r\r\n`); a CR not followed by CRs and a LF, and a LF alone, are one line end each.
-        LineEnds::Any => rest
-            .iter()
-            .position(|&b| b == b'\r' || b == b'\n')
-            .map(|i| {
-                let crs = rest[i..].iter().take_while(|&&b| b == b'\r').count();
-                let len = if crs > 0 && rest.get(i + crs) == Some(&b'\n') {
-                    crs + 1
-                } else {
-                    1
-                };
-                (i, len)
-            }),
-        LineEnds::CrlfOnly => {
-            let mut from = 0;
-            loop {
-                match rest[from..].iter().position(|&b| b == b'\n') {
-                    Some(i) if from + i > 0 && rest[from + i - 1] == b'\r' => {
-                        break Some((from + i - 1, 2));
-                    }
-                    Some(i) => from += i + 1,
-                    None => break None,
-                }
-            }
-        }
-    };
-    match found {
-        Some((i, len)) => Line {
-            start,
-            content_end: start + i,
-            end: start + i + len,
-        },
-        None => Line {
-            start,
-            content_end: raw.len(),
-            end: raw.len(),
-        },
-    }
-}
+pub(crate) use crate::untrusted::lines::{LineEnds, line_at};
 
 /// Every line end becomes CRLF (RFC 5321 §2.3.8: SMTP carries CRLF only; invariant 6). Returns the message and
 /// how many bare LFs and how many CR line ends (a bare CR, or a run of CRs before a LF) were normalised.

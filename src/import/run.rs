@@ -14,8 +14,9 @@ use super::{
 use super::{fetchmail, getmailrc, mpoprc, uids};
 use crate::config::{self, Account};
 use crate::error::ExitClass;
-use crate::poller::{chain, list_mailbox, open_pop3};
+use crate::poller::{Failure, chain, list_mailbox, open_pop3};
 use crate::state::{Identity, State};
+use crate::untrusted::Secrets;
 
 /// Refuse to read a source file larger than this (rc files are small; UID files hold at most a few 100 000 lines).
 const MAX_INPUT: u64 = 64 << 20;
@@ -429,12 +430,10 @@ fn list_server(
             )
         })?;
     rt.block_on(async {
-        let mut client = open_pop3(acct, state_dir)
-            .await
-            .map_err(|f| (f.class, f.message))?;
-        let mailbox = list_mailbox(&mut client)
-            .await
-            .map_err(|f| (f.class, f.message))?;
+        let secrets = Secrets::new();
+        let failed = |f: Failure| (f.class, f.shown(&secrets).into());
+        let mut client = open_pop3(acct, state_dir, &secrets).await.map_err(failed)?;
+        let mailbox = list_mailbox(&mut client).await.map_err(failed)?;
         client.quit().await.map_err(|e| (e.class(), chain(&e)))?;
         Ok(mailbox.listing())
     })

@@ -10,9 +10,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::{OAuthError, ProviderError};
-use crate::pop3::text::sanitize;
 use crate::secret::Secret;
 use crate::tls;
+use crate::untrusted::{self, Secrets};
 
 /// Largest answer read from an endpoint.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -146,11 +146,14 @@ fn bad(url: &str, what: &'static str) -> OAuthError {
 
 /// The `error` and `error_description` of an error object, escaped, bounded and scrubbed of `secrets`.
 pub fn provider_error(v: &Value, secrets: &[&Secret]) -> ProviderError {
-    let secrets: Vec<&[u8]> = secrets.iter().map(|s| s.expose().as_bytes()).collect();
+    let scrub = Secrets::new();
+    for s in secrets {
+        scrub.add(s);
+    }
     let field = |k: &str| {
         v.get(k)
             .and_then(Value::as_str)
-            .map(|s| sanitize(s.as_bytes(), &secrets))
+            .map(|s| scrub.show(s.as_bytes(), untrusted::REPLY).into())
     };
     ProviderError {
         error: field("error").unwrap_or_default(),

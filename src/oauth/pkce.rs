@@ -7,8 +7,8 @@ use ring::rand::{SecureRandom, SystemRandom};
 use sha2::{Digest, Sha256};
 
 use super::{OAuthError, Settings};
-use crate::pop3::text::sanitize;
 use crate::secret::Secret;
+use crate::untrusted::{self, Secrets};
 
 const B64URL: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -120,9 +120,11 @@ pub fn parse_redirect(input: &str, expected_state: &str) -> Result<Secret, OAuth
         ));
     }
     if let Some(e) = error {
-        let e = sanitize(e.as_bytes(), &[]);
+        // A URL the user pasted: it carries no secret of ours, but the provider's words are escaped all the same.
+        let show = |s: &str| Secrets::none().show(s.as_bytes(), untrusted::REPLY);
+        let e = show(&e);
         return Err(flow(&match desc {
-            Some(d) => format!("the provider refused: {e}: {}", sanitize(d.as_bytes(), &[])),
+            Some(d) => format!("the provider refused: {e}: {}", show(&d)),
             None => format!("the provider refused: {e}"),
         }));
     }

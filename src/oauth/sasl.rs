@@ -5,8 +5,8 @@
 use base64::Engine;
 use serde_json::Value;
 
-use crate::pop3::text::sanitize;
 use crate::secret::Secret;
+use crate::untrusted::{self, Secrets};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
@@ -34,7 +34,7 @@ pub fn oauthbearer(user: &str, host: &str, port: u16, token: &Secret) -> Secret 
 }
 
 /// What a server said when it refused a token: RFC 7628 §3.2.2's `status` and `scope` (Google's XOAUTH2 sends
-/// the same JSON shape), escaped and bounded.
+/// the same JSON shape), scrubbed, escaped and bounded.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Challenge {
     pub status: Option<String>,
@@ -56,13 +56,14 @@ impl std::fmt::Display for Challenge {
 }
 
 /// Decode a server challenge (the base64 text after `+ `). `None` when it is not base64 of a JSON object: the
-/// server is then not speaking the error-challenge convention and the caller cancels the exchange.
-pub fn parse_challenge(b64: &str) -> Option<Challenge> {
+/// server is then not speaking the error-challenge convention and the caller cancels the exchange. The challenge
+/// comes after the token was sent, so its text is scrubbed of `secrets` (an echoed token, catalog T-20).
+pub fn parse_challenge(b64: &str, secrets: &Secrets) -> Option<Challenge> {
     let raw = B64.decode(b64.trim()).ok()?;
     let v: Value = serde_json::from_slice(&raw).ok()?;
     let field = |k: &str| {
         v.get(k).and_then(|x| match x {
-            Value::String(s) => Some(sanitize(s.as_bytes(), &[])),
+            Value::String(s) => Some(secrets.show(s.as_bytes(), untrusted::REPLY).into()),
             Value::Number(n) => Some(n.to_string()),
             _ => None,
         })
@@ -116,19 +117,24 @@ mod tests {
         // RFC 7628 §4.3's challenge.
         let c = parse_challenge(&B64.encode(
             r#"{"status":"invalid_token","scope":"example_scope","openid-configuration":"https://example.com/.well-known/openid-configuration"}"#,
-        ))
+        ),
+            &Secrets::none(),
+        )
         .unwrap();
         assert_eq!(c.status.as_deref(), Some("invalid_token"));
         assert_eq!(c.scope.as_deref(), Some("example_scope"));
         assert_eq!(c.to_string(), "status invalid_token, scope example_scope");
         // Google's XOAUTH2 shape.
-        let c = parse_challenge(&B64.encode(
-            r#"{"status":"401","schemes":"bearer mac","scope":"https://mail.google.com/"}"#,
-        ))
+        let c = parse_challenge(
+            &B64.encode(
+                r#"{"status":"401","schemes":"bearer mac","scope":"https://mail.google.com/"}"#,
+            ),
+            &Secrets::none(),
+        )
         .unwrap();
         assert_eq!(c.status.as_deref(), Some("401"));
-        assert_eq!(parse_challenge("not base64!"), None);
-        assert_eq!(parse_challenge(&B64.encode("[1]")), None);
+        assert_eq!(parse_challenge("not base64!", &Secrets::none()), None);
+        assert_eq!(parse_challenge(&B64.encode("[1]"), &Secrets::none()), None);
         assert_eq!(error_ack(true), "AQ==");
         assert_eq!(B64.decode(error_ack(true)).unwrap(), b"\x01");
         assert_eq!(error_ack(false), "");

@@ -17,6 +17,7 @@ use crate::headers::{self, Edit, ReturnPath};
 use crate::pop3::{self, Client, Reply};
 use crate::smtp::{self, Envelope, Verdict};
 use crate::state::State;
+use crate::untrusted::Secrets;
 
 /// How many RETRs may be outstanding ahead of delivery when the server advertises PIPELINING (RFC 2449 §6.6).
 /// Replies are read one at a time, so memory stays bounded by one message; TCP flow control holds the rest.
@@ -169,6 +170,8 @@ pub(super) struct Ctx<'a> {
     pub(super) shutdown: &'a Shutdown,
     /// `--diff`: print each message's header diff.
     pub(super) diff: bool,
+    /// The account's secrets, for everything shown from the servers.
+    pub(super) secrets: &'a Secrets,
 }
 
 enum Delivery {
@@ -204,7 +207,7 @@ async fn deliver_one(
             Destination::Smtp(_) => "as sent to the MTA".to_owned(),
             other => format!("as handed to {other} (with LF line endings)"),
         };
-        print_diff(acct, &p.uid, raw, &filtered.edits, &after);
+        print_diff(ctx, &p.uid, raw, &filtered.edits, &after);
     }
     let edits = describe_edits(&filtered.edits);
     let sender = envelope.from.as_deref().unwrap_or("");
@@ -359,9 +362,9 @@ pub(crate) fn prepare(
 
 /// Print the header diff of one message to stdout in one write (accounts run concurrently; a block never
 /// interleaves with another), coloured when stdout is a terminal.
-pub(super) fn print_diff(acct: &Account, uid: &str, raw: &[u8], edits: &[Edit], after: &str) {
+pub(super) fn print_diff(ctx: &Ctx<'_>, uid: &str, raw: &[u8], edits: &[Edit], after: &str) {
     use std::io::{IsTerminal, Write};
-    let name = format!("account {:?} uid {uid:?}", acct.name);
+    let name = format!("account {:?} uid {uid:?}", ctx.acct.name);
     let text = crate::diff::render(
         raw,
         edits,
@@ -369,6 +372,7 @@ pub(super) fn print_diff(acct: &Account, uid: &str, raw: &[u8], edits: &[Edit], 
             before: &format!("{name} as fetched"),
             after: &format!("{name} {after}"),
             color: std::io::stdout().is_terminal(),
+            secrets: ctx.secrets,
         },
     );
     let mut out = std::io::stdout().lock();

@@ -12,6 +12,7 @@ use crate::config::{Account, Config, Delivery, Mda};
 use crate::deliver::{self, LocalError};
 use crate::error::ExitClass;
 use crate::smtp::{Envelope, SmtpError, Verdict};
+use crate::untrusted::Secrets;
 
 /// One poll's destination, opened before the first RETR (design flow step 4).
 pub(super) enum Destination<'a> {
@@ -33,10 +34,14 @@ pub(super) enum DeliveryError {
 
 impl<'a> Destination<'a> {
     /// Connect to the MTA (SMTP); the local destinations need nothing before the first message.
-    pub(super) async fn open(config: &'a Config, acct: &'a Account) -> Result<Self, DeliveryError> {
+    pub(super) async fn open(
+        config: &'a Config,
+        acct: &'a Account,
+        secrets: &Secrets,
+    ) -> Result<Self, DeliveryError> {
         Ok(match &acct.delivery {
             Delivery::Smtp => Destination::Smtp(Box::new(
-                Link::open(&config.smtp)
+                Link::open(&config.smtp, secrets)
                     .await
                     .map_err(DeliveryError::Smtp)?,
             )),

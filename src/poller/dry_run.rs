@@ -27,6 +27,7 @@ use crate::config::{Account, Config, Delivery};
 use crate::error::ExitClass;
 use crate::pop3::{Client, Reply};
 use crate::state::{Identity, Recorded, Snapshot};
+use crate::untrusted::Secrets;
 
 /// The first line of a dry run's output.
 pub const BANNER: &str =
@@ -38,14 +39,16 @@ pub(crate) async fn poll(
     acct: &Account,
     opts: &PollOptions,
     report: &mut Report,
+    secrets: &Secrets,
 ) -> Result<(), Failure> {
     let mut out = String::new();
-    let result = poll_inner(config, acct, opts, report, &mut out).await;
+    let result = poll_inner((config, acct, opts, secrets), report, &mut out).await;
     if let Err(f) = &result {
         let _ = writeln!(
             out,
             "account {:?}: stopped: {} (see the log)",
-            acct.name, f.message
+            acct.name,
+            f.shown(secrets)
         );
     }
     let mut stdout = io::stdout().lock();
@@ -59,9 +62,7 @@ pub(crate) async fn poll(
 }
 
 async fn poll_inner(
-    config: &Config,
-    acct: &Account,
-    opts: &PollOptions,
+    (config, acct, opts, secrets): (&Config, &Account, &PollOptions, &Secrets),
     report: &mut Report,
     out: &mut String,
 ) -> Result<(), Failure> {
@@ -81,7 +82,7 @@ async fn poll_inner(
         snap.describe()
     );
 
-    let mut client = open_pop3(acct, &config.state_dir).await?;
+    let mut client = open_pop3(acct, &config.state_dir, secrets).await?;
     let mailbox = list_mailbox(&mut client).await?;
     let (uidl, sizes) = (&mailbox.uidl, &mailbox.sizes);
     for (uid, numbers) in &mailbox.shared {
@@ -151,7 +152,7 @@ async fn poll_inner(
             None => RetrCheck::Consistent,
         };
         show_delivery(
-            (config, acct, opts),
+            (config, acct, opts, secrets),
             (pending, check),
             &client,
             &uid,
@@ -225,7 +226,7 @@ fn show_wait(
 
 /// The "would deliver" line of one fetched message, and its diff with `--diff`.
 fn show_delivery(
-    (config, acct, opts): (&Config, &Account, &PollOptions),
+    (config, acct, opts, secrets): (&Config, &Account, &PollOptions, &Secrets),
     (pending, check): (bool, RetrCheck),
     client: &Client,
     uid: &str,
@@ -276,6 +277,7 @@ fn show_delivery(
                 before: &format!("{name} as fetched"),
                 after: &format!("{name} as it would be delivered"),
                 color: io::IsTerminal::is_terminal(&io::stdout()),
+                secrets,
             },
         ));
     }

@@ -14,6 +14,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::SmtpConfig;
 use crate::smtp::{self, Accepted, Envelope, Mta, SmtpError};
+use crate::untrusted::Secrets;
 
 /// The most sessions the MTA may end in one poll before the poll stops with a temporary failure (exit 75) and
 /// the rest waits for the next poll. Every reopening follows at least one delivered message, so this only bounds
@@ -32,6 +33,8 @@ pub(super) struct Link<'a> {
     taken: usize,
     /// Sessions the MTA ended that were reopened in this poll.
     reconnects: usize,
+    /// The account's secrets, scrubbed from the MTA's text.
+    secrets: Secrets,
 }
 
 impl<'a> Link<'a> {
@@ -39,9 +42,13 @@ impl<'a> Link<'a> {
     ///
     /// # Errors
     /// As [`Mta::connect`]: the MTA is down or refuses the session.
-    pub(super) async fn open(smtp: &'a SmtpConfig) -> Result<Link<'a>, SmtpError> {
-        let mta = connect(smtp).await?;
+    pub(super) async fn open(
+        smtp: &'a SmtpConfig,
+        secrets: &Secrets,
+    ) -> Result<Link<'a>, SmtpError> {
+        let mta = connect(smtp, secrets).await?;
         Ok(Link {
+            secrets: secrets.clone(),
             smtp,
             size_limit: mta.size_limit(),
             mta: Some(mta),
@@ -83,7 +90,7 @@ impl<'a> Link<'a> {
                 Some(m) => m,
                 None => {
                     self.taken = 0;
-                    connect(self.smtp).await?
+                    connect(self.smtp, &self.secrets).await?
                 }
             };
             let mta = self.mta.insert(mta);
@@ -131,12 +138,13 @@ impl<'a> Link<'a> {
     }
 }
 
-async fn connect(smtp: &SmtpConfig) -> Result<Mta, SmtpError> {
+async fn connect(smtp: &SmtpConfig, secrets: &Secrets) -> Result<Mta, SmtpError> {
     Mta::connect(
         &smtp.host,
         smtp.port,
         &smtp.helo_name,
         smtp::Timeouts::default(),
+        secrets,
     )
     .await
 }

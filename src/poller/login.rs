@@ -8,6 +8,7 @@ use crate::config::Account;
 use crate::oauth;
 use crate::pop3::{Client, Pop3Error};
 use crate::secret::Secret;
+use crate::untrusted::Secrets;
 
 /// What the login sends.
 pub(super) enum Credential {
@@ -17,19 +18,27 @@ pub(super) enum Credential {
 
 /// The account's credential. For OAuth this is where the token is refreshed, before any connection to the mail
 /// server: a revoked authorization (exit 77, "run popfetch auth") or an unreachable provider (75) costs no POP3
-/// session.
-pub(super) async fn credential(acct: &Account, state_dir: &Path) -> Result<Credential, Failure> {
+/// session. The credential goes into `secrets` as soon as it is known.
+pub(super) async fn credential(
+    acct: &Account,
+    state_dir: &Path,
+    secrets: &Secrets,
+) -> Result<Credential, Failure> {
+    let known = |s: Secret| {
+        secrets.add(&s);
+        s
+    };
     if let Some(settings) = &acct.oauth2 {
         return oauth::access_token(settings, &acct.name, state_dir, acct.timeout)
             .await
-            .map(Credential::Bearer)
+            .map(|t| Credential::Bearer(known(t)))
             .map_err(|e| Failure::of(e.class(), chain(&e)));
     }
     match &acct.password {
         Some(source) => source
             .resolve(&acct.name)
             .await
-            .map(Credential::Password)
+            .map(|p| Credential::Password(known(p)))
             .map_err(|e| Failure::of(e.class(), chain(&e))),
         None => Err(Failure::of(
             crate::error::ExitClass::Internal,

@@ -21,6 +21,7 @@ use crate::pop3::{self, Client, Reply};
 use crate::state::{Identity, State, StateError};
 use crate::status::{WaitReason, Waiting};
 use crate::tls;
+use crate::untrusted::{Secrets, Shown};
 
 mod deliver;
 mod destination;
@@ -217,9 +218,12 @@ pub async fn poll(config: &Config, acct: &Account, opts: &PollOptions) -> Report
     let started = std::time::Instant::now();
     let mut report = Report::new(&acct.name);
     let server = format!("{}:{}", acct.host, acct.port);
-    if let Err(f) = poll_inner(config, acct, opts, &mut report).await {
+    // Filled as the credentials become known (password, AUTH payloads, tokens); every server text of this poll is
+    // shown through it (catalog T-20).
+    let secrets = Secrets::new();
+    if let Err(f) = poll_inner(config, acct, opts, &mut report, &secrets).await {
         report.worsen(f.class);
-        report.message = printable(&f.message, MAX_ERROR_TEXT);
+        report.message = f.shown(&secrets).into();
         error!(
             "account {:?} ({server}): {}; {}",
             acct.name,
@@ -271,26 +275,7 @@ fn deletions(report: &Report) -> String {
 }
 
 /// Longest failure text an error line shows, in characters.
-const MAX_ERROR_TEXT: usize = 2048;
-
-/// A failure text as one safe log line (catalog T-11, T-12): the text may quote what a server sent, e.g. the names
-/// of a hostile certificate in a TLS error, so every control character (NUL, ESC, CR, LF, ...) is shown escaped
-/// (`\x00`) and the text is cut after `max` characters with the count of what was left out.
-pub(crate) fn printable(text: &str, max: usize) -> String {
-    let mut out = String::new();
-    for (shown, (i, c)) in text.char_indices().enumerate() {
-        if shown == max {
-            out.push_str(&format!(" [... {} more bytes]", text.len() - i));
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
+pub(crate) const MAX_ERROR_TEXT: usize = 2048;
 
 /// What to do about a failure of this class, for the end of the error line.
 fn hint(class: ExitClass) -> &'static str {
@@ -321,6 +306,13 @@ pub(crate) struct Failure {
 }
 
 impl Failure {
+    /// The message as one safe line (catalog T-11, T-12, T-20). Server text inside it was shown through
+    /// `secrets` already; this pass covers what library errors quote (a TLS name, an I/O error) and bounds the
+    /// line. Escaping is idempotent, so pieces escaped before are unchanged.
+    pub(crate) fn shown(&self, secrets: &Secrets) -> Shown {
+        secrets.show(self.message.as_bytes(), MAX_ERROR_TEXT)
+    }
+
     pub(crate) fn of(class: ExitClass, e: impl std::fmt::Display) -> Failure {
         Failure {
             class,
@@ -390,9 +382,10 @@ async fn poll_inner(
     acct: &Account,
     opts: &PollOptions,
     report: &mut Report,
+    secrets: &Secrets,
 ) -> Result<(), Failure> {
     if opts.dry_run {
-        return dry_run::poll(config, acct, opts, report).await;
+        return dry_run::poll(config, acct, opts, report, secrets).await;
     }
     if opts.mark_seen && !acct.keep {
         return Err(seen::mark_seen_needs_keep(acct));
@@ -422,7 +415,7 @@ async fn poll_inner(
     //    connect, TLS handshake or password_command at once (catalog D-11): dropping the password future kills
     //    the command (`kill_on_drop`).
     let mut client = tokio::select! {
-        c = open_pop3(acct, &config.state_dir) => c?,
+        c = open_pop3(acct, &config.state_dir, secrets) => c?,
         () = opts.shutdown.requested() => {
             info!("account {:?}: stopping: shutdown requested before the login completed", acct.name);
             report.interrupted = true;
@@ -472,7 +465,7 @@ async fn poll_inner(
     // 4. The MTA before the first RETR, so an outage costs no download.
     let mut outcome = Ok(());
     if report.new > 0 {
-        match Destination::open(config, acct).await {
+        match Destination::open(config, acct, secrets).await {
             Ok(mut dest) => {
                 if let Some(limit) = dest.size_limit() {
                     for step in plan.limit_to(limit) {
@@ -487,6 +480,7 @@ async fn poll_inner(
                     uidl,
                     shutdown: &opts.shutdown,
                     diff: opts.diff,
+                    secrets,
                 };
                 outcome = deliver_all(&ctx, &mut client, &mut dest, &mut state, todo, report).await;
                 dest.quit().await;
@@ -575,9 +569,14 @@ fn note_wait(acct: &Account, step: &Step, report: &mut Report) {
 }
 
 /// Connect to the account's POP3 server and authenticate (design flow step 2). The credential (password, or
-/// an OAuth access token, refreshed first when needed) is had before the connection is made.
-pub(crate) async fn open_pop3(acct: &Account, state_dir: &Path) -> Result<Client, Failure> {
-    let credential = login::credential(acct, state_dir).await?;
+/// an OAuth access token, refreshed first when needed) is had before the connection is made, and goes into
+/// `secrets` at once, so even the greeting is shown scrubbed of it.
+pub(crate) async fn open_pop3(
+    acct: &Account,
+    state_dir: &Path,
+    secrets: &Secrets,
+) -> Result<Client, Failure> {
+    let credential = login::credential(acct, state_dir, secrets).await?;
     let (connector, presented) = match acct.tls {
         TlsMode::None => tls::trust_nothing().map(|c| (c, tls::Presented::default())),
         TlsMode::Implicit | TlsMode::Stls => tls::observed(&tls::TlsSettings {
@@ -599,6 +598,7 @@ pub(crate) async fn open_pop3(acct: &Account, state_dir: &Path) -> Result<Client
         max_message: acct
             .max_message_size
             .saturating_add(acct.max_message_size / 16 + 4096),
+        secrets: secrets.clone(),
     };
     let mut client = Client::connect(&acct.host, acct.port, security, &connector, pop3_opts)
         .await
@@ -609,25 +609,36 @@ pub(crate) async fn open_pop3(acct: &Account, state_dir: &Path) -> Result<Client
 
 #[cfg(test)]
 mod tests {
-    use super::printable;
+    use super::{Failure, MAX_ERROR_TEXT};
+    use crate::error::ExitClass;
+    use crate::secret::Secret;
+    use crate::untrusted::Secrets;
 
     #[test]
-    fn t11_t12_failure_text_is_escaped_and_bounded() {
+    fn t11_t12_t20_failure_text_is_scrubbed_escaped_and_bounded() {
+        let shown = |text: &str, secrets: &Secrets| {
+            String::from(Failure::of(ExitClass::Protocol, text).shown(secrets))
+        };
+        let none = Secrets::none();
         assert_eq!(
-            printable("DnsName(\"a\0.evil\x1b[31m\x07\r\n\")", 100),
-            "DnsName(\"a\\u{0}.evil\\u{1b}[31m\\u{7}\\r\\n\")"
+            shown("DnsName(\"a\0.evil\x1b[31m\x07\r\n\")", &none),
+            "DnsName(\"a\\x00.evil\\x1b[31m\\x07\\x0d\\x0a\")"
         );
-        // 8-bit text stays readable; only the length is bounded.
-        assert_eq!(printable("café", 100), "café");
-        let long = "é".repeat(3000);
-        let cut = printable(&long, 2048);
-        assert!(cut.starts_with(&"é".repeat(2048)));
+        // 8-bit text stays readable; pieces escaped before are unchanged; only the length is bounded.
+        assert_eq!(shown("café \\x1b", &none), "café \\x1b");
+        let cut = shown(&"é".repeat(3000), &none);
+        assert!(cut.starts_with(&"é".repeat(MAX_ERROR_TEXT)));
         assert!(
-            cut.ends_with(" [... 1904 more bytes]"),
+            cut.ends_with("é[... 1904 more bytes]"),
             "{}",
             &cut[cut.len() - 40..]
         );
-        assert_eq!(printable("", 5), "");
-        assert_eq!(printable("abc", 3), "abc");
+        // A library error that quotes what a server sent (here: the password) is scrubbed at this edge too.
+        let secrets = Secrets::new();
+        secrets.add(&Secret::new("hunter2"));
+        assert_eq!(
+            shown("i/o error: peer said hunter2 / aHVudGVyMg==", &secrets),
+            "i/o error: peer said [redacted] / [redacted]=="
+        );
     }
 }

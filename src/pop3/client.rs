@@ -20,7 +20,7 @@ use super::codec::{self, BodyDecoder, Capabilities, StatusLine};
 use super::stream::Stream;
 use super::{Pop3Error, ServerError};
 use crate::config::TlsMode;
-use crate::secret::Secret;
+use crate::untrusted::Secrets;
 use wire::unsolicited;
 
 /// Slowest transfer rate a response may sustain before its total deadline cuts it off (bytes per second).
@@ -42,6 +42,9 @@ pub struct Options {
     pub max_line: usize,
     /// Largest multi-line response (a message after unstuffing, or a listing).
     pub max_message: u64,
+    /// The account's secrets, scrubbed from every server text the client shows (catalog T-20). The client adds
+    /// the AUTH payloads it computes.
+    pub secrets: Secrets,
 }
 
 impl Default for Options {
@@ -50,6 +53,7 @@ impl Default for Options {
             timeout: Duration::from_secs(60),
             max_line: 64 * 1024,
             max_message: 64 * 1024 * 1024,
+            secrets: Secrets::new(),
         }
     }
 }
@@ -137,8 +141,8 @@ pub struct Client {
     pending: VecDeque<Pending>,
     ready: VecDeque<Reply>,
     inflight: Option<InFlight>,
-    /// Scrubbed from any server text we show (T-20).
-    secrets: Vec<Secret>,
+    /// Scrubbed from any server text we show (T-20); shared with the caller.
+    secrets: Secrets,
     /// Set by a failure or a cancelled command: the wire may be out of step.
     poisoned: bool,
 }
@@ -181,6 +185,7 @@ impl Client {
         // Commands are tiny and latency-bound; Nagle only delays them.
         let _ = tcp.set_nodelay(true);
         let peer = tcp.peer_addr().ok().map(|a| a.ip());
+        let secrets = opts.secrets.clone();
         let mut c = Client {
             stream: Stream::Plain(tcp),
             buf: Vec::new(),
@@ -194,7 +199,7 @@ impl Client {
             pending: VecDeque::new(),
             ready: VecDeque::new(),
             inflight: None,
-            secrets: Vec::new(),
+            secrets,
             poisoned: false,
         };
         if let (Security::Implicit, Some(name)) = (security, &name) {

@@ -260,7 +260,7 @@ async fn p12_imap_greeting_is_a_protocol_error() {
             .await
             .err()
             .unwrap();
-        assert!(matches!(e, Pop3Error::Codec { .. }), "{e:?}");
+        assert!(matches!(e, Pop3Error::NotStatus { .. }), "{e:?}");
         assert_eq!(e.class(), ExitClass::Protocol);
         server.await.unwrap();
     })

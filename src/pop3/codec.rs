@@ -20,8 +20,9 @@ pub enum CodecError {
     #[error("line longer than {limit} bytes")]
     LineTooLong { limit: usize },
     /// The line does not start with `+OK` or `-ERR` followed by a space or the line end (P-08, P-12).
-    #[error("not a pop3 status line: {line}")]
-    BadStatus { line: String },
+    /// `line` holds the raw bytes; they are shown only through [`crate::untrusted`] (the client does that).
+    #[error("not a pop3 status line")]
+    BadStatus { line: Vec<u8> },
     /// A multi-line response exceeded its size bound.
     #[error("response larger than {limit} bytes")]
     TooLarge { limit: u64 },
@@ -59,7 +60,7 @@ pub struct StatusLine {
     /// A response code in brackets right after the indicator, if any.
     pub code: Option<RespCode>,
     /// The raw text after the indicator and its space (code included), without the line ending. Unauthenticated
-    /// server bytes: escape before showing them ([`super::text::sanitize`]).
+    /// server bytes: show them only through [`crate::untrusted::Secrets::show`].
     pub text: Vec<u8>,
     /// The line ended in LF without CR.
     pub bare_lf: bool,
@@ -172,7 +173,7 @@ pub fn parse_auth_line(
 
 fn bad_status(content: &[u8]) -> CodecError {
     CodecError::BadStatus {
-        line: super::text::sanitize(content, &[]),
+        line: content.to_vec(),
     }
 }
 
@@ -364,7 +365,7 @@ pub struct Capabilities {
     /// `UTF8` (RFC 6856 §2), with or without its `USER` argument.
     pub utf8: bool,
     /// Every line as received, escaped (for logs).
-    pub raw: Vec<String>,
+    pub raw: Vec<Vec<u8>>,
 }
 
 /// Parse a decoded CAPA body. Tolerant: names are case-insensitive, arguments of unknown or known capabilities
@@ -382,7 +383,7 @@ pub fn parse_capabilities(body: &[u8], max_line: usize) -> Result<Capabilities, 
             .split(|b| b.is_ascii_whitespace())
             .filter(|w| !w.is_empty());
         let Some(name) = words.next() else { continue };
-        caps.raw.push(super::text::sanitize(line, &[]));
+        caps.raw.push(line.to_vec());
         match name.to_ascii_uppercase().as_slice() {
             b"STLS" => caps.stls = true,
             b"USER" => caps.user = true,

@@ -7,8 +7,8 @@ use crate::oauth::sasl;
 use crate::pop3::Pop3Error;
 use crate::pop3::auth::{self, Mechanism};
 use crate::pop3::codec::AuthLine;
-use crate::pop3::text::sanitize;
 use crate::secret::Secret;
+use crate::untrusted::{self, Secrets};
 
 impl Client {
     /// Authenticate. `Auto` uses AUTH PLAIN when CAPA lists it in SASL, else USER/PASS; APOP only when asked (it
@@ -62,13 +62,14 @@ impl Client {
         if !self.encrypted && !allow_plaintext {
             return Err(Pop3Error::PlaintextRefused);
         }
-        self.secrets.push(password.clone());
+        self.secrets.add(password);
         self.check_idle("login").await?;
-        let shown_user = sanitize(user.as_bytes(), &[]);
+        // The user name comes from the configuration; escaped all the same, it goes into the trace.
+        let shown_user = Secrets::none().show(user.as_bytes(), untrusted::REPLY);
         match (mech, ts) {
             (Mechanism::Apop, Some(ts)) => {
                 let digest = Secret::new(auth::apop_digest(&ts, password.expose()));
-                self.secrets.push(digest.clone());
+                self.secrets.add(&digest);
                 let line = format!("APOP {user} {}", digest.expose());
                 self.send(&line, &format!("APOP {shown_user} [redacted]"), "apop")
                     .await?;
@@ -136,7 +137,7 @@ impl Client {
             if !self.encrypted && !allow_plaintext {
                 return Err(Pop3Error::PlaintextRefused);
             }
-            self.secrets.push(token.clone());
+            self.secrets.add(token);
             self.check_idle("login").await?;
             self.sasl(mech, &response).await
         }
@@ -150,7 +151,7 @@ impl Client {
     /// in 255 octets anyway. A challenge after the credentials is, for the bearer mechanisms, the error
     /// challenge: answered (RFC 7628 §3.2.3) and reported; for PLAIN it is cancelled with `*`.
     async fn sasl(&mut self, mech: Mechanism, response: &Secret) -> Result<(), Pop3Error> {
-        self.secrets.push(response.clone());
+        self.secrets.add(response);
         let name = mech.sasl_name();
         if auth::initial_response_fits(name, response.expose()) {
             let line = format!("AUTH {name} {}", response.expose());
@@ -184,7 +185,7 @@ impl Client {
                 let bearer = matches!(mech, Mechanism::XOAuth2 | Mechanism::OAuthBearer);
                 let parsed = std::str::from_utf8(&challenge)
                     .ok()
-                    .and_then(sasl::parse_challenge);
+                    .and_then(|c| sasl::parse_challenge(c, &self.secrets));
                 match parsed {
                     Some(challenge) if bearer => {
                         let ack = sasl::error_ack(mech == Mechanism::OAuthBearer);

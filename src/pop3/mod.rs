@@ -4,7 +4,6 @@
 //! - [`codec`]: sans-IO parsers (status lines, dot-unstuffed bodies, CAPA, UIDL, LIST, APOP timestamp).
 //! - [`client`]: [`Client`], the one type that does I/O; it owns the socket and the read buffer.
 //! - [`auth`]: mechanism choice and credential encodings.
-//! - [`text`]: escaping and scrubbing server text before it reaches a log or an error.
 //!
 //! Errors are one [`Pop3Error`] enum; [`Pop3Error::class`] maps each to the process exit class.
 
@@ -12,7 +11,6 @@ pub mod auth;
 pub mod client;
 pub mod codec;
 mod stream;
-pub mod text;
 
 use std::fmt;
 use std::io;
@@ -23,14 +21,15 @@ pub use client::{Client, Options, Reply, Security};
 pub use codec::{Capabilities, CodecError, RespCode};
 
 use crate::error::ExitClass;
+use crate::untrusted::Shown;
 
 /// A `-ERR` reply: its response code and its text, escaped and with secrets scrubbed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerError {
     /// The RFC 2449 §8 response code, if the server sent one.
     pub code: Option<RespCode>,
-    /// Sanitised server text (see [`text::sanitize`]); the code in brackets is part of it.
-    pub text: String,
+    /// The server's text, scrubbed, escaped and bounded ([`crate::untrusted`]); the code in brackets is part of it.
+    pub text: Shown,
 }
 
 impl fmt::Display for ServerError {
@@ -98,6 +97,10 @@ pub enum Pop3Error {
     /// The server broke the protocol.
     #[error("protocol violation: {what}")]
     Protocol { what: String },
+    /// The server's reply is not a status line. Its text is shown scrubbed: a server that echoes a `PASS` line
+    /// back puts the password here (catalog T-20).
+    #[error("protocol violation during {phase}: not a pop3 status line: {line}")]
+    NotStatus { phase: &'static str, line: Shown },
     /// The server sent bytes the codec rejects.
     #[error("protocol violation during {phase}")]
     Codec {
@@ -157,9 +160,10 @@ impl Pop3Error {
             | Pop3Error::NoApopTimestamp
             | Pop3Error::BearerRefused { .. } => ExitClass::Security,
             Pop3Error::TlsConfig(_) | Pop3Error::BadCredential => ExitClass::Config,
-            Pop3Error::Protocol { .. } | Pop3Error::Codec { .. } | Pop3Error::TooLarge { .. } => {
-                ExitClass::Protocol
-            }
+            Pop3Error::Protocol { .. }
+            | Pop3Error::NotStatus { .. }
+            | Pop3Error::Codec { .. }
+            | Pop3Error::TooLarge { .. } => ExitClass::Protocol,
             Pop3Error::LoginDelay { .. } => ExitClass::TempFail,
             Pop3Error::Server { command, error } => server_class(command, error),
             Pop3Error::Aborted | Pop3Error::Misuse { .. } => ExitClass::Internal,
@@ -207,7 +211,7 @@ mod tests {
             command,
             error: ServerError {
                 code,
-                text: "x".into(),
+                text: crate::untrusted::Secrets::none().show(b"x", 10),
             },
         }
     }
@@ -252,7 +256,8 @@ mod tests {
         let e = Pop3Error::LoginDelay {
             error: ServerError {
                 code: Some(RespCode::LoginDelay),
-                text: "[LOGIN-DELAY] Logins must be at least 1 minute apart".into(),
+                text: crate::untrusted::Secrets::none()
+                    .show(b"[LOGIN-DELAY] Logins must be at least 1 minute apart", 300),
             },
         };
         assert_eq!(e.class(), ExitClass::TempFail);

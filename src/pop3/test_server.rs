@@ -183,6 +183,7 @@ pub(super) fn opts() -> Options {
         timeout: Duration::from_secs(5),
         max_line: 64 * 1024,
         max_message: 1 << 20,
+        secrets: crate::untrusted::Secrets::new(),
     }
 }
 

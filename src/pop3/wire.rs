@@ -13,8 +13,8 @@ use tracing::{debug, trace};
 use super::{Client, Expect, FLOOR_RATE, InFlight, READ_CHUNK};
 use crate::pop3::codec::{self, AuthLine, BodyDecoder, Capabilities, CodecError, StatusLine};
 use crate::pop3::stream::{Sniff, Stream};
-use crate::pop3::text::sanitize;
 use crate::pop3::{Pop3Error, ServerError};
+use crate::untrusted::{self, lines};
 
 impl Client {
     /// Start an operation: refuse on a poisoned session, and poison it until [`Client::leave`] (so a cancelled
@@ -102,7 +102,12 @@ impl Client {
                 phase: "capa",
                 source,
             })?;
-        debug!(capabilities = ?caps.raw, encrypted = self.encrypted, "capabilities");
+        let shown: Vec<String> = caps
+            .raw
+            .iter()
+            .map(|l| self.secrets.show(l, untrusted::REPLY).into())
+            .collect();
+        debug!(capabilities = ?shown, encrypted = self.encrypted, "capabilities");
         Ok(caps)
     }
 
@@ -151,10 +156,8 @@ impl Client {
         expect: Expect,
         phase: &'static str,
     ) -> Result<(StatusLine, Option<Vec<u8>>), Pop3Error> {
-        let codec_err = |source: CodecError| match source {
-            CodecError::TooLarge { limit } => Pop3Error::TooLarge { phase, limit },
-            source => Pop3Error::Codec { phase, source },
-        };
+        let secrets = self.secrets.clone();
+        let codec_err = |source: CodecError| codec_error(source, phase, &secrets);
         if self.inflight.is_none() {
             let deadline = self.deadline(self.opts.max_line as u64);
             self.inflight = Some(InFlight {
@@ -190,9 +193,9 @@ impl Client {
                     // A message: its header block, then the size of the rest (crate::trace), so bodies stay
                     // out of logs. A listing (CAPA, UIDL, LIST): its lines.
                     if phase == "retr" {
-                        crate::trace::message("pop3 S", &body, &self.secret_bytes());
+                        crate::trace::message("pop3 S", &body, &self.secrets);
                     } else {
-                        crate::trace::lines("pop3 S", &body, &self.secret_bytes());
+                        crate::trace::lines("pop3 S", &body, &self.secrets);
                     }
                     return Ok((st, Some(body)));
                 }
@@ -235,7 +238,7 @@ impl Client {
         loop {
             let unread = &self.buf[self.start..];
             match codec::parse_auth_line(unread, self.opts.max_line) {
-                Err(source) => return Err(Pop3Error::Codec { phase, source }),
+                Err(source) => return Err(codec_error(source, phase, &self.secrets)),
                 Ok(Some((line, used))) => {
                     self.trace_status(&unread[..used]);
                     self.consume(used);
@@ -280,23 +283,34 @@ impl Client {
         }
     }
 
-    pub(super) fn secret_bytes(&self) -> Vec<&[u8]> {
-        self.secrets.iter().map(|s| s.expose().as_bytes()).collect()
-    }
-
     pub(super) fn trace_status(&self, line: &[u8]) {
         if tracing::enabled!(tracing::Level::TRACE) {
-            let line = line.strip_suffix(b"\n").unwrap_or(line);
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            trace!("pop3 S: {}", sanitize(line, &self.secret_bytes()));
+            let line = lines::text(line);
+            trace!("pop3 S: {}", self.secrets.show(line, untrusted::LINE));
         }
     }
 
     pub(super) fn server_error(&self, st: &StatusLine) -> ServerError {
         ServerError {
             code: st.code.clone(),
-            text: sanitize(&st.text, &self.secret_bytes()),
+            text: self.secrets.show(&st.text, untrusted::REPLY),
         }
+    }
+}
+
+/// A codec failure as a [`Pop3Error`]; a line that is not a status line is shown scrubbed of `secrets`.
+pub(super) fn codec_error(
+    source: CodecError,
+    phase: &'static str,
+    secrets: &untrusted::Secrets,
+) -> Pop3Error {
+    match source {
+        CodecError::TooLarge { limit } => Pop3Error::TooLarge { phase, limit },
+        CodecError::BadStatus { line } => Pop3Error::NotStatus {
+            phase,
+            line: secrets.show(&line, untrusted::REPLY),
+        },
+        source => Pop3Error::Codec { phase, source },
     }
 }
 

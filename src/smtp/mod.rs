@@ -10,6 +10,10 @@
 //!
 //! At TRACE level (`-vv`) the conversation is logged as `C:`/`S:` lines by the stream wrapper
 //! [`crate::trace::Traced`], with the message content shown only up to its header block.
+//!
+//! Every text the MTA sends (reply lines, and lettre's errors, which quote them) becomes [`Shown`] through the
+//! account's [`Secrets`], in [`reply_text`] and [`classify`] only: an MTA that echoes a secret cannot put it
+//! into a log line, the state journal or the status file (catalog T-20).
 
 use std::fmt;
 use std::time::Duration;
@@ -24,6 +28,7 @@ use tokio::net::TcpStream;
 use crate::error::ExitClass;
 use crate::failpoint;
 use crate::trace::Traced;
+use crate::untrusted::{self, Secrets, Shown};
 
 mod ehlo;
 
@@ -104,7 +109,7 @@ pub enum SmtpError {
         addr: String,
         phase: Phase,
         code: u16,
-        text: String,
+        text: Shown,
     },
     /// The MTA broke the protocol (RFC 5321 §3.3: no message data without 354).
     #[error("MTA {addr}: unexpected reply {code} to {phase}")]
@@ -206,7 +211,7 @@ impl SmtpError {
     /// The reply text, if the MTA answered.
     pub fn text(&self) -> &str {
         match self {
-            SmtpError::Reply { text, .. } => text,
+            SmtpError::Reply { text, .. } => text.as_str(),
             _ => "",
         }
     }
@@ -224,7 +229,7 @@ pub struct Envelope {
 #[derive(Debug, Clone)]
 pub struct Accepted {
     pub code: u16,
-    pub text: String,
+    pub text: Shown,
 }
 
 /// One open SMTP session with the MTA.
@@ -235,6 +240,8 @@ pub struct Mta {
     eight_bit_mime: bool,
     /// The MTA's announced SIZE limit (RFC 1870), if any.
     size_limit: Option<u64>,
+    /// The account's secrets, scrubbed from everything the MTA says.
+    secrets: Secrets,
 }
 
 impl Mta {
@@ -248,15 +255,17 @@ impl Mta {
         port: u16,
         helo_name: &str,
         timeouts: Timeouts,
+        secrets: &Secrets,
     ) -> Result<Mta, SmtpError> {
-        match Mta::connect_with(host, port, helo_name, timeouts, false).await {
+        let s = secrets;
+        match Mta::connect_with(host, port, helo_name, timeouts, false, s).await {
             // 500/502/504 to EHLO: an MTA without ESMTP. RFC 5321 §3.2: fall back to HELO (on a new connection:
             // lettre's connect ends with the refusal). A refused greeting fails the same way again, harmlessly.
             Err(SmtpError::Reply {
                 phase: Phase::Greeting,
                 code: 500 | 502 | 504,
                 ..
-            }) => Mta::connect_with(host, port, helo_name, timeouts, true).await,
+            }) => Mta::connect_with(host, port, helo_name, timeouts, true, s).await,
             r => r,
         }
     }
@@ -267,6 +276,7 @@ impl Mta {
         helo_name: &str,
         timeouts: Timeouts,
         helo: bool,
+        secrets: &Secrets,
     ) -> Result<Mta, SmtpError> {
         let addr = format!("{host}:{port}");
         let client_id = ClientId::Domain(helo_name.to_owned());
@@ -285,7 +295,9 @@ impl Mta {
                     return Err(SmtpError::Unreachable {
                         addr,
                         phase: Phase::Connect,
-                        reason: sanitize(&e.to_string()),
+                        reason: secrets
+                            .show(e.to_string().as_bytes(), untrusted::REPLY)
+                            .into(),
                     });
                 }
                 Ok(Ok(tcp)) => tcp,
@@ -293,7 +305,7 @@ impl Mta {
         // lettre writes the end-of-DATA dot as its own small segment; with Nagle on, it waits for the delayed ACK
         // of the previous segment (~40 ms per message, measured against Postfix). Commands are latency-bound.
         let _ = tcp.set_nodelay(true);
-        let (stream, seen) = ehlo::Sniffer::new(Traced::new(tcp), helo);
+        let (stream, seen) = ehlo::Sniffer::new(Traced::new(tcp, secrets.clone()), helo);
         let fut = AsyncSmtpConnection::connect_with_transport(Box::new(stream), &client_id);
         let budget = timeouts.command * 2;
         let conn = match tokio::time::timeout(budget, fut).await {
@@ -304,7 +316,7 @@ impl Mta {
                     secs: budget.as_secs(),
                 });
             }
-            Ok(Err(e)) => return Err(classify(&addr, Phase::Greeting, e)),
+            Ok(Err(e)) => return Err(classify(&addr, Phase::Greeting, e, secrets)),
             Ok(Ok(conn)) => conn,
         };
         let eight_bit_mime = conn.server_info().supports_feature(Extension::EightBitMime);
@@ -315,6 +327,7 @@ impl Mta {
             timeouts,
             eight_bit_mime,
             size_limit,
+            secrets: secrets.clone(),
         })
     }
 
@@ -407,14 +420,14 @@ impl Mta {
         match reply {
             Ok(resp) if (200..300).contains(&code_of(&resp)) => Ok(Accepted {
                 code: code_of(&resp),
-                text: reply_text(&resp),
+                text: reply_text(&resp, &self.secrets),
             }),
             Ok(resp) => Err(SmtpError::Unexpected {
                 addr: self.addr.clone(),
                 phase: Phase::EndOfData,
                 code: code_of(&resp),
             }),
-            Err(e) => Err(classify(&self.addr, Phase::EndOfData, e)),
+            Err(e) => Err(classify(&self.addr, Phase::EndOfData, e, &self.secrets)),
         }
     }
 
@@ -439,7 +452,7 @@ impl Mta {
             Ok(resp) if matches!(code_of(&resp), 250 | 251) => {
                 let accepted = Accepted {
                     code: code_of(&resp),
-                    text: reply_text(&resp),
+                    text: reply_text(&resp, &self.secrets),
                 };
                 let r = self.step(Phase::Rcpt, t.command, Rset).await;
                 self.expect(Phase::Rcpt, r, 250).await?;
@@ -456,7 +469,7 @@ impl Mta {
                 .await
                 .map(|()| Accepted {
                     code: 0,
-                    text: String::new(),
+                    text: Shown::default(),
                 }),
         }
     }
@@ -478,7 +491,7 @@ impl Mta {
                 phase,
                 secs: limit.as_secs(),
             }),
-            Ok(Err(e)) => Err(classify(&self.addr, phase, e)),
+            Ok(Err(e)) => Err(classify(&self.addr, phase, e, &self.secrets)),
             Ok(Ok(resp)) => Ok(resp),
         }
     }
@@ -515,7 +528,10 @@ fn parse_address(addr: &str, phase: Phase, a: &str) -> Result<Address, SmtpError
         addr: addr.to_owned(),
         phase,
         code: 553,
-        text: "address refused by popfetch's own syntax check".to_owned(),
+        text: Secrets::none().show(
+            b"address refused by popfetch's own syntax check",
+            untrusted::REPLY,
+        ),
     })
 }
 
@@ -523,12 +539,19 @@ fn code_of(resp: &Response) -> u16 {
     resp.code().to_string().parse().unwrap_or(0)
 }
 
-fn reply_text(resp: &Response) -> String {
-    sanitize(&resp.message().collect::<Vec<_>>().join(" "))
+/// The MTA's reply lines, joined by spaces, as shown text.
+fn reply_text(resp: &Response, secrets: &Secrets) -> Shown {
+    let text = resp.message().collect::<Vec<_>>().join(" ");
+    secrets.show(text.trim_end().as_bytes(), untrusted::REPLY)
 }
 
 /// Turn a lettre error into ours: negative replies keep their code and text, everything else is a lost link.
-fn classify(addr: &str, phase: Phase, e: lettre::transport::smtp::Error) -> SmtpError {
+fn classify(
+    addr: &str,
+    phase: Phase,
+    e: lettre::transport::smtp::Error,
+    secrets: &Secrets,
+) -> SmtpError {
     use std::error::Error as _;
     if let Some(code) = e.status() {
         let code = code.to_string().parse().unwrap_or(0);
@@ -537,7 +560,7 @@ fn classify(addr: &str, phase: Phase, e: lettre::transport::smtp::Error) -> Smtp
             addr: addr.to_owned(),
             phase,
             code,
-            text: sanitize(&text),
+            text: secrets.show(text.trim_end().as_bytes(), untrusted::REPLY),
         };
     }
     let phase = if phase == Phase::Greeting && e.is_timeout() {
@@ -548,19 +571,10 @@ fn classify(addr: &str, phase: Phase, e: lettre::transport::smtp::Error) -> Smtp
     SmtpError::Unreachable {
         addr: addr.to_owned(),
         phase,
-        reason: sanitize(&e.to_string()),
+        reason: secrets
+            .show(e.to_string().as_bytes(), untrusted::REPLY)
+            .into(),
     }
-}
-
-/// Keep MTA text printable and short: it goes into one log line.
-fn sanitize(s: &str) -> String {
-    let mut out: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(300)
-        .collect();
-    out.truncate(out.trim_end().len());
-    out
 }
 
 /// Prepare CRLF-only message bytes for lettre's `message()`, which appends `\r\n.\r\n` itself: strip exactly one
@@ -589,7 +603,7 @@ mod tests {
             addr: "x".into(),
             phase,
             code,
-            text: text.into(),
+            text: Secrets::none().show(text.as_bytes(), untrusted::REPLY),
         };
         let e = |phase, code| t(phase, code, "");
         assert_eq!(
@@ -616,7 +630,7 @@ mod tests {
             addr: "x".into(),
             phase,
             code,
-            text: text.into(),
+            text: Secrets::none().show(text.as_bytes(), untrusted::REPLY),
         };
         for phase in [
             Phase::Greeting,
@@ -647,11 +661,6 @@ mod tests {
             reason: "reset".into(),
         };
         assert!(!lost.session_exhausted());
-    }
-
-    #[test]
-    fn sanitize_strips_controls() {
-        assert_eq!(sanitize("a\r\nb\x1b[31m"), "a  b [31m");
     }
 }
 

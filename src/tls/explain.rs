@@ -2,8 +2,8 @@
 //! validity, names, SHA-256 fingerprint) and the exact configuration line that would trust it once checked.
 //!
 //! Everything read from a certificate is untrusted text chosen by whoever answered on the port: each field is
-//! escaped and bounded by [`crate::pop3::text::sanitize`] (control and 8-bit bytes as `\xNN`, at most
-//! [`crate::pop3::text::MAX_SHOWN`] characters) and at most [`MAX_NAMES`] names are listed (catalog T-11, T-12).
+//! escaped and bounded by [`crate::untrusted`] (control bytes and invalid UTF-8 as `\xNN`, at most
+//! [`crate::untrusted::REPLY`] characters) and at most [`MAX_NAMES`] names are listed (catalog T-11, T-12).
 
 use rustls_pki_types::CertificateDer;
 use sha2::{Digest, Sha256};
@@ -12,7 +12,7 @@ use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::PinMismatch;
-use crate::pop3::text::sanitize;
+use crate::untrusted::{self, Secrets};
 
 /// Names of a certificate shown at most; the rest are counted.
 pub const MAX_NAMES: usize = 8;
@@ -96,7 +96,7 @@ fn details(cert: &X509Certificate<'_>) -> Details {
     if let Ok(Some(san)) = cert.subject_alternative_name() {
         for name in &san.value.general_names {
             let shown = match name {
-                GeneralName::DNSName(s) => sanitize(s.as_bytes(), &[]),
+                GeneralName::DNSName(s) => shown(s.as_bytes()),
                 GeneralName::IPAddress(b) => ip_text(b),
                 _ => continue,
             };
@@ -109,8 +109,8 @@ fn details(cert: &X509Certificate<'_>) -> Details {
     }
     let validity = cert.validity();
     Details {
-        subject: sanitize(cert.subject().to_string().as_bytes(), &[]),
-        issuer: sanitize(cert.issuer().to_string().as_bytes(), &[]),
+        subject: shown(cert.subject().to_string().as_bytes()),
+        issuer: shown(cert.issuer().to_string().as_bytes()),
         not_before: validity.not_before.timestamp(),
         not_after: validity.not_after.timestamp(),
         names,
@@ -118,11 +118,17 @@ fn details(cert: &X509Certificate<'_>) -> Details {
     }
 }
 
+/// Certificate text, escaped and bounded. It is read during the handshake, before any credential was sent, so
+/// there is no secret to scrub.
+fn shown(b: &[u8]) -> String {
+    Secrets::none().show(b, untrusted::REPLY).into()
+}
+
 fn ip_text(b: &[u8]) -> String {
     match b.len() {
         4 => std::net::Ipv4Addr::from(<[u8; 4]>::try_from(b).unwrap_or_default()).to_string(),
         16 => std::net::Ipv6Addr::from(<[u8; 16]>::try_from(b).unwrap_or_default()).to_string(),
-        _ => sanitize(b, &[]),
+        _ => shown(b),
     }
 }
 
