@@ -14,7 +14,7 @@
 # (exit 101 = "action forbidden", see /usr/share/doc/init-system-helpers/README.policy-rc.d).
 set -euo pipefail
 
-packages=(dovecot-core dovecot-pop3d postfix openssl faketime fetchmail getmail6 mpop)
+packages=(dovecot-core dovecot-pop3d postfix openssl faketime fetchmail getmail6 mpop procmail)
 # Libraries of the unpacked exim4-daemon-light and opensmtpd (from their Depends), and unshare/mount for
 # OpenSMTPD's private mount namespace.
 packages+=(libdb5.3 libgnutls-dane0 libgnutls30 libidn12 libidn2-0 libnsl2 libpcre2-8-0 libcrypt1
@@ -22,6 +22,8 @@ packages+=(libdb5.3 libgnutls-dane0 libgnutls30 libidn12 libidn2-0 libnsl2 libpc
 # Libraries of the unpacked courier-pop and courier-authlib (issue 18; libltdl7 and libcourier-unicode4 are unpacked
 # with them), and perl for its makeuserdb.
 packages+=(libgdbm6 libstdc++6 libgcc-s1 perl)
+# script(1), which gives the progress-bar test of `cargo test` (tests/output.rs) a pseudo-terminal.
+packages+=(bsdutils)
 
 # The system users of the unpacked MTAs.
 mta_users() {

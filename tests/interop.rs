@@ -1262,3 +1262,10 @@ mod oauth;
 
 #[path = "interop/courier.rs"]
 mod courier;
+
+// ---------------------------------------------------------------------------------------------------------
+// Local destinations: a Maildir, procmail, dovecot-lda (issue 12).
+// ---------------------------------------------------------------------------------------------------------
+
+#[path = "interop/destinations.rs"]
+mod destinations;

@@ -142,7 +142,9 @@ async fn deliver_loop(
         } else {
             RetrCheck::Consistent
         };
-        match deliver_one(ctx, client, dest, state, &p, &raw, check).await? {
+        let delivery = deliver_one(ctx, client, dest, state, &p, &raw, check).await?;
+        ctx.progress.message_done(p.size);
+        match delivery {
             Delivery::Done => {
                 report.delivered += 1;
                 report.bytes += raw.len() as u64;
@@ -172,6 +174,8 @@ pub(super) struct Ctx<'a> {
     pub(super) diff: bool,
     /// The account's secrets, for everything shown from the servers.
     pub(super) secrets: &'a Secrets,
+    /// The account's progress bar (a no-op without a terminal).
+    pub(super) progress: &'a crate::progress::AccountBar,
 }
 
 enum Delivery {

@@ -314,7 +314,6 @@ fn account(
     }
     for (key, why) in [
         ("lmtp", "delivery over LMTP is not in this popfetch yet"),
-        ("mda", "delivery to an MDA is not in this popfetch yet"),
         ("bsmtp", "writing BSMTP files is not supported"),
     ] {
         if let Some(v) = s.get(key)
@@ -340,6 +339,19 @@ fn account(
             );
             None
         }
+    };
+    let mda = match (s.get("mda"), &local) {
+        (Some(v), Some(name)) => match text(&v.val)
+            .ok_or("not a command")
+            .and_then(|cmd| mda_argv(&cmd, name))
+        {
+            Ok(argv) => Some((argv, text(&v.val).is_some_and(|c| c.contains("%T")))),
+            Err(why) => {
+                disable(&mut a, format!("{}: {why}", describe("mda", &v.val)));
+                None
+            }
+        },
+        _ => None,
     };
     let target = local.map(|local| {
         if local.contains('@') {
@@ -474,6 +486,19 @@ fn account(
     if let Some(t) = target {
         a.keys.push(("target", Value::Str(t)));
     }
+    if let Some((argv, local_t)) = mda {
+        a.keys.push(("delivery", Value::Str("mda".into())));
+        a.keys.push(("mda", Value::List(argv)));
+        let t = if local_t {
+            "; fetchmail's %T (the local name, not popfetch's target address) is written out"
+        } else {
+            ""
+        };
+        a.notes.push(Note::info(
+            line(s, "mda"),
+            format!("mda: an argument list, run without a shell{t}"),
+        ));
+    }
     if keep {
         a.keys.push(("keep", Value::Bool(true)));
     }
@@ -490,6 +515,37 @@ fn account(
         a.keys.push(("max_message_size", Value::Int(n)));
     }
     a
+}
+
+/// fetchmail's `mda` string as popfetch's argv. fetchmail runs the string through `/bin/sh -c` with `%T` replaced by
+/// the local recipient's name (not an address) and `%F` by the sender; popfetch runs an argument list without a
+/// shell and its `%T` is the target address. So a command of plain words is split on white space, `%T` written
+/// out as `local`, `%F` and `%%` kept; one that needs the shell (quotes, pipes, redirections, variables, globs)
+/// or another placeholder is left for a person.
+fn mda_argv(cmd: &str, local: &str) -> Result<Vec<String>, &'static str> {
+    const SHELL: &[char] = &[
+        '|', '&', ';', '<', '>', '(', ')', '$', '`', '\\', '"', '\'', '*', '?', '[', ']', '{', '}',
+        '~', '#', '=',
+    ];
+    if cmd.contains(SHELL) || cmd.contains(['\n', '\r']) {
+        return Err(
+            "uses the shell (fetchmail runs it with /bin/sh); write mda = [\"program\", \"arg\", ...] by hand",
+        );
+    }
+    let argv: Vec<String> = cmd
+        .split_whitespace()
+        .map(|w| w.replace("%T", local))
+        .collect();
+    if argv.is_empty() {
+        return Err("is empty");
+    }
+    if argv
+        .iter()
+        .any(|w| crate::deliver::mda::check_placeholders(w).is_err())
+    {
+        return Err("has a % placeholder popfetch does not know (it has %T, %F and %%)");
+    }
+    Ok(argv)
 }
 
 /// Write the account commented out, for the first reason found.

@@ -1,0 +1,137 @@
+//! Local destinations (issue 12) with real parts: popfetch fetching from the suite's Dovecot and delivering into
+//! a Maildir itself, through procmail, and through Dovecot's own `dovecot-lda`. Each test reads back what the
+//! destination wrote and compares it byte for byte with the original after the documented edits: popfetch's
+//! `Received` field on top, LF line endings.
+
+use super::*;
+
+/// The case's bytes as a local destination gets them: popfetch's Received field (checked and removed), then the
+/// original with LF line endings.
+fn assert_ours_then_original(got: &[u8], original: &[u8], case: &str) {
+    let (ours, rest) = next_field(got);
+    assert!(
+        field_named(ours, "Received") && contains(ours, b"popfetch"),
+        "case {case}: no Received from popfetch first:\n{}",
+        String::from_utf8_lossy(&got[..got.len().min(400)])
+    );
+    let want = to_lf(original);
+    assert!(
+        rest == want.as_slice(),
+        "case {case}: {} bytes written, {} wanted; first difference at {:?}",
+        rest.len(),
+        want.len(),
+        rest.iter().zip(&want).position(|(a, b)| a != b)
+    );
+}
+
+/// The test cases (name, original bytes) and the messages a Maildir holds.
+type Cases = (Vec<(String, Vec<u8>)>, Vec<Vec<u8>>);
+
+/// Deliver [`content_messages`] from Dovecot with `extra` account keys; return the cases and what `dir` (a Maildir)
+/// holds afterwards, after checking the run and that Dovecot was emptied.
+fn deliver_all(s: &Servers, extra: &str, dir: &Path) -> Cases {
+    let messages = content_messages();
+    s.put(&messages.iter().map(|(_, m)| m.clone()).collect::<Vec<_>>());
+    let run = s.run(&s.config(Tls::Implicit, &s.path("CA_FILE"), extra));
+    assert_eq!(run.code(), Some(0), "{}", s.context(&run));
+    assert_eq!(s.dovecot_left(), 0, "{}", s.context(&run));
+    assert!(s.delivered().is_empty(), "nothing goes through Postfix");
+    let again = s.run(&s.config(Tls::Implicit, &s.path("CA_FILE"), extra));
+    assert_eq!((again.code(), again.text()), (Some(0), String::new()));
+    (messages, maildir_messages(dir))
+}
+
+fn the_case<'a>(files: &'a [Vec<u8>], case: &str) -> &'a [u8] {
+    let tag = format!("\nX-Case: {case}\n");
+    let found: Vec<&Vec<u8>> = files
+        .iter()
+        .filter(|f| contains(f, tag.as_bytes()))
+        .collect();
+    assert_eq!(found.len(), 1, "case {case}: {} copies", found.len());
+    found[0]
+}
+
+#[test]
+#[ignore = "needs dovecot and postfix: run tests/interop/run.sh"]
+fn d12_maildir_gets_the_content_corpus_byte_exact() {
+    let s = servers!("d12_maildir_gets_the_content_corpus_byte_exact");
+    let root = s.dir.join("popfetch-maildir");
+    let extra = format!(
+        "delivery = \"maildir\"\nmaildir = {:?}",
+        root.display().to_string()
+    );
+    let (messages, files) = deliver_all(&s, &extra, &root);
+    assert_eq!(files.len(), messages.len());
+    let head = format!(
+        "Return-Path: <{}>\nDelivered-To: {}\n",
+        s.get("SENDER"),
+        s.get("TARGET")
+    );
+    for (case, original) in &messages {
+        let got = the_case(&files, case);
+        assert!(
+            got.starts_with(head.as_bytes()),
+            "case {case}: {:?}",
+            &got[..80]
+        );
+        assert_ours_then_original(&got[head.len()..], original, case);
+    }
+}
+
+#[test]
+#[ignore = "needs dovecot and postfix: run tests/interop/run.sh"]
+fn d12_procmail_as_the_mda_writes_the_content_corpus_byte_exact() {
+    let s = servers!("d12_procmail_as_the_mda_writes_the_content_corpus_byte_exact");
+    let root = s.dir.join("procmail-maildir");
+    let rc = s.dir.join("procmailrc");
+    fs::write(
+        &rc,
+        format!(
+            "DEFAULT={}/\nLOGFILE={}\n",
+            root.display(),
+            s.dir.join("procmail.log").display()
+        ),
+    )
+    .expect("write procmailrc");
+    let extra = format!(
+        "delivery = \"mda\"\nmda = [\"/usr/bin/procmail\", \"-m\", {:?}]",
+        rc.display().to_string()
+    );
+    let (messages, files) = deliver_all(&s, &extra, &root);
+    assert_eq!(files.len(), messages.len());
+    for (case, original) in &messages {
+        assert_ours_then_original(the_case(&files, case), original, case);
+    }
+}
+
+#[test]
+#[ignore = "needs dovecot and postfix: run tests/interop/run.sh"]
+fn d12_dovecot_lda_as_the_mda_delivers_the_content_corpus_byte_exact() {
+    let s = servers!("d12_dovecot_lda_as_the_mda_delivers_the_content_corpus_byte_exact");
+    // dovecot-lda looks the user up in the suite's Dovecot userdb and writes as that user, into a Maildir of
+    // its own (not the POP3 one popfetch fetches from).
+    let root = s.dir.join("lda-maildir");
+    fs::create_dir_all(&root).expect("mkdir");
+    let (uid, gid) = (
+        s.get("MAIL_UID").parse().expect("uid"),
+        s.get("MAIL_GID").parse().expect("gid"),
+    );
+    std::os::unix::fs::chown(&root, Some(uid), Some(gid)).expect("chown");
+    let extra = format!(
+        "delivery = \"mda\"\nmda = [\"/usr/lib/dovecot/dovecot-lda\", \"-c\", {:?}, \"-d\", {:?}, \"-f\", \"%F\", \
+         \"-o\", \"mail_location=maildir:{}\"]",
+        s.get("DOVECOT_CONF"),
+        s.get("POP_USER"),
+        root.display()
+    );
+    let (messages, files) = deliver_all(&s, &extra, &root);
+    assert_eq!(files.len(), messages.len());
+    for (case, original) in &messages {
+        assert_ours_then_original(the_case(&files, case), original, case);
+    }
+    assert!(
+        s.dovecot_log().contains("lda(joe)") && s.dovecot_log().contains("saved mail to INBOX"),
+        "{}",
+        tail(&s.dovecot_log(), 10)
+    );
+}
