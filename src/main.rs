@@ -154,15 +154,9 @@ fn load_for(
     accounts: &[String],
 ) -> Result<(Config, tokio::runtime::Runtime), ExitClass> {
     let config = load(path)?;
-    if let Some(name) = accounts
-        .iter()
-        .find(|n| !config.accounts.iter().any(|a| &a.name == *n))
-    {
-        eprintln!(
-            "popfetch: {}: no account named {name:?} (popfetch check lists the file's problems)",
-            path.display()
-        );
-        return Err(ExitClass::Config);
+    if let Err(e) = config.check_names(path, accounts) {
+        eprintln!("popfetch: {e}");
+        return Err(e.class());
     }
     Ok((config, runtime()?))
 }
@@ -264,13 +258,12 @@ fn auth(path: &Path, args: AuthArgs) -> ExitClass {
         Ok(c) => c,
         Err(class) => return class,
     };
-    let Some(acct) = config.accounts.iter().find(|a| a.name == args.account) else {
-        eprintln!(
-            "popfetch: {}: no account named {:?}",
-            path.display(),
-            args.account
-        );
-        return ExitClass::Config;
+    let acct = match config.account(path, &args.account) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("popfetch: {e}");
+            return e.class();
+        }
     };
     let Some(settings) = &acct.oauth2 else {
         eprintln!(
@@ -315,16 +308,21 @@ fn filter(path: &Path, args: FilterArgs) -> ExitClass {
         Err(class) => return class,
     };
     let acct = match &args.account {
-        Some(name) => config.accounts.iter().find(|a| &a.name == name),
-        None => config.accounts.first(),
+        Some(name) => config.account(path, name),
+        None => config
+            .accounts
+            .first()
+            .ok_or_else(|| config::ConfigError::NoSuchAccount {
+                path: path.to_owned(),
+                name: String::new(),
+            }),
     };
-    let Some(acct) = acct else {
-        eprintln!(
-            "popfetch: {}: no account named {:?}",
-            path.display(),
-            args.account.unwrap_or_default()
-        );
-        return ExitClass::Config;
+    let acct = match acct {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("popfetch: {e}");
+            return e.class();
+        }
     };
     let mut raw = Vec::new();
     let read = if args.file.as_os_str() == "-" {

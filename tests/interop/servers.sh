@@ -17,6 +17,7 @@
 # aliases that name Maildir paths under DIR, so no system user is needed per mailbox. Mail on both sides is
 # owned by `nobody` (it exists on every Debian system).
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 die() {
     echo "servers.sh: $*" >&2
@@ -40,17 +41,6 @@ POP_USER=joe
 POP_PASS=interop-secret-$$
 TARGET=joe@$DOMAIN
 SENDER=sender@$DOMAIN
-
-# N distinct free loopback ports, chosen by the kernel (bind to port 0), held open together so they differ.
-free_ports() {
-    python3 -c '
-import socket, sys
-socks = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-' "$1"
-}
 
 need() {
     command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] ||
@@ -314,22 +304,6 @@ dovecot_stop() {
             wait_gone "$pid" 50 || true
         fi
     fi
-}
-
-# Wait until something accepts TCP connections on 127.0.0.1:$1 (at most 10 s).
-wait_port() {
-    python3 - "$1" <<'EOF'
-import socket, sys, time
-port = int(sys.argv[1])
-deadline = time.time() + 10
-while time.time() < deadline:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        sys.exit(0)
-    except OSError:
-        time.sleep(0.05)
-sys.exit(1)
-EOF
 }
 
 load_env() {
