@@ -24,7 +24,18 @@ pub fn message(side: &str, msg: &[u8], secrets: &Secrets) {
     if !tracing::enabled!(tracing::Level::TRACE) {
         return;
     }
-    let block = headers::header_block_end(msg);
+    let block = message_head(side, msg, secrets);
+    message_end(side, (msg.len() - block) as u64);
+}
+
+/// The first half of [`message`], for content that is still arriving (issue 11, streaming): the header block of
+/// `head` (the first bytes of the content) line by line. Returns where the header block ends.
+pub fn message_head(side: &str, head: &[u8], secrets: &Secrets) -> usize {
+    let block = headers::header_block_end(head);
+    if !tracing::enabled!(tracing::Level::TRACE) {
+        return block;
+    }
+    let msg = head;
     let mut shown = 0;
     let mut more = 0usize;
     // Lines as the header scanner reads them (`header_block_end` above), so the trace shows its header block.
@@ -43,8 +54,15 @@ pub fn message(side: &str, msg: &[u8], secrets: &Secrets) {
     if more > 0 {
         trace!("{side}: [... {more} more header lines]");
     }
-    trace!("{side}: [... {} body bytes elided]", msg.len() - block);
-    trace!("{side}: .");
+    block
+}
+
+/// The second half of [`message`]: the size of the rest, then the terminator line.
+pub fn message_end(side: &str, body_len: u64) {
+    if tracing::enabled!(tracing::Level::TRACE) {
+        trace!("{side}: [... {body_len} body bytes elided]");
+        trace!("{side}: .");
+    }
 }
 
 /// Trace a multi-line listing (CAPA, UIDL, LIST) on `side`: at most [`MAX_HEADER_LINES`] lines, then a count,

@@ -15,6 +15,7 @@
 mod address;
 mod received;
 mod scan;
+pub mod stream;
 #[cfg(test)]
 mod tests;
 

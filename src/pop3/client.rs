@@ -107,6 +107,8 @@ enum Pending {
 enum Expect {
     Single,
     MultiOnOk,
+    /// As `MultiOnOk`, but return after the status line: the body is read by [`Client::retr_chunk`].
+    StreamOnOk,
 }
 
 /// A response being read. Lives in the client so that a cancelled read resumes where it stopped.
@@ -145,6 +147,8 @@ pub struct Client {
     secrets: Secrets,
     /// Set by a failure or a cancelled command: the wire may be out of step.
     poisoned: bool,
+    /// A RETR body is being streamed ([`Client::next_head`] → [`Client::retr_chunk`]).
+    streaming: bool,
 }
 
 impl Client {
@@ -201,6 +205,7 @@ impl Client {
             inflight: None,
             secrets,
             poisoned: false,
+            streaming: false,
         };
         if let (Security::Implicit, Some(name)) = (security, &name) {
             c.start_tls(tls, name.clone()).await?;
@@ -503,8 +508,11 @@ impl Client {
 
 #[path = "login.rs"]
 mod login;
+#[path = "retr_stream.rs"]
+mod retr_stream;
 #[path = "wire.rs"]
 mod wire;
+pub use retr_stream::Head;
 
 #[cfg(test)]
 #[path = "test_server.rs"]

@@ -229,6 +229,8 @@ enum BodyState {
 pub struct BodyDecoder {
     state: BodyState,
     out: Vec<u8>,
+    /// Bytes already handed out by [`BodyDecoder::take_into`] (streaming), counted against `max`.
+    taken: u64,
     max: u64,
     lf_lines: bool,
 }
@@ -240,6 +242,7 @@ impl BodyDecoder {
         BodyDecoder {
             state: BodyState::LineStart,
             out: Vec::new(),
+            taken: 0,
             max,
             lf_lines,
         }
@@ -269,7 +272,7 @@ impl BodyDecoder {
             i += 1;
             self.step(b);
         }
-        if self.out.len() as u64 > self.max {
+        if self.taken + self.out.len() as u64 > self.max {
             return Err(CodecError::TooLarge { limit: self.max });
         }
         Ok((i, self.state == BodyState::Done))
@@ -313,14 +316,20 @@ impl BodyDecoder {
         }
     }
 
-    /// Bytes decoded so far.
-    pub fn len(&self) -> usize {
-        self.out.len()
+    /// Bytes decoded so far, including those already taken.
+    pub fn len(&self) -> u64 {
+        self.taken + self.out.len() as u64
     }
 
     /// True when nothing has been decoded yet.
     pub fn is_empty(&self) -> bool {
-        self.out.is_empty()
+        self.len() == 0
+    }
+
+    /// Move the bytes decoded so far to the end of `dst` (streaming: the decoder then holds only its state).
+    pub fn take_into(&mut self, dst: &mut Vec<u8>) {
+        self.taken += self.out.len() as u64;
+        dst.append(&mut self.out);
     }
 
     /// The decoded body. Call after [`BodyDecoder::feed`] reported completion.

@@ -210,15 +210,18 @@ impl Client {
                         if st.bare_lf {
                             debug!(phase, "server ended a status line with a bare lf");
                         }
-                        if expect == Expect::MultiOnOk && st.ok {
+                        if expect != Expect::Single && st.ok {
                             let deadline = self.deadline(self.opts.max_message);
                             let inf = InFlight {
                                 body: Some(BodyDecoder::new(self.opts.max_message, st.bare_lf)),
-                                status: Some(st),
+                                status: Some(st.clone()),
                                 scanned: 0,
                                 deadline,
                             };
                             self.inflight = Some(inf);
+                            if expect == Expect::StreamOnOk {
+                                return Ok((st, None));
+                            }
                             continue;
                         }
                         self.inflight = None;
@@ -226,6 +229,41 @@ impl Client {
                     }
                     None => inf.scanned = unread.len(),
                 }
+            }
+            self.fill(phase, deadline).await?;
+        }
+    }
+
+    /// Append the next decoded bytes of the body in flight (after [`Expect::StreamOnOk`]) to `out`, waiting
+    /// for the server only when nothing is decoded yet. True once the terminator was read. Bounded as a whole
+    /// response: by `max_message` and by the deadline set at its status line.
+    pub(super) async fn read_body_chunk(&mut self, out: &mut Vec<u8>) -> Result<bool, Pop3Error> {
+        let phase = "retr";
+        loop {
+            let unread = &self.buf[self.start..];
+            let Some(InFlight {
+                body: Some(body),
+                deadline,
+                ..
+            }) = self.inflight.as_mut()
+            else {
+                return Err(Pop3Error::Misuse {
+                    what: "no message body in flight",
+                });
+            };
+            let deadline = *deadline;
+            let (used, done) = body.feed(unread).map_err(|source| match source {
+                CodecError::TooLarge { limit } => Pop3Error::TooLarge { phase, limit },
+                source => Pop3Error::Codec { phase, source },
+            })?;
+            body.take_into(out);
+            self.consume(used);
+            if done {
+                self.inflight = None;
+                return Ok(true);
+            }
+            if !out.is_empty() {
+                return Ok(false);
             }
             self.fill(phase, deadline).await?;
         }

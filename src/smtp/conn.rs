@@ -58,6 +58,10 @@ impl Conn {
         }
     }
 
+    pub(super) fn label(&self) -> &'static str {
+        self.label
+    }
+
     pub(super) fn is_poisoned(&self) -> bool {
         self.poisoned
     }

@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use tokio::net::TcpStream;
 
-use crate::failpoint;
 use crate::untrusted::{Secrets, Shown};
 
 mod conn;
@@ -21,6 +20,7 @@ mod data;
 mod ehlo;
 mod error;
 pub mod reply;
+mod transaction;
 
 pub use conn::Io;
 use conn::{Conn, WireError};
@@ -28,6 +28,8 @@ pub use data::{DotStuffer, data_wire};
 pub use ehlo::Capabilities;
 pub use error::{AddressRole, Phase, SmtpError, Verdict};
 use reply::Reply;
+use transaction::DataPhase;
+pub use transaction::MailHints;
 
 /// RFC 5321 §4.5.3.2 minimum timeouts. A too-short end-of-DATA timeout turns a slow MTA into endless duplicates
 /// (fetchmail 6.3.10's NEWS), so these are floors, not tunables.
@@ -92,6 +94,8 @@ pub struct Mta {
     protocol: Protocol,
     /// The account's secrets, scrubbed from everything the MTA says (catalog T-20).
     secrets: Secrets,
+    /// The content of a transaction being written (between the 354 and the end of data).
+    data: Option<DataPhase>,
 }
 
 impl Mta {
@@ -165,6 +169,7 @@ impl Mta {
             caps: Capabilities::default(),
             protocol,
             secrets: secrets.clone(),
+            data: None,
         };
         let t = timeouts.command;
         let greeting = mta.read(Phase::Greeting, t).await?;
@@ -232,152 +237,6 @@ impl Mta {
             .send(envelope.from.as_deref(), &[envelope.to.as_str()], message)
             .await?;
         per.pop().unwrap_or_else(|| Err(self.lost(Phase::Rcpt)))
-    }
-
-    /// One transaction to several recipients. `Err` when it failed as a whole (MAIL or DATA refused, every
-    /// recipient refused, the link lost, or over SMTP a refusal at end of data); otherwise each recipient's
-    /// outcome. With PIPELINING offered, MAIL, the RCPTs and DATA go in one write (RFC 2920 §3.1); the content
-    /// only after the 354.
-    ///
-    /// # Errors
-    /// As [`Mta::deliver`]; a bad address is [`SmtpError::Address`] before anything is sent.
-    ///
-    /// # Cancel safety
-    /// Not cancel safe, as [`Mta::deliver`].
-    pub async fn send(
-        &mut self,
-        from: Option<&str>,
-        rcpts: &[&str],
-        message: &[u8],
-    ) -> Result<PerRecipient, SmtpError> {
-        let t = self.timeouts;
-        let mut utf8 = false;
-        if let Some(f) = from {
-            utf8 |= check_address(AddressRole::Sender, f, self.caps.smtputf8)?;
-        }
-        for r in rcpts {
-            utf8 |= check_address(AddressRole::Recipient, r, self.caps.smtputf8)?;
-        }
-        let mut mail = format!("MAIL FROM:<{}>", from.unwrap_or(""));
-        // RFC 1870 §6: declare the size, so an MTA with a limit refuses at MAIL, before the content is sent. Only
-        // when it announced a limit: against `SIZE 0` (no fixed maximum) the declaration could not change the answer.
-        if self.caps.size_limit.is_some() {
-            mail.push_str(&format!(" SIZE={}", message.len()));
-        }
-        // RFC 6152: declare 8-bit content only when the MTA offered 8BITMIME; otherwise send it unchanged as
-        // fetchmail does (a local Postfix accepts it; converting would break signatures).
-        if self.caps.eight_bit_mime && !message.is_ascii() {
-            mail.push_str(" BODY=8BITMIME");
-        }
-        // RFC 6531 §3.4: UTF-8 in the envelope or in header fields (RFC 6532) asks for SMTPUTF8 where offered.
-        if self.caps.smtputf8 && (utf8 || utf8_header(message)) {
-            mail.push_str(" SMTPUTF8");
-        }
-        mail.push_str("\r\n");
-        let rcpt_lines: Vec<String> = rcpts.iter().map(|r| format!("RCPT TO:<{r}>\r\n")).collect();
-
-        let (mail_r, rcpt_rs, data_r) = if self.caps.pipelining {
-            let mut batch = mail.into_bytes();
-            for l in &rcpt_lines {
-                batch.extend_from_slice(l.as_bytes());
-            }
-            batch.extend_from_slice(b"DATA\r\n");
-            self.write_commands(Phase::Mail, t.command, &batch).await?;
-            let mail_r = self.read(Phase::Mail, t.command).await?;
-            let mut rs = Vec::new();
-            for _ in rcpts {
-                rs.push(self.read(Phase::Rcpt, t.command).await?);
-            }
-            (mail_r, rs, Some(self.read(Phase::Data, t.data_init).await?))
-        } else {
-            let mail_r = self.command(Phase::Mail, t.command, &mail).await?;
-            let mut rs = Vec::new();
-            if mail_r.class() == 2 {
-                for l in &rcpt_lines {
-                    rs.push(self.command(Phase::Rcpt, t.command, l).await?);
-                }
-            }
-            (mail_r, rs, None)
-        };
-
-        // Judge the envelope. A 354 that came anyway (pipelined after a refusal) opened a data phase that only
-        // dropping the connection ends without a message: never send content for it.
-        let mut per: PerRecipient = Vec::new();
-        let failed = if mail_r.class() != 2 {
-            Some(self.refused(Phase::Mail, &mail_r))
-        } else {
-            for r in &rcpt_rs {
-                let outcome = if r.class() == 2 {
-                    Ok(self.accepted(r))
-                } else {
-                    Err(self.refused(Phase::Rcpt, r))
-                };
-                per.push(outcome);
-            }
-            if per.iter().any(Result::is_ok) {
-                None
-            } else {
-                let first = std::mem::take(&mut per).into_iter().find_map(Result::err);
-                Some(first.unwrap_or_else(|| self.lost(Phase::Rcpt)))
-            }
-        };
-        if let Some(e) = failed {
-            if data_r.as_ref().is_some_and(|r| r.code == 354) {
-                self.conn.poison();
-            } else {
-                self.reset(&e).await;
-            }
-            return Err(e);
-        }
-        let data_r = match data_r {
-            Some(r) => r,
-            None => self.command(Phase::Data, t.data_init, "DATA\r\n").await?,
-        };
-        if data_r.code != 354 {
-            let e = self.refused(Phase::Data, &data_r);
-            self.reset(&e).await;
-            return Err(e);
-        }
-
-        self.conn.trace_content(message);
-        let wire = data_wire(message);
-        // The write is bounded by the data-block time plus a generous rate floor (1 MiB/s).
-        let write_budget = t.data_block + Duration::from_secs(message.len() as u64 / (1 << 20));
-        // Two writes, with the `mid_data` crash point between them (catalog C-02): a kill there leaves the MTA with
-        // part of the content and no end of data, which it must discard (RFC 5321 §4.1.1.4).
-        let (head, tail) = wire.split_at(wire.len() / 2);
-        self.write(Phase::EndOfData, write_budget, head).await?;
-        failpoint::hit("mid_data");
-        self.write(Phase::EndOfData, write_budget, tail).await?;
-
-        match self.protocol {
-            Protocol::Smtp => {
-                let r = self.read(Phase::EndOfData, t.data_end).await?;
-                if r.class() != 2 {
-                    return Err(self.refused(Phase::EndOfData, &r));
-                }
-                let a = self.accepted(&r);
-                Ok(per.into_iter().map(|p| p.map(|_| a.clone())).collect())
-            }
-            // RFC 2033 §4.2: one reply per recipient that was accepted at RCPT, in order.
-            Protocol::Lmtp => {
-                let mut out = Vec::with_capacity(per.len());
-                for p in per {
-                    out.push(match p {
-                        Err(e) => Err(e),
-                        Ok(_) => {
-                            let r = self.read(Phase::EndOfData, t.data_end).await?;
-                            if r.class() == 2 {
-                                Ok(self.accepted(&r))
-                            } else {
-                                Err(self.refused(Phase::EndOfData, &r))
-                            }
-                        }
-                    });
-                }
-                Ok(out)
-            }
-        }
     }
 
     /// `popfetch check --connect`: would the MTA take mail for `to`? `MAIL FROM:<>`, `RCPT TO:<to>`, then RSET
