@@ -9,12 +9,13 @@ use tracing::{info, warn};
 use super::destination::{DeliveryError, Destination};
 use super::refusal::RcptRefusals;
 use super::retr_check::{self, RetrCheck};
+use super::stream::{self, Held};
 use super::{Failure, Pending, Report, Shutdown, pop3_fail, state_fail};
 use crate::config::Account;
 use crate::error::ExitClass;
 use crate::failpoint;
 use crate::headers::{self, Edit, ReturnPath};
-use crate::pop3::{self, Client, Reply};
+use crate::pop3::{self, Client, Head};
 use crate::smtp::{self, Envelope, Verdict};
 use crate::state::State;
 use crate::untrusted::Secrets;
@@ -98,13 +99,13 @@ async fn deliver_loop(
         if in_flight.is_empty() {
             return Ok(());
         }
-        let reply = client.next_reply().await.map_err(pop3_fail)?;
-        let (n, result, announced) = match reply {
-            Reply::Dele { n, result } => {
+        let head = client.next_head().await.map_err(pop3_fail)?;
+        let (n, result, announced) = match head {
+            Head::Dele { n, result } => {
                 note_dele(acct, n, ctx.uidl, result, report);
                 continue;
             }
-            Reply::Retr {
+            Head::Retr {
                 n,
                 result,
                 announced,
@@ -122,10 +123,12 @@ async fn deliver_loop(
                 "RETR replies out of order",
             ));
         }
-        let raw = match result {
-            Ok(raw) => {
-                failpoint::hit("after_retr");
-                raw
+        let held = match result {
+            Ok(Some(raw)) => Held::Whole(raw),
+            // Issue 11: the body follows; small messages still arrive whole.
+            Ok(None) => {
+                let streams = matches!(dest, Destination::Smtp(_));
+                stream::hold(client, streams, acct.received).await?
             }
             Err(e) => {
                 warn!(
@@ -136,22 +139,32 @@ async fn deliver_loop(
                 continue;
             }
         };
-        // A message LIST did not name (P-18) has no size to check against.
-        let check = if p.listed {
-            retr_check::check(p.size, announced, &raw)
-        } else {
-            RetrCheck::Consistent
+        let (delivery, bytes) = match held {
+            Held::Whole(raw) => {
+                failpoint::hit("after_retr");
+                // A message LIST did not name (P-18) has no size to check against.
+                let check = if p.listed {
+                    retr_check::check(p.size, announced, &raw)
+                } else {
+                    RetrCheck::Consistent
+                };
+                let d = deliver_one(ctx, client, dest, state, &p, &raw, check).await?;
+                (d, raw.len() as u64)
+            }
+            Held::Head { held, header_end } => {
+                stream::stream_one(ctx, client, dest, state, &p, held, header_end, announced)
+                    .await?
+            }
         };
-        let delivery = deliver_one(ctx, client, dest, state, &p, &raw, check).await?;
         ctx.progress.message_done(p.size);
         match delivery {
             Delivery::Done => {
                 report.delivered += 1;
-                report.bytes += raw.len() as u64;
+                report.bytes += bytes;
             }
             Delivery::Kept => {
                 report.delivered += 1;
-                report.bytes += raw.len() as u64;
+                report.bytes += bytes;
                 report.worsen(ExitClass::Partial);
             }
             Delivery::Rejected { code, text } => report.rejected(p.uid.clone(), code, text),
@@ -178,7 +191,7 @@ pub(super) struct Ctx<'a> {
     pub(super) progress: &'a crate::progress::AccountBar,
 }
 
-enum Delivery {
+pub(super) enum Delivery {
     Done,
     /// Delivered, but what RETR gave did not match LIST: kept on the server for good (catalog P-19, issue 18).
     Kept,
@@ -214,10 +227,48 @@ async fn deliver_one(
         print_diff(ctx, &p.uid, raw, &filtered.edits, &after);
     }
     let edits = describe_edits(&filtered.edits);
-    let sender = envelope.from.as_deref().unwrap_or("");
 
     state.begin(&p.uid).map_err(state_fail)?;
-    match dest.deliver(&envelope, &filtered.message).await {
+    let result = dest.deliver(&envelope, &filtered.message).await;
+    let done = Done {
+        check,
+        edits,
+        bytes: raw.len() as u64,
+    };
+    let dest = dest.to_string();
+    conclude(ctx, client, &dest, state, p, envelope, result, done).await
+}
+
+/// What the log line and the journal need of a message whose transaction ended.
+pub(super) struct Done {
+    pub(super) check: RetrCheck,
+    /// The edits, described for the log line.
+    pub(super) edits: String,
+    /// Octets retrieved.
+    pub(super) bytes: u64,
+}
+
+/// Journal and report the outcome of one message's delivery attempt: record, DELE, log; or the refusal's
+/// consequences (the same for a message delivered whole or streamed).
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn conclude(
+    ctx: &Ctx<'_>,
+    client: &mut Client,
+    dest: &str,
+    state: &mut State,
+    p: &Pending,
+    envelope: Envelope,
+    result: Result<super::destination::Committed, DeliveryError>,
+    done: Done,
+) -> Result<Delivery, Failure> {
+    let acct = ctx.acct;
+    let Done {
+        check,
+        edits,
+        bytes,
+    } = done;
+    let sender = envelope.from.as_deref().unwrap_or("");
+    match result {
         Ok(committed) => {
             failpoint::hit("after_eod_250");
             // The MTA has it: make the UID durable before anything can delete the server copy. A message whose
@@ -248,7 +299,7 @@ async fn deliver_one(
                 "account {:?}: uid {:?}: {} bytes from <{sender}> delivered to <{}> ({}){}{edits}",
                 acct.name,
                 p.uid,
-                raw.len(),
+                bytes,
                 envelope.to,
                 committed.0,
                 if acct.keep || kept.is_some() {
@@ -266,7 +317,7 @@ async fn deliver_one(
         Err(DeliveryError::Smtp(e)) if super::refusal::is_rcpt_rejection(&e) => {
             Ok(Delivery::RcptRefused {
                 error: e,
-                sender: envelope.from,
+                sender: envelope.from.clone(),
             })
         }
         Err(e) => match e.verdict() {

@@ -13,7 +13,7 @@
 use tracing::{debug, info, warn};
 
 use crate::config::SmtpConfig;
-use crate::smtp::{self, Accepted, Envelope, Mta, SmtpError};
+use crate::smtp::{self, Accepted, Envelope, MailHints, Mta, Phase, SmtpError};
 use crate::untrusted::Secrets;
 
 /// The most sessions the MTA may end in one poll before the poll stops with a temporary failure (exit 75) and
@@ -75,6 +75,91 @@ impl<'a> Link<'a> {
         envelope: &Envelope,
         message: &[u8],
     ) -> Result<Accepted, SmtpError> {
+        let r = self.run(envelope, Step::Whole(message)).await?;
+        r.ok_or_else(|| self.lost(Phase::EndOfData))
+    }
+
+    /// Start a streamed transaction (MAIL, RCPT, DATA up to the 354), on a new session when the batch is full or
+    /// the MTA ended the current one: nothing of the content was sent yet, so reopening is as safe as for
+    /// [`Link::deliver`]. Then [`Link::write_content`], and [`Link::end_data`] or [`Link::abandon`].
+    ///
+    /// # Errors
+    /// As [`Link::deliver`] before DATA.
+    pub(super) async fn open_data(
+        &mut self,
+        envelope: &Envelope,
+        hints: MailHints,
+    ) -> Result<(), SmtpError> {
+        self.run(envelope, Step::Open(hints)).await.map(|_| ())
+    }
+
+    /// Show the streamed message's header block in the `-vv` trace.
+    pub(super) fn trace_header(&mut self, header: &[u8]) {
+        if let Some(m) = self.mta.as_mut() {
+            m.trace_header(header);
+        }
+    }
+
+    /// Write streamed content. After an error the session is gone (no end of data was sent).
+    ///
+    /// # Errors
+    /// As [`Mta::write_content`].
+    pub(super) async fn write_content(&mut self, chunk: &[u8]) -> Result<(), SmtpError> {
+        let Some(m) = self.mta.as_mut() else {
+            return Err(self.lost(Phase::Data));
+        };
+        let r = m.write_content(chunk).await;
+        if r.is_err() {
+            self.mta = None;
+        }
+        r
+    }
+
+    /// End the streamed content and get the MTA's answer. No session is reopened after this point: the content
+    /// went to this one.
+    ///
+    /// # Errors
+    /// As [`Mta::end_data`].
+    pub(super) async fn end_data(&mut self) -> Result<Accepted, SmtpError> {
+        let Some(m) = self.mta.as_mut() else {
+            return Err(self.lost(Phase::EndOfData));
+        };
+        match m.end_data().await {
+            Ok(mut per) => {
+                self.taken += 1;
+                per.pop()
+                    .unwrap_or_else(|| Err(self.lost(Phase::EndOfData)))
+            }
+            Err(e) => {
+                if self.mta.as_ref().is_some_and(|m| !m.is_usable()) {
+                    self.mta = None;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Abandon the streamed transaction: the connection is dropped without the end of data (RFC 5321 §4.1.1.4),
+    /// so the MTA accepts nothing; the next message opens a new one.
+    pub(super) fn abandon(&mut self) {
+        if let Some(mut m) = self.mta.take() {
+            m.abandon();
+        }
+    }
+
+    fn lost(&self, phase: Phase) -> SmtpError {
+        SmtpError::Unreachable {
+            addr: format!("{}:{}", self.smtp.host, self.smtp.port),
+            phase,
+            source: std::io::Error::new(std::io::ErrorKind::NotConnected, "no open session"),
+        }
+    }
+
+    async fn run(
+        &mut self,
+        envelope: &Envelope,
+        step: Step<'_>,
+    ) -> Result<Option<Accepted>, SmtpError> {
         if self.smtp.batch_limit.reached(self.taken)
             && let Some(mta) = self.mta.take()
         {
@@ -94,9 +179,20 @@ impl<'a> Link<'a> {
                 }
             };
             let mta = self.mta.insert(mta);
-            let e = match mta.deliver(envelope, message).await {
+            let r = match step {
+                Step::Whole(message) => mta.deliver(envelope, message).await.map(Some),
+                Step::Open(hints) => {
+                    let from = envelope.from.as_deref();
+                    mta.open_data(from, &[envelope.to.as_str()], hints)
+                        .await
+                        .map(|()| None)
+                }
+            };
+            let e = match r {
                 Ok(accepted) => {
-                    self.taken += 1;
+                    if accepted.is_some() {
+                        self.taken += 1;
+                    }
                     return Ok(accepted);
                 }
                 Err(e) => e,
@@ -140,6 +236,15 @@ impl<'a> Link<'a> {
             mta.quit().await;
         }
     }
+}
+
+/// What [`Link::run`] does on the session.
+#[derive(Clone, Copy)]
+enum Step<'m> {
+    /// A whole transaction for a message in hand.
+    Whole(&'m [u8]),
+    /// A streamed transaction's start, up to the 354.
+    Open(MailHints),
 }
 
 async fn connect(smtp: &SmtpConfig, secrets: &Secrets) -> Result<Mta, SmtpError> {

@@ -33,6 +33,7 @@ mod plan;
 mod refusal;
 pub(crate) mod retr_check;
 mod seen;
+mod stream;
 
 use deliver::{Ctx, deliver_all, note_dele};
 pub(crate) use deliver::{describe_edits, prepare};

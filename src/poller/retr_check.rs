@@ -31,7 +31,18 @@ pub(crate) enum RetrCheck {
 /// Judge one retrieved message (`raw`: dot-unstuffed, before any normalisation) against its LIST size and the
 /// size its RETR line announced, if any.
 pub(crate) fn check(listed: u64, announced: Option<u64>, raw: &[u8]) -> RetrCheck {
-    let got = raw.len() as u64;
+    let line_ends = raw.iter().filter(|&&b| b == b'\n').count() as u64;
+    check_counts(listed, announced, raw.len() as u64, line_ends)
+}
+
+/// [`check`] from counts a streamed RETR keeps while the message passes through (issue 11): `got` octets, of
+/// which `line_ends` are LF, dot-unstuffed and before any normalisation.
+pub(crate) fn check_counts(
+    listed: u64,
+    announced: Option<u64>,
+    got: u64,
+    line_ends: u64,
+) -> RetrCheck {
     if got < listed {
         return RetrCheck::Keep(format!(
             "RETR gave {got} octets but LIST said {listed}: possibly truncated"
@@ -46,7 +57,6 @@ pub(crate) fn check(listed: u64, announced: Option<u64>, raw: &[u8]) -> RetrChec
         ));
     }
     // A server counting LF as one octet undercounts by one per line; one that adds a missing final CRLF by two.
-    let line_ends = raw.iter().filter(|&&b| b == b'\n').count() as u64;
     if got > listed.saturating_add(line_ends).saturating_add(2) {
         return RetrCheck::Keep(format!(
             "RETR gave {got} octets but LIST said {listed}, more than line-ending counting explains: the server \

@@ -17,7 +17,7 @@ use std::io;
 
 use tokio_rustls::rustls;
 
-pub use client::{Client, Options, Reply, Security};
+pub use client::{Client, Head, Options, Reply, Security};
 pub use codec::{Capabilities, CodecError, RespCode};
 
 use crate::error::ExitClass;

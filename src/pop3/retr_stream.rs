@@ -107,6 +107,21 @@ impl Client {
         }
         r
     }
+
+    /// Trace (`-vv`) a streamed RETR that ended within what the caller held: as [`Client::next_reply`] does.
+    pub fn trace_retr(&self, whole: &[u8]) {
+        crate::trace::message("pop3 S", whole, &self.secrets);
+    }
+
+    /// Trace the header block of a RETR that is being streamed on; [`Client::trace_retr_end`] follows.
+    pub fn trace_retr_head(&self, header: &[u8]) {
+        crate::trace::message_head("pop3 S", header, &self.secrets);
+    }
+
+    /// Trace the end of a streamed RETR: the size of the body after the header block.
+    pub fn trace_retr_end(&self, body_len: u64) {
+        crate::trace::message_end("pop3 S", body_len);
+    }
 }
 
 fn whole(reply: Reply) -> Head {

@@ -239,6 +239,7 @@ impl Client {
     /// response: by `max_message` and by the deadline set at its status line.
     pub(super) async fn read_body_chunk(&mut self, out: &mut Vec<u8>) -> Result<bool, Pop3Error> {
         let phase = "retr";
+        let before = out.len();
         loop {
             let unread = &self.buf[self.start..];
             let Some(InFlight {
@@ -262,7 +263,7 @@ impl Client {
                 self.inflight = None;
                 return Ok(true);
             }
-            if !out.is_empty() {
+            if out.len() > before {
                 return Ok(false);
             }
             self.fill(phase, deadline).await?;

@@ -15,8 +15,8 @@ use super::reply::{self, Reply, ReplyError};
 use crate::untrusted::{self, Secrets};
 
 /// Any byte stream the client can run over.
-pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> Io for T {}
 
 const READ_CHUNK: usize = 4096;
 

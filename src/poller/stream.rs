@@ -1,0 +1,223 @@
+//! Streaming delivery (issue 11, point 2): a large message goes from the RETR reply into the MTA's DATA while it is
+//! still arriving, so peak memory does not grow with its size.
+//!
+//! The first [`HOLD`] octets are held. A message whose RETR ends within them is delivered whole, exactly as before
+//! (`deliver::deliver_one`); so is one whose header block is not decided within [`headers::stream::HEADER_MAX`], and
+//! every message for a local destination. Otherwise: the header block goes through the header pipeline
+//! (`headers::apply`), MAIL/RCPT/DATA are sent, and the rest is line-ending normalised and dot-stuffed chunk by chunk
+//! as the RETR delivers it. **The end of data is sent only after the RETR ended intact** (terminator read, no byte
+//! after it, within `max_message`) and the RETR/LIST comparison was made (P-19); on any POP3 failure the SMTP
+//! connection is dropped without it (RFC 5321 §4.1.1.4), so the MTA accepts nothing of the message.
+
+use super::deliver::{Ctx, Delivery, Done, conclude, describe_edits, prepare, print_diff};
+use super::destination::{Committed, DeliveryError, Destination};
+use super::retr_check::{self, RetrCheck};
+use super::{Failure, Pending, pop3_fail, state_fail};
+use crate::failpoint;
+use crate::headers::Edit;
+use crate::headers::stream::{BodyNormalizer, HEADER_MAX, header_end};
+use crate::pop3::Client;
+use crate::smtp::MailHints;
+use crate::state::State;
+
+/// Octets of a message held before it is streamed: smaller messages (most mail) are delivered whole.
+pub(super) const HOLD: usize = 256 * 1024;
+
+/// The first part of a RETR whose body is being streamed.
+pub(super) enum Held {
+    /// The RETR ended: the whole message.
+    Whole(Vec<u8>),
+    /// The first octets, and where the header block ends in them.
+    Head { held: Vec<u8>, header_end: usize },
+}
+
+/// Read the start of the RETR body in flight (after `Client::next_head` gave `Ok(None)`).
+///
+/// # Errors
+/// A POP3 failure: nothing was handed to the destination yet.
+/// `streams`: the destination takes streamed content (SMTP); otherwise the message is read whole.
+pub(super) async fn hold(
+    client: &mut Client,
+    streams: bool,
+    after_field: bool,
+) -> Result<Held, Failure> {
+    let mut held = Vec::new();
+    loop {
+        if client.retr_chunk(&mut held).await.map_err(pop3_fail)? {
+            client.trace_retr(&held);
+            return Ok(Held::Whole(held));
+        }
+        if streams
+            && held.len() >= HOLD
+            && held.len() <= HEADER_MAX
+            && let Some(end) = header_end(&held, after_field, false)
+        {
+            client.trace_retr_head(&held[..end]);
+            return Ok(Held::Head {
+                held,
+                header_end: end,
+            });
+        }
+    }
+}
+
+/// Deliver a message from its held start and the rest of its RETR body.
+///
+/// # Errors
+/// As `deliver_one`; a POP3 failure mid-stream abandons the SMTP transaction and ends the poll.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn stream_one(
+    ctx: &Ctx<'_>,
+    client: &mut Client,
+    dest: &mut Destination<'_>,
+    state: &mut State,
+    p: &Pending,
+    held: Vec<u8>,
+    end: usize,
+    announced: Option<u64>,
+) -> Result<(Delivery, u64), Failure> {
+    let acct = ctx.acct;
+    let header_raw = &held[..end];
+    let (filtered, envelope) = prepare(acct, ctx.by_host, client, &p.uid, header_raw);
+    if ctx.diff {
+        print_diff(
+            ctx,
+            &p.uid,
+            header_raw,
+            &filtered.edits,
+            "as sent to the MTA",
+        );
+    }
+    let header = filtered.message;
+    let hints = MailHints {
+        size: p.size + (header.len() as u64).saturating_sub(end as u64),
+        // The body is not in hand yet: declared where offered (RFC 6152 allows it for 7-bit content too).
+        eight_bit: true,
+        utf8_header: !header.is_ascii() && std::str::from_utf8(&header).is_ok(),
+    };
+    let dest_name = dest.to_string();
+    let Destination::Smtp(link) = dest else {
+        return Err(Failure::of(
+            crate::error::ExitClass::Internal,
+            "streaming to a local destination",
+        ));
+    };
+    state.begin(&p.uid).map_err(state_fail)?;
+    if let Err(e) = link.open_data(&envelope, hints).await {
+        let e = DeliveryError::Smtp(e);
+        // The RETR body is still on the wire: read it to its end (and drop it) when the poll goes on.
+        if matches!(e.verdict(), crate::smtp::Verdict::Rejected) {
+            let mut sink = Vec::new();
+            while !client.retr_chunk(&mut sink).await.map_err(pop3_fail)? {
+                sink.clear();
+            }
+        }
+        let done = Done {
+            check: RetrCheck::Consistent,
+            edits: describe_edits(&filtered.edits),
+            bytes: held.len() as u64,
+        };
+        let bytes = done.bytes;
+        return conclude(ctx, client, &dest_name, state, p, envelope, Err(e), done)
+            .await
+            .map(|d| (d, bytes));
+    }
+    link.trace_header(&header);
+    let mut got = held.len() as u64;
+    let mut line_ends = held.iter().filter(|&&b| b == b'\n').count() as u64;
+    let mut norm = BodyNormalizer::default();
+    let mut out = header;
+    norm.push(&held[end..], &mut out);
+    drop(held);
+    let mut buf = Vec::new();
+    let sent: Result<(), Broke> = async {
+        link.write_content(&out).await.map_err(Broke::Smtp)?;
+        loop {
+            buf.clear();
+            let done = match client.retr_chunk(&mut buf).await {
+                Ok(done) => done,
+                Err(e) => {
+                    // RFC 5321 §4.1.1.4: no end of data, the MTA discards what it got.
+                    link.abandon();
+                    return Err(Broke::Pop3(e));
+                }
+            };
+            got += buf.len() as u64;
+            line_ends += buf.iter().filter(|&&b| b == b'\n').count() as u64;
+            out.clear();
+            norm.push(&buf, &mut out);
+            if done {
+                norm.finish(&mut out);
+            }
+            link.write_content(&out).await.map_err(Broke::Smtp)?;
+            if done {
+                return Ok(());
+            }
+        }
+    }
+    .await;
+    match sent {
+        Err(Broke::Pop3(e)) => {
+            let _ = state.record_abandoned(&p.uid);
+            return Err(pop3_fail(e));
+        }
+        Err(Broke::Smtp(e)) => {
+            let done = Done {
+                check: RetrCheck::Consistent,
+                edits: String::new(),
+                bytes: got,
+            };
+            link.abandon();
+            let e = DeliveryError::Smtp(e);
+            let bytes = done.bytes;
+            return conclude(ctx, client, &dest_name, state, p, envelope, Err(e), done)
+                .await
+                .map(|d| (d, bytes));
+        }
+        Ok(()) => {}
+    }
+    client.trace_retr_end(got.saturating_sub(end as u64));
+    failpoint::hit("after_retr");
+    // A message LIST did not name (P-18) has no size to check against.
+    let check = if p.listed {
+        retr_check::check_counts(p.size, announced, got, line_ends)
+    } else {
+        RetrCheck::Consistent
+    };
+    let mut edits = filtered.edits;
+    if norm.bare_lf + norm.bare_cr > 0 {
+        match edits
+            .iter_mut()
+            .find(|e| matches!(e, Edit::NormalizedLineEndings { .. }))
+        {
+            Some(Edit::NormalizedLineEndings { bare_lf, bare_cr }) => {
+                *bare_lf += norm.bare_lf;
+                *bare_cr += norm.bare_cr;
+            }
+            _ => edits.push(Edit::NormalizedLineEndings {
+                bare_lf: norm.bare_lf,
+                bare_cr: norm.bare_cr,
+            }),
+        }
+    }
+    let result = link
+        .end_data()
+        .await
+        .map(|a| Committed(format!("{} {}", a.code, a.text)))
+        .map_err(DeliveryError::Smtp);
+    let done = Done {
+        check,
+        edits: describe_edits(&edits),
+        bytes: got,
+    };
+    let bytes = done.bytes;
+    conclude(ctx, client, &dest_name, state, p, envelope, result, done)
+        .await
+        .map(|d| (d, bytes))
+}
+
+/// Which side broke a streamed transfer.
+enum Broke {
+    Pop3(crate::pop3::Pop3Error),
+    Smtp(crate::smtp::SmtpError),
+}
