@@ -19,7 +19,7 @@ use support::world::*;
 /// The named points of the flow, in order (src/poller/).
 const POINTS: &[&str] = &[
     "after_retr",
-    // Half the content written after the 354, no terminator (src/smtp/mod.rs).
+    // Part of the content written after the 354, no terminator (src/smtp/transaction.rs).
     "mid_data",
     "after_eod_250",
     "after_state_fsync",

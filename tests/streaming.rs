@@ -116,3 +116,46 @@ fn s21_p31_a_non_stuffing_server_never_loses_the_server_copy_of_a_streamed_messa
     }
     assert_eq!(w.pop.mailbox_uids(), vec!["uid-1"]);
 }
+
+#[test]
+fn c02_a_kill_in_the_middle_of_a_streamed_body_loses_nothing_and_duplicates_nothing() {
+    let raw = big(1, 3 << 20);
+    let w = World::plain(vec![
+        Msg::new("uid-1", raw.clone()),
+        Msg::new("uid-2", mail(2)),
+    ]);
+    let cfg = w.default_config();
+    // `mid_data` in a streamed body: after the first 64 KiB written to DATA, with most of the RETR still to come.
+    let killed = run_env(&cfg.path, &["run"], &[("POPFETCH_FAILPOINT", "mid_data:1")]);
+    assert!(
+        killed.stderr.contains("popfetch-failpoint: mid_data"),
+        "{}",
+        killed.all()
+    );
+    assert_eq!(killed.code, -1, "not killed: {}", killed.all());
+    let aborted = |s: &FakeSmtp| s.sessions().iter().map(|x| x.aborted_data).sum::<usize>();
+    assert!(
+        w.smtp
+            .wait_until(std::time::Duration::from_secs(10), |s| aborted(s) == 1),
+        "the MTA did not see the DATA phase cut"
+    );
+    assert!(
+        w.smtp.transactions().is_empty(),
+        "the MTA reached end of data"
+    );
+    let out = run(&cfg.path, &["run"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(w.delivered_subjects(), vec!["message 1", "message 2"]);
+    assert_eq!(
+        strip_received(&w.smtp.delivered()[0].data),
+        expected(&raw).as_slice()
+    );
+    // The in-flight mark names the message as a possible duplicate, though the MTA has it once (as for C-02).
+    assert_eq!(
+        out.stderr.matches("possible duplicate").count(),
+        1,
+        "{}",
+        out.stderr
+    );
+    assert!(w.pop.mailbox_uids().is_empty());
+}
