@@ -317,8 +317,8 @@ impl BodyDecoder {
     }
 
     /// Bytes decoded so far, including those already taken.
-    pub fn len(&self) -> u64 {
-        self.taken + self.out.len() as u64
+    pub fn len(&self) -> usize {
+        self.taken as usize + self.out.len()
     }
 
     /// True when nothing has been decoded yet.
