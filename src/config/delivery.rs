@@ -47,11 +47,7 @@ enum Kind {
 }
 
 /// `delivery` and its keys. `None` when there were problems (recorded in `c`).
-pub(crate) fn check(
-    r: &RawAccount,
-    whole: &Range<usize>,
-    c: &mut Checker<'_>,
-) -> Option<Delivery> {
+pub(crate) fn check(r: &RawAccount, whole: &Range<usize>, c: &mut Checker<'_>) -> Option<Delivery> {
     let before = c.issues.len();
     let kind = c.choice(
         &r.delivery,

@@ -198,8 +198,18 @@ fn imap_parses_with_its_defaults_and_every_key() {
         panic!("{:?}", c.accounts[0].delivery)
     };
     assert_eq!(
-        (imap.port, imap.tls, imap.folder.as_str(), imap.flags.clone()),
-        (143, ImapTls::Starttls, "Fetched & Co", vec!["\\Seen".to_owned(), "$Fetched".to_owned()])
+        (
+            imap.port,
+            imap.tls,
+            imap.folder.as_str(),
+            imap.flags.clone()
+        ),
+        (
+            143,
+            ImapTls::Starttls,
+            "Fetched & Co",
+            vec!["\\Seen".to_owned(), "$Fetched".to_owned()]
+        )
     );
     assert_eq!(imap.ca_file, Some(PathBuf::from("/etc/ca.pem")));
 }

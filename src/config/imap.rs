@@ -168,7 +168,9 @@ fn flag_ok(flag: &str) -> Result<(), &'static str> {
         return if SYSTEM.iter().any(|s| s[1..].eq_ignore_ascii_case(name)) {
             Ok(())
         } else {
-            Err("not a system flag popfetch can set (\\Seen, \\Answered, \\Flagged, \\Deleted, \\Draft)")
+            Err(
+                "not a system flag popfetch can set (\\Seen, \\Answered, \\Flagged, \\Deleted, \\Draft)",
+            )
         };
     }
     // atom-char: any CHAR except atom-specials ( ) { SP CTL % * " \ ] (RFC 3501 §9).
@@ -179,6 +181,8 @@ fn flag_ok(flag: &str) -> Result<(), &'static str> {
     if atom {
         Ok(())
     } else {
-        Err("a keyword must be an IMAP atom (ASCII letters, digits and most punctuation, no spaces)")
+        Err(
+            "a keyword must be an IMAP atom (ASCII letters, digits and most punctuation, no spaces)",
+        )
     }
 }

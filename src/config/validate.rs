@@ -608,7 +608,11 @@ pub(crate) fn password_source(
             "must be a non-empty array: [\"program\", \"arg\", ...]",
         );
     } else if args.iter().any(|a| a.contains('\0')) {
-        c.err(argv.span(), &key("password_command"), "contains a NUL character");
+        c.err(
+            argv.span(),
+            &key("password_command"),
+            "contains a NUL character",
+        );
     }
     Some(PasswordSource::Command(args))
 }

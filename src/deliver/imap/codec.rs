@@ -203,7 +203,9 @@ mod tests {
             Response::Untagged {
                 status: Status::Ok,
                 code: Some(Code::Capability(
-                    ["IMAP4REV1", "LITERAL+", "AUTH=PLAIN"].map(String::from).to_vec()
+                    ["IMAP4REV1", "LITERAL+", "AUTH=PLAIN"]
+                        .map(String::from)
+                        .to_vec()
                 )),
                 text: b"Dovecot ready.".to_vec(),
             }
@@ -230,9 +232,14 @@ mod tests {
             ("a5 no [OVERQUOTA] full\r\n", Code::OverQuota),
             ("a5 NO [UNAVAILABLE] later\r\n", Code::Unavailable),
             ("a5 NO [ALERT] read this\r\n", Code::Alert),
-            ("a5 NO [SERVERBUG] oops\r\n", Code::Other("SERVERBUG".into())),
+            (
+                "a5 NO [SERVERBUG] oops\r\n",
+                Code::Other("SERVERBUG".into()),
+            ),
         ] {
-            assert!(matches!(one(line), Response::Tagged { status: Status::No, code: Some(c), .. } if c == want));
+            assert!(
+                matches!(one(line), Response::Tagged { status: Status::No, code: Some(c), .. } if c == want)
+            );
         }
         assert_eq!(one("+ \r\n"), Response::Continue(Vec::new()));
         assert_eq!(one("+ Ready\r\n"), Response::Continue(b"Ready".to_vec()));
@@ -257,7 +264,10 @@ mod tests {
         let mut long = vec![b'x'; MAX_LINE];
         long.extend_from_slice(b"\r\n");
         assert_eq!(parse(&long), Err(CodecError::TooLong));
-        assert_eq!(parse(b"* 1 FETCH (BODY[] {5}\r\n"), Err(CodecError::Literal));
+        assert_eq!(
+            parse(b"* 1 FETCH (BODY[] {5}\r\n"),
+            Err(CodecError::Literal)
+        );
         assert_eq!(parse(b"a1 HELLO\r\n"), Err(CodecError::Malformed));
         assert_eq!(parse(b"a1 NO [TRYCREATE\r\n"), Err(CodecError::Malformed));
         assert_eq!(parse(b"\r\n"), Err(CodecError::Malformed));

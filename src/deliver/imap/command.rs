@@ -143,11 +143,25 @@ mod tests {
         assert_eq!(literal_for(&caps(&["LITERAL-"]), 4097), Literal::Sync);
         assert_eq!(literal_for(&caps(&["IMAP4REV1"]), 1), Literal::Sync);
         assert_eq!(
-            append("a3", "INBOX", &["\\Seen".into(), "$Fetched".into()], "02-Dec-2026 09:10:00 +0100", 42, Literal::NonSync),
+            append(
+                "a3",
+                "INBOX",
+                &["\\Seen".into(), "$Fetched".into()],
+                "02-Dec-2026 09:10:00 +0100",
+                42,
+                Literal::NonSync
+            ),
             b"a3 APPEND \"INBOX\" (\\Seen $Fetched) \"02-Dec-2026 09:10:00 +0100\" {42+}\r\n"
         );
         assert_eq!(
-            append("a3", "INBOX", &[], "02-Dec-2026 09:10:00 +0100", 7, Literal::Sync),
+            append(
+                "a3",
+                "INBOX",
+                &[],
+                "02-Dec-2026 09:10:00 +0100",
+                7,
+                Literal::Sync
+            ),
             b"a3 APPEND \"INBOX\" () \"02-Dec-2026 09:10:00 +0100\" {7}\r\n"
         );
     }
@@ -157,7 +171,10 @@ mod tests {
         let m = b"Date: Tue, 1 Dec 2026 08:05:09 -0130\r\nSubject: x\r\n\r\nbody\r\n";
         assert_eq!(internal_date(m, 0), "01-Dec-2026 08:05:09 -0130");
         let none = b"Subject: x\r\n\r\nbody\r\n";
-        assert_eq!(internal_date(none, 1_795_000_000), "18-Nov-2026 11:06:40 +0000");
+        assert_eq!(
+            internal_date(none, 1_795_000_000),
+            "18-Nov-2026 11:06:40 +0000"
+        );
         for bad in [
             "Date: yesterday-ish\r\n\r\n",
             "Date: 1 Dec 2026 08:05 EST\r\n\r\n",
@@ -165,7 +182,11 @@ mod tests {
             "Date: 1 Foo 2026 08:05 +0000\r\n\r\n",
             "Date: 1 Dec 26 08:05 +0000\r\n\r\n",
         ] {
-            assert_eq!(internal_date(bad.as_bytes(), 0), "01-Jan-1970 00:00:00 +0000", "{bad}");
+            assert_eq!(
+                internal_date(bad.as_bytes(), 0),
+                "01-Jan-1970 00:00:00 +0000",
+                "{bad}"
+            );
         }
         let folded = b"Subject: y\r\ndate: Wed,\r\n 2 Dec 2026 9:10 GMT (comment)\r\n\r\n";
         assert_eq!(internal_date(folded, 0), "02-Dec-2026 09:10:00 +0000");

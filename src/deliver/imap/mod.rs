@@ -67,7 +67,9 @@ pub enum ImapError {
     TlsConfig(#[source] TlsError),
     #[error("IMAP server: tls handshake failed: {0}")]
     Handshake(#[source] io::Error),
-    #[error("IMAP server does not offer STARTTLS; use tls = \"implicit\" (port 993) in [account.imap]")]
+    #[error(
+        "IMAP server does not offer STARTTLS; use tls = \"implicit\" (port 993) in [account.imap]"
+    )]
     NoStarttls,
     #[error("IMAP server refused {command}: {text}")]
     Refused { command: &'static str, text: String },
