@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the real servers the interop suite (tests/interop.rs, issue 3) runs against:
-# Dovecot's POP3 server, Postfix and openssl, from the distribution's packages; and libfaketime (package
+# Dovecot's POP3 and LMTP servers (LMTP: issue 11's client against a real server), Postfix and openssl, from the distribution's packages; and libfaketime (package
 # `faketime`), which the clock-jump test of `cargo test` (tests/daemon/clock.rs, catalog D-05) preloads; and
 # fetchmail, getmail6 and mpop, which the switch-over tests (tests/interop/import_tools.rs, issue 16) run for real.
 # Exim and OpenSMTPD (issue 19) conflict with postfix, so they are not installed: tests/interop/mtas.sh fetch
@@ -14,7 +14,7 @@
 # (exit 101 = "action forbidden", see /usr/share/doc/init-system-helpers/README.policy-rc.d).
 set -euo pipefail
 
-packages=(dovecot-core dovecot-pop3d postfix openssl faketime fetchmail getmail6 mpop procmail)
+packages=(dovecot-core dovecot-pop3d dovecot-lmtpd postfix openssl faketime fetchmail getmail6 mpop procmail)
 # Libraries of the unpacked exim4-daemon-light and opensmtpd (from their Depends), and unshare/mount for
 # OpenSMTPD's private mount namespace.
 packages+=(libdb5.3 libgnutls-dane0 libgnutls30 libidn12 libidn2-0 libnsl2 libpcre2-8-0 libcrypt1
@@ -22,6 +22,8 @@ packages+=(libdb5.3 libgnutls-dane0 libgnutls30 libidn12 libidn2-0 libnsl2 libpc
 # Libraries of the unpacked courier-pop and courier-authlib (issue 18; libltdl7 and libcourier-unicode4 are unpacked
 # with them), and perl for its makeuserdb.
 packages+=(libgdbm6 libstdc++6 libgcc-s1 perl)
+# script(1), which gives the progress-bar test of `cargo test` (tests/output.rs) a pseudo-terminal.
+packages+=(bsdutils)
 
 # The system users of the unpacked MTAs.
 mta_users() {

@@ -31,7 +31,8 @@ pub struct Cli {
     )]
     pub config: Option<PathBuf>,
 
-    /// Log more: once for debug messages, twice for protocol traces (passwords are never logged)
+    /// Log more: once for debug messages, twice for protocol traces, three times for the libraries' internals
+    /// too (TLS, async runtime, HTTP); RUST_LOG, when set, overrides the level (passwords are never logged)
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
 
@@ -151,7 +152,8 @@ pub struct RunArgs {
 /// Where log lines go.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LogTarget {
-    /// Standard error, without timestamps (cron, systemd and terminals add their own)
+    /// Standard error, each line stamped with its RFC 3339 time in UTC, unless standard error is the systemd
+    /// journal (JOURNAL_STREAM), which stamps lines itself
     #[default]
     Stderr,
     /// The systemd journal, with priorities (falls back to stderr when there is no journal socket)

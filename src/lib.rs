@@ -7,7 +7,7 @@
 //! - [`pop3`]: a sans-IO codec plus one client that owns its stream and read buffer.
 //! - [`tls`]: rustls client configs (system roots, CA file, SHA-256 pin), ring provider only.
 //! - [`headers`]: the header pipeline, pure functions over raw bytes.
-//! - [`smtp`]: reinjection over one lettre connection per poll.
+//! - [`smtp`]: reinjection into the MTA: popfetch's own SMTP/LMTP client, one connection per poll.
 //! - [`state`]: the per-account UID journal and lock.
 //! - [`oauth`]: OAuth 2.0 tokens for XOAUTH2/OAUTHBEARER logins: the token store, refresh, `popfetch auth`'s
 //!   flows and the SASL payloads (no mail protocol code; `pop3` and later destinations use it).
@@ -20,7 +20,7 @@
 //! - [`poller`]: one poll of one account, enforcing the delivery order below: a pure plan (what to fetch, what to
 //!   leave) executed by the run, or by the dry run that fetches and shows but changes nothing.
 //! - [`diff`], [`explain`], [`trace`]: seeing what popfetch does (`--diff`, MTA refusals in plain words, the
-//!   `-vv` protocol trace).
+//!   `-vv` protocol trace); [`progress`]: the bars of a run on a terminal.
 //! - [`import`]: `popfetch import`: another fetcher's configuration and UID state → popfetch's.
 //!
 //! The flow of a poll and the numbered invariants that comments cite ("invariant 1") are in `docs/design.md`.
@@ -47,6 +47,7 @@ pub mod oauth;
 pub mod poller;
 pub mod pop3;
 pub(crate) mod process;
+pub mod progress;
 pub mod secret;
 pub mod smtp;
 pub mod state;

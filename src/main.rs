@@ -17,11 +17,25 @@ use popfetch::{daemon, headers, logging, poller};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // `--log` belongs to the daemon; one-shot commands log to stderr, which cron mails and systemd journals.
-    let log = match &cli.command {
-        Some(Command::Daemon(args)) => args.log,
-        _ => LogTarget::Stderr,
+    // Only the daemon stamps its stderr lines: it runs for months, while cron dates the mail of a run's output.
+    let (log, timestamps) = match &cli.command {
+        Some(Command::Daemon(args)) => (args.log, true),
+        _ => (LogTarget::Stderr, false),
     };
-    logging::init(log, cli.verbose, cli.quiet);
+    let progress = if shows_progress(&cli) {
+        popfetch::progress::Progress::on_stderr()
+    } else {
+        popfetch::progress::Progress::default()
+    };
+    logging::init(
+        log,
+        &logging::Options {
+            verbose: cli.verbose,
+            quiet: cli.quiet,
+            timestamps,
+            progress: progress.clone(),
+        },
+    );
     // Completions describe the command line only: no configuration needed (package builds run it).
     if let Some(Command::Completions(args)) = &cli.command {
         return completions(args.shell).into();
@@ -38,8 +52,8 @@ fn main() -> ExitCode {
         }
     };
     let class = match cli.command {
-        None => run(&path, RunArgs::default()),
-        Some(Command::Run(args)) => run(&path, args),
+        None => run(&path, RunArgs::default(), progress),
+        Some(Command::Run(args)) => run(&path, args, progress),
         Some(Command::Daemon(args)) => daemon(&path, args),
         Some(Command::Check(args)) => check(&path, args),
         Some(Command::Filter(args)) => filter(&path, args),
@@ -140,20 +154,26 @@ fn load_for(
     accounts: &[String],
 ) -> Result<(Config, tokio::runtime::Runtime), ExitClass> {
     let config = load(path)?;
-    if let Some(name) = accounts
-        .iter()
-        .find(|n| !config.accounts.iter().any(|a| &a.name == *n))
-    {
-        eprintln!(
-            "popfetch: {}: no account named {name:?} (popfetch check lists the file's problems)",
-            path.display()
-        );
-        return Err(ExitClass::Config);
+    if let Err(e) = config.check_names(path, accounts) {
+        eprintln!("popfetch: {e}");
+        return Err(e.class());
     }
     Ok((config, runtime()?))
 }
 
-fn run(path: &Path, args: RunArgs) -> ExitClass {
+/// Progress bars only for a real run on a terminal: not under cron or in a log (stderr not a terminal), not with
+/// `-q`, not with the `-vv` trace (a line per protocol line would redraw them for every line), and not for the
+/// modes that print their report on stdout (`--dry-run`, `--diff`) or fetch nothing (`--mark-seen`).
+fn shows_progress(cli: &Cli) -> bool {
+    let plain = match &cli.command {
+        None => true,
+        Some(Command::Run(a)) => !(a.dry_run || a.diff || a.mark_seen),
+        Some(_) => false,
+    };
+    plain && !cli.quiet && cli.verbose < 2 && std::io::IsTerminal::is_terminal(&std::io::stderr())
+}
+
+fn run(path: &Path, args: RunArgs, progress: popfetch::progress::Progress) -> ExitClass {
     let (config, runtime) = match load_for(path, &args.accounts) {
         Ok(c) => c,
         Err(class) => return class,
@@ -170,6 +190,7 @@ fn run(path: &Path, args: RunArgs) -> ExitClass {
             diff: args.diff,
             mark_seen: args.mark_seen,
             shutdown,
+            progress,
         },
     };
     let grace = args
@@ -237,13 +258,12 @@ fn auth(path: &Path, args: AuthArgs) -> ExitClass {
         Ok(c) => c,
         Err(class) => return class,
     };
-    let Some(acct) = config.accounts.iter().find(|a| a.name == args.account) else {
-        eprintln!(
-            "popfetch: {}: no account named {:?}",
-            path.display(),
-            args.account
-        );
-        return ExitClass::Config;
+    let acct = match config.account(path, &args.account) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("popfetch: {e}");
+            return e.class();
+        }
     };
     let Some(settings) = &acct.oauth2 else {
         eprintln!(
@@ -288,16 +308,21 @@ fn filter(path: &Path, args: FilterArgs) -> ExitClass {
         Err(class) => return class,
     };
     let acct = match &args.account {
-        Some(name) => config.accounts.iter().find(|a| &a.name == name),
-        None => config.accounts.first(),
+        Some(name) => config.account(path, name),
+        None => config
+            .accounts
+            .first()
+            .ok_or_else(|| config::ConfigError::NoSuchAccount {
+                path: path.to_owned(),
+                name: String::new(),
+            }),
     };
-    let Some(acct) = acct else {
-        eprintln!(
-            "popfetch: {}: no account named {:?}",
-            path.display(),
-            args.account.unwrap_or_default()
-        );
-        return ExitClass::Config;
+    let acct = match acct {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("popfetch: {e}");
+            return e.class();
+        }
     };
     let mut raw = Vec::new();
     let read = if args.file.as_os_str() == "-" {

@@ -177,9 +177,22 @@ impl Servers {
 
     /// Write a popfetch config for the Dovecot account; `extra` lines go into the `[[account]]` table.
     fn config(&self, tls: Tls, ca_file: &Path, extra: &str) -> PathBuf {
-        let port = match tls {
-            Tls::Implicit => self.get("POP3S_PORT"),
-            Tls::Stls => self.get("POP3_PORT"),
+        self.config_for("dovecot", &self.env, tls, ca_file, extra)
+    }
+
+    /// A popfetch config for account `name` (delivering to this Postfix) whose server's facts are in `env`
+    /// (servers.sh's or courier.sh's): `POP3S_PORT` or `POP3_PORT` by `tls`, `POP_USER`, `POP_PASS`.
+    fn config_for(
+        &self,
+        name: &str,
+        env: &HashMap<String, String>,
+        tls: Tls,
+        ca_file: &Path,
+        extra: &str,
+    ) -> PathBuf {
+        let fact = |key: &str| -> &str {
+            env.get(key)
+                .unwrap_or_else(|| panic!("{key} missing from the server's env"))
         };
         let text = format!(
             "state_dir = {state:?}\n\
@@ -189,7 +202,7 @@ impl Servers {
              port = {smtp}\n\
              \n\
              [[account]]\n\
-             name = \"dovecot\"\n\
+             name = {name:?}\n\
              host = \"localhost\"\n\
              port = {port}\n\
              tls = \"{tls}\"\n\
@@ -201,10 +214,11 @@ impl Servers {
              {extra}\n",
             state = self.dir.join("popfetch-state").display().to_string(),
             smtp = self.get("SMTP_PORT"),
+            port = fact(tls.port_key()),
             tls = tls.name(),
             ca = ca_file.display().to_string(),
-            user = self.get("POP_USER"),
-            pass = self.get("POP_PASS"),
+            user = fact("POP_USER"),
+            pass = fact("POP_PASS"),
             target = self.get("TARGET"),
             sender = self.get("SENDER"),
         );
@@ -354,6 +368,14 @@ impl Tls {
             Tls::Stls => "stls",
         }
     }
+
+    /// The env key of the server's port for this mode (servers.sh and courier.sh use the same names).
+    fn port_key(self) -> &'static str {
+        match self {
+            Tls::Implicit => "POP3S_PORT",
+            Tls::Stls => "POP3_PORT",
+        }
+    }
 }
 
 struct Run {
@@ -484,6 +506,25 @@ fn to_lf(data: &[u8]) -> Vec<u8> {
         i += 1;
     }
     out
+}
+
+/// `got == want`, or a panic that shows where they part (a 20 MiB message is not worth printing whole).
+fn assert_same_bytes(case: &str, got: &[u8], want: &[u8]) {
+    if got != want {
+        let at = got
+            .iter()
+            .zip(want)
+            .position(|(a, b)| a != b)
+            .unwrap_or(got.len().min(want.len()));
+        let lo = at.saturating_sub(80);
+        panic!(
+            "case {case}: differs at byte {at} (got {} bytes, want {})\n got: {:?}\nwant: {:?}",
+            got.len(),
+            want.len(),
+            String::from_utf8_lossy(&got[lo..(at + 80).min(got.len())]),
+            String::from_utf8_lossy(&want[lo..(at + 80).min(want.len())])
+        );
+    }
 }
 
 /// A plain message with CRLF line endings, no Return-Path (see the module docs), tagged `X-Case`.
@@ -915,22 +956,7 @@ fn p_content_arrives_once_byte_identical() {
     assert_eq!(delivered.len(), messages.len(), "{}", s.context(&run));
     for (case, original) in &messages {
         let got = strip_added(delivered_case(&delivered, case), "joe@example.test");
-        let want = to_lf(original);
-        if got != want {
-            let at = got
-                .iter()
-                .zip(&want)
-                .position(|(a, b)| a != b)
-                .unwrap_or(got.len().min(want.len()));
-            let lo = at.saturating_sub(80);
-            panic!(
-                "case {case}: body differs at byte {at} (got {} bytes, want {})\n got: {:?}\nwant: {:?}",
-                got.len(),
-                want.len(),
-                String::from_utf8_lossy(&got[lo..(at + 80).min(got.len())]),
-                String::from_utf8_lossy(&want[lo..(at + 80).min(want.len())])
-            );
-        }
+        assert_same_bytes(case, &got, &to_lf(original));
     }
     assert!(s.bounces().is_empty(), "{}", s.context(&run));
     assert_eq!(s.dovecot_left(), 0, "{}", s.context(&run));
@@ -1255,6 +1281,13 @@ mod oauth_fake;
 
 #[path = "interop/oauth.rs"]
 mod oauth;
+
+// ---------------------------------------------------------------------------------------------------------
+// popfetch's LMTP client against Dovecot's LMTP server (issue 11).
+// ---------------------------------------------------------------------------------------------------------
+
+#[path = "interop/lmtp.rs"]
+mod lmtp;
 
 // ---------------------------------------------------------------------------------------------------------
 // Courier's POP3 server beside Dovecot (issue 18).

@@ -535,3 +535,52 @@ fn an_untrusted_token_endpoint_certificate_is_refused_with_77() {
     assert!(rig2.auth.grants("refresh_token").is_empty());
     assert_no_token(&out.all(), &[&refresh]);
 }
+
+/// Catalog T-20: a mail server that echoes the bearer token (raw, or the whole XOAUTH2/OAUTHBEARER payload in
+/// base64) in a non-status reply, in `-ERR` text or inside an RFC 7628 error challenge never gets it printed.
+#[test]
+fn t20_a_server_echoing_the_token_or_the_payload_gets_it_scrubbed() {
+    for mech in ["xoauth2", "oauthbearer"] {
+        let rig = Rig::new();
+        let cfg = rig.config(mech, false, 10);
+        for step in 0..4 {
+            // A fresh token each time (a refused one is dropped from the cache).
+            let (access, refresh) = rig.seed(now() + 3600);
+            let payload = if mech == "xoauth2" {
+                B64.encode(format!("user=alice\x01auth=Bearer {access}\x01\x01"))
+            } else {
+                let port = rig.world.pop.port();
+                B64.encode(format!(
+                    "n,a=alice,\x01host=127.0.0.1\x01port={port}\x01auth=Bearer {access}\x01\x01"
+                ))
+            };
+            let challenge = B64.encode(format!(
+                "{{\"status\":\"invalid_token {access}\",\"scope\":\"{payload}\"}}"
+            ));
+            let reply = [
+                format!("echo {access}\r\n"),
+                format!("echo {payload}\r\n"),
+                format!("-ERR [AUTH] echo {access} {payload}\r\n"),
+                format!("+ {challenge}\r\n"),
+            ][step]
+                .clone();
+            rig.world.pop.update({
+                let reply = reply.clone();
+                move |b| b.script = vec![support::Scripted::reply("AUTH", reply)]
+            });
+            let out = rig.run(&cfg, &["-vv", "run"]);
+            assert_ne!(out.code, 0, "{mech} {reply:?}: {}", out.all());
+            assert_no_token(&out.all(), &[&access, &refresh, &payload]);
+            // The server's text is shown, with the marker in the token's place (the trace's own `AUTH XOAUTH2
+            // [redacted]` does not count).
+            let echo = if step == 3 { "invalid_token " } else { "echo " };
+            assert!(
+                out.all().lines().any(|l| l
+                    .split_once(echo)
+                    .is_some_and(|(_, r)| r.contains("[redacted]"))),
+                "{mech} {reply:?}: {}",
+                out.all()
+            );
+        }
+    }
+}

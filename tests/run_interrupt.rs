@@ -207,3 +207,31 @@ fn d02_run_second_sigint_exits_at_once_and_the_message_stays_on_the_server() {
     );
     assert!(!w.pop.sessions()[0].quit, "QUIT after the second signal");
 }
+
+#[test]
+fn d02_run_stop_grace_bounds_the_wait_and_the_message_stays_on_the_server() {
+    let w = World::new(Duration::from_secs(15));
+    let r = spawn_popfetch(&w.cfg.path, &["run", "--stop-grace", "1"], &[]);
+    assert!(
+        w.smtp.wait_until(WAIT, |s| s.attempts() >= 1),
+        "the first message never reached end-of-DATA"
+    );
+    let t = Instant::now();
+    r.signal("TERM");
+    let out = r.wait(WAIT);
+    assert!(!out.timed_out, "no exit: {}", out.stderr);
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "took {:?}: {}",
+        t.elapsed(),
+        out.stderr
+    );
+    assert_eq!(out.code, 75, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("stop grace of 1 s over"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(w.pop.mailbox_uids(), ["m1", "m2"]);
+    assert!(w.pop.dele_log().is_empty());
+}

@@ -43,6 +43,9 @@ pub enum ConfigError {
         /// The installed annotated example, when one was found.
         example: Option<PathBuf>,
     },
+    /// A command named an account (`--account NAME`, `auth NAME`, ...) the file does not have.
+    #[error("{}: no account named {name:?} (popfetch check lists the file's problems)", path.display())]
+    NoSuchAccount { path: PathBuf, name: String },
     /// The content is not a valid configuration; every problem found is listed.
     #[error("{}", DisplayProblems(path, problems))]
     Invalid {

@@ -268,6 +268,32 @@ pub fn parse_str_with(
 ///
 /// # Errors
 /// [`ConfigError`]: unreadable, too large, unsafe permissions, or invalid content.
+impl Config {
+    /// The account named `name` in the file at `path`.
+    ///
+    /// # Errors
+    /// [`ConfigError::NoSuchAccount`] when there is none.
+    pub fn account(&self, path: &Path, name: &str) -> Result<&Account, ConfigError> {
+        self.accounts
+            .iter()
+            .find(|a| a.name == name)
+            .ok_or_else(|| ConfigError::NoSuchAccount {
+                path: path.to_owned(),
+                name: name.to_owned(),
+            })
+    }
+
+    /// Check that every name in `names` (the `--account` options) is an account of the file at `path`.
+    ///
+    /// # Errors
+    /// [`ConfigError::NoSuchAccount`] for the first one that is not.
+    pub fn check_names(&self, path: &Path, names: &[String]) -> Result<(), ConfigError> {
+        names
+            .iter()
+            .try_for_each(|n| self.account(path, n).map(drop))
+    }
+}
+
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let (text, meta) = perm::read_bounded(path).map_err(|e| e.into_config_error(path))?;
     perm::check_not_writable_by_others(path, &meta)?;

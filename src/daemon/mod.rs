@@ -155,16 +155,9 @@ pub async fn run_with(
 }
 
 /// Load and check the config, including that every `--account` name exists.
-fn load(path: &Path, only: &[String]) -> Result<Config, String> {
-    let config = config::load(path).map_err(|e| e.to_string())?;
-    for name in only {
-        if !config.accounts.iter().any(|a| &a.name == name) {
-            return Err(format!(
-                "{}: no account named {name:?} (popfetch check lists the file's problems)",
-                path.display()
-            ));
-        }
-    }
+fn load(path: &Path, only: &[String]) -> Result<Config, config::ConfigError> {
+    let config = config::load(path)?;
+    config.check_names(path, only)?;
     Ok(config)
 }
 

@@ -279,13 +279,12 @@ fn import_uids(config_path: &Path, args: UidsArgs) -> ExitClass {
             return e.class();
         }
     };
-    let Some(acct) = config.accounts.iter().find(|a| a.name == args.account) else {
-        eprintln!(
-            "popfetch: {}: no account named {:?}",
-            config_path.display(),
-            args.account
-        );
-        return ExitClass::Config;
+    let acct = match config.account(config_path, &args.account) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("popfetch: {e}");
+            return e.class();
+        }
     };
     let bytes = match read_input(&args.file) {
         Ok(b) => b,

@@ -142,7 +142,9 @@ async fn deliver_loop(
         } else {
             RetrCheck::Consistent
         };
-        match deliver_one(ctx, client, dest, state, &p, &raw, check).await? {
+        let delivery = deliver_one(ctx, client, dest, state, &p, &raw, check).await?;
+        ctx.progress.message_done(p.size);
+        match delivery {
             Delivery::Done => {
                 report.delivered += 1;
                 report.bytes += raw.len() as u64;
@@ -172,6 +174,8 @@ pub(super) struct Ctx<'a> {
     pub(super) diff: bool,
     /// The account's secrets, for everything shown from the servers.
     pub(super) secrets: &'a Secrets,
+    /// The account's progress bar (a no-op without a terminal).
+    pub(super) progress: &'a crate::progress::AccountBar,
 }
 
 enum Delivery {
@@ -273,11 +277,12 @@ async fn deliver_one(
                     .record_rejected(&p.uid, code, &text)
                     .map_err(state_fail)?;
                 warn!(
-                    "account {:?}: uid {:?}: {} bytes from <{sender}> rejected by {dest}: {e}{}; left on the \
+                    "account {:?}: uid {:?}: {} bytes from <{sender}> rejected by {dest}: {}{}; left on the \
                      server and not fetched again (run --retry-rejected to retry)",
                     acct.name,
                     p.uid,
                     p.size,
+                    super::chain(&e),
                     e.explained()
                 );
                 Ok(Delivery::Rejected { code, text })
@@ -301,8 +306,9 @@ async fn deliver_one(
                     ..Failure::of(
                         e.class(),
                         format!(
-                            "uid {:?} not delivered, left on the server: {e}{}",
+                            "uid {:?} not delivered, left on the server: {}{}",
                             p.uid,
+                            super::chain(&e),
                             e.explained()
                         ),
                     )

@@ -66,6 +66,8 @@ pub struct PollOptions {
     /// Record every message on the server as delivered without fetching or deleting anything (keep accounts
     /// only; the migration step and the way out of the UIDL-change guard, catalog C-08/C-13).
     pub mark_seen: bool,
+    /// The terminal's progress bars (none by default).
+    pub progress: crate::progress::Progress,
 }
 
 /// A stop request shared by every poll of a process (SIGTERM in the daemon). Cheap to clone; the default never
@@ -473,7 +475,9 @@ async fn poll_inner(
                         report.new -= 1;
                     }
                 }
-                let todo = plan.fetches().cloned().collect();
+                let todo: std::collections::VecDeque<Pending> = plan.fetches().cloned().collect();
+                let size = todo.iter().map(|p| p.size).sum();
+                let progress = opts.progress.account(&acct.name, todo.len(), size);
                 let ctx = Ctx {
                     acct,
                     by_host: &config.smtp.helo_name,
@@ -481,6 +485,7 @@ async fn poll_inner(
                     shutdown: &opts.shutdown,
                     diff: opts.diff,
                     secrets,
+                    progress: &progress,
                 };
                 outcome = deliver_all(&ctx, &mut client, &mut dest, &mut state, todo, report).await;
                 dest.quit().await;

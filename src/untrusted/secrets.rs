@@ -39,8 +39,10 @@ impl Secrets {
         Secrets::default()
     }
 
-    /// Scrub `secret` from now on: its bytes, its base64 (with and without padding; AUTH LOGIN-style echoes) and
-    /// its hex (both cases; an APOP digest is hex already).
+    /// Scrub `secret` from now on: its bytes; its base64 (AUTH LOGIN-style echoes), and the part of its base64 that
+    /// does not depend on what comes before or after it when it sits at any offset inside a longer base64 text
+    /// (an AUTH PLAIN or XOAUTH2 payload echoed back); its hex (both cases; an APOP digest is hex already, so a
+    /// hex secret is matched in either case too).
     pub fn add(&self, secret: &Secret) {
         self.add_bytes(secret.expose().as_bytes());
     }
@@ -49,15 +51,17 @@ impl Secrets {
         if raw.is_empty() {
             return;
         }
-        let b64 = base64::engine::general_purpose::STANDARD_NO_PAD.encode(raw);
         let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        let mut all = vec![raw.to_vec()];
+        if raw.iter().all(u8::is_ascii_hexdigit) {
+            all.push(raw.to_ascii_uppercase());
+            all.push(raw.to_ascii_lowercase());
+        }
+        all.extend(base64_forms(raw));
+        all.push(hex.to_ascii_uppercase().into_bytes());
+        all.push(hex.into_bytes());
         let mut forms = self.0.write().unwrap_or_else(PoisonError::into_inner);
-        for form in [
-            raw.to_vec(),
-            b64.into_bytes(),
-            hex.to_ascii_uppercase().into_bytes(),
-            hex.into_bytes(),
-        ] {
+        for form in all {
             if !forms.contains(&form) {
                 forms.push(form);
             }
@@ -114,6 +118,31 @@ impl Secrets {
     }
 }
 
+/// Fewer base64 characters than this, in an offset form, would match too much text by chance; such forms are not
+/// scrubbed (a secret of 1 to 3 bytes).
+const MIN_CORE: usize = 4;
+
+/// `raw`'s base64 as sent alone (unpadded, so a padded echo matches too), and for `raw` at an offset of 0, 1 or 2
+/// bytes inside a longer text: the characters that encode only bits of `raw` (RFC 4648 §4: each character is 6
+/// bits of the stream; with `k` bytes before `raw`, character `i` depends on `raw` alone when
+/// `8k <= 6i` and `6i + 6 <= 8k + 8n`).
+fn base64_forms(raw: &[u8]) -> Vec<Vec<u8>> {
+    let engine = base64::engine::general_purpose::STANDARD_NO_PAD;
+    let mut out = vec![engine.encode(raw).into_bytes()];
+    let bits = 8 * raw.len();
+    for k in 0..=2usize {
+        let mut shifted = vec![0; k];
+        shifted.extend_from_slice(raw);
+        let text = engine.encode(&shifted).into_bytes();
+        let first = (8 * k).div_ceil(6);
+        let end = (8 * k + bits) / 6; // characters fully inside `raw`'s bits
+        if end >= first + MIN_CORE {
+            out.push(text[first..end].to_vec());
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,6 +166,17 @@ mod tests {
             s.show(b"x 68756E74657232 68756e74657232", 200),
             "x [redacted] [redacted]"
         );
+        // Inside a longer base64 text, at any offset: AUTH PLAIN's payload (\0alice\0hunter2) and AUTH LOGIN-like
+        // framings. Only the characters that depend on the secret alone go; its neighbours may stay.
+        for prefix in ["\0alice\0", "x", "xy", "xyz"] {
+            let payload = base64::engine::general_purpose::STANDARD
+                .encode(format!("{prefix}hunter2 trailing"));
+            let shown = s.show(payload.as_bytes(), 200);
+            assert!(shown.contains(MARKER), "{prefix:?}: {shown}");
+        }
+        // A hex secret (an APOP digest) in either case.
+        s.add_bytes(b"9f0a");
+        assert_eq!(s.show(b"9F0A 9f0a", 200), "[redacted] [redacted]");
         // Shared by clones: a payload added later is scrubbed everywhere.
         let clone = s.clone();
         clone.add_bytes(b"payload");
@@ -168,6 +208,6 @@ mod tests {
         let s = with("ab");
         s.add_bytes(b"abc");
         assert_eq!(s.show(b"abcab", 30), "[redacted][redacted]");
-        assert_eq!(format!("{s:?}"), "Secrets(6 forms [redacted])");
+        assert_eq!(format!("{s:?}"), "Secrets(8 forms [redacted])");
     }
 }

@@ -9,13 +9,12 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::{
-    Run, Servers, Tls, contains, content_messages, delivered_case, maildir_messages, simple,
-    strip_added, to_lf,
+    Run, Servers, Tls, assert_same_bytes, contains, content_messages, delivered_case,
+    maildir_messages, simple, strip_added, to_lf,
 };
 
 const TARGET: &str = "joe@example.test";
@@ -93,26 +92,7 @@ impl Courier {
 
     /// A popfetch config for the Courier account, delivering to the interop Postfix.
     fn config(&self, s: &Servers, tls: Tls, ca_file: &Path, extra: &str) -> PathBuf {
-        let port = match tls {
-            Tls::Implicit => self.get("POP3S_PORT"),
-            Tls::Stls => self.get("POP3_PORT"),
-        };
-        let text = format!(
-            "state_dir = {state:?}\n\n[smtp]\nhost = \"127.0.0.1\"\nport = {smtp}\n\n[[account]]\n\
-             name = \"courier\"\nhost = \"localhost\"\nport = {port}\ntls = \"{tls}\"\nca_file = {ca:?}\n\
-             user = {user:?}\npassword = {pass:?}\ntarget = {TARGET:?}\nenvelope_from_fallback = {sender:?}\n{extra}\n",
-            state = s.dir.join("courier-state").display().to_string(),
-            smtp = s.get("SMTP_PORT"),
-            tls = tls.name(),
-            ca = ca_file.display().to_string(),
-            user = self.get("POP_USER"),
-            pass = self.get("POP_PASS"),
-            sender = s.get("SENDER"),
-        );
-        let path = s.dir.join("courier.toml");
-        fs::write(&path, text).expect("write popfetch config");
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod 600");
-        path
+        s.config_for("courier", &self.env, tls, ca_file, extra)
     }
 
     /// `popfetch run` against Courier: never prints Courier's password either.
@@ -180,22 +160,13 @@ fn raw_session(
 ) -> Vec<(u64, String, Vec<u8>)> {
     use rustls_pki_types::pem::PemObject;
     use std::io::{BufRead, BufReader, Write};
-    use std::sync::Arc;
-    use tokio_rustls::rustls::{self, ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+    use tokio_rustls::rustls::{ClientConnection, StreamOwned};
     type Io = BufReader<StreamOwned<ClientConnection, std::net::TcpStream>>;
 
-    let mut roots = RootCertStore::empty();
-    roots
-        .add(rustls_pki_types::CertificateDer::from_pem_file(ca_file).expect("read the CA"))
-        .expect("add the CA");
-    let cfg =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .expect("protocol versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+    let ca = rustls_pki_types::CertificateDer::from_pem_file(ca_file).expect("read the CA");
+    let cfg = super::pki::client_config_trusting(ca);
     let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
-    let conn = ClientConnection::new(Arc::new(cfg), name).expect("TLS client");
+    let conn = ClientConnection::new(cfg, name).expect("TLS client");
     let port: u16 = c.get("POP3S_PORT").parse().expect("POP3S_PORT");
     let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to Courier");
     tcp.set_read_timeout(Some(std::time::Duration::from_secs(30)))
@@ -263,29 +234,42 @@ fn courier_corpus() -> Vec<(String, Vec<u8>)> {
     v
 }
 
-fn assert_arrived_exactly(s: &Servers, c: &Courier, run: &Run, corpus: &[(String, Vec<u8>)]) {
+/// `popfetch run` with `tls` and the `extra` account lines: exit 0, each message of `corpus` delivered once,
+/// byte-exact, nothing bounced, `left` messages still on Courier; then a second run that prints nothing and
+/// delivers nothing more. Returns the first run.
+fn run_twice(
+    s: &Servers,
+    c: &Courier,
+    tls: Tls,
+    extra: &str,
+    corpus: &[(String, Vec<u8>)],
+    left: usize,
+) -> Run {
+    let config = c.config(s, tls, &s.path("CA_FILE"), extra);
+    let run = c.run(s, &config);
+    assert_eq!(run.code(), Some(0), "{}", c.context(s, &run));
+    s.wait_queue();
     let delivered = s.delivered();
-    assert_eq!(delivered.len(), corpus.len(), "{}", c.context(s, run));
+    assert_eq!(delivered.len(), corpus.len(), "{}", c.context(s, &run));
     for (case, stored) in corpus {
         let got = strip_added(delivered_case(&delivered, case), TARGET);
-        let want = to_lf(stored);
-        if got != want {
-            let at = got
-                .iter()
-                .zip(&want)
-                .position(|(a, b)| a != b)
-                .unwrap_or(got.len().min(want.len()));
-            let lo = at.saturating_sub(80);
-            panic!(
-                "case {case}: differs at byte {at} (got {} bytes, want {})\n got: {:?}\nwant: {:?}",
-                got.len(),
-                want.len(),
-                String::from_utf8_lossy(&got[lo..(at + 80).min(got.len())]),
-                String::from_utf8_lossy(&want[lo..(at + 80).min(want.len())])
-            );
-        }
+        assert_same_bytes(case, &got, &to_lf(stored));
     }
-    assert!(s.bounces().is_empty(), "{}", c.context(s, run));
+    assert!(s.bounces().is_empty(), "{}", c.context(s, &run));
+    assert_eq!(c.left(), left, "{}", c.context(s, &run));
+
+    let again = c.run(s, &config);
+    assert_eq!(again.code(), Some(0), "{}", c.context(s, &again));
+    assert_eq!(again.text(), "", "a second run is silent");
+    s.wait_queue();
+    assert_eq!(
+        s.delivered().len(),
+        corpus.len(),
+        "{}",
+        c.context(s, &again)
+    );
+    assert_eq!(c.left(), left, "{}", c.context(s, &again));
+    run
 }
 
 /// The corpus over implicit TLS (couriertls in front of courierpop3login), `keep = false`: every message arrives
@@ -298,40 +282,21 @@ fn i18_courier_corpus_over_implicit_tls_arrives_byte_exact_and_is_deleted() {
     let c = Courier::start(&s);
     let corpus = courier_corpus();
     c.put(&corpus.iter().map(|(_, m)| m.clone()).collect::<Vec<_>>());
-    let config = c.config(&s, Tls::Implicit, &s.path("CA_FILE"), "");
-    let run = c.run(&s, &config);
-    assert_eq!(run.code(), Some(0), "{}", c.context(&s, &run));
-    s.wait_queue();
-    assert_arrived_exactly(&s, &c, &run, &corpus);
-    assert_eq!(
-        c.left(),
-        0,
-        "keep = false leaves nothing\n{}",
-        c.context(&s, &run)
-    );
+    // keep = false (the default): everything is deleted.
+    let run = run_twice(&s, &c, Tls::Implicit, "", &corpus, 0);
     let log = c.log("POP3S_LOG");
     assert!(
         log.contains("INFO: LOGIN, user=joe") && !c.log("POP3_LOG").contains("LOGIN,"),
         "no login on the implicit-TLS listener\n{}",
         c.context(&s, &run)
     );
-
-    let again = c.run(&s, &config);
-    assert_eq!(again.code(), Some(0), "{}", c.context(&s, &again));
-    assert_eq!(again.text(), "", "a second run is silent");
-    s.wait_queue();
-    assert_eq!(
-        s.delivered().len(),
-        corpus.len(),
-        "{}",
-        c.context(&s, &again)
-    );
 }
 
-/// STLS with `POP3_TLS_REQUIRED=1` (Courier refuses USER before STLS, so the login proves the upgrade), `keep =
-/// true`: the two Courier cases arrive intact, nothing is deleted, and a second run is silent although Courier has
-/// moved the messages from `new/` to `cur/` (its UIDLs stay). A CA that did not sign Courier's certificate is
-/// refused before any credential, in both TLS modes. And, by hand, what the fakes of `tests/server_quirks.rs` model:
+/// A CA that did not sign Courier's certificate is refused before any credential, in both TLS modes. STLS with
+/// `POP3_TLS_REQUIRED=1` (Courier refuses USER before STLS, so the login proves the upgrade), `keep = true`: the
+/// two Courier cases arrive intact, nothing is deleted, and a second run is silent although Courier moved the
+/// messages from `new/` to `cur/` at the first login (its UIDLs stay). Then, by hand, what the fakes of
+/// `tests/server_quirks.rs` model:
 /// without `UTF8` Courier substitutes a notice announced with a size larger than LIST's; with it, the message as
 /// stored, and a CRLF-stored one as `\r\r\n`.
 #[test]
@@ -361,6 +326,20 @@ fn i18_courier_stls_keep_true_delivers_once_and_deletes_nothing() {
             c.log(which)
         );
     }
+
+    let run = run_twice(&s, &c, Tls::Stls, "keep = true", &corpus, 2);
+    assert!(
+        c.log("POP3_LOG").contains("INFO: LOGIN, user=joe"),
+        "no login on the STLS listener\n{}",
+        c.context(&s, &run)
+    );
+    assert!(
+        fs::read_dir(c.maildir().join("new"))
+            .expect("new/")
+            .next()
+            .is_none(),
+        "Courier did not move the messages to cur/"
+    );
 
     // What the scripted fakes and the RETR/LIST rule (src/poller/retr_check.rs) assume of Courier, asked by hand.
     // Without UTF8: a notice instead of the message with raw UTF-8 headers, announced with its own larger size.
@@ -416,40 +395,5 @@ fn i18_courier_stls_keep_true_delivers_once_and_deletes_nothing() {
         body,
         b"X-Folded: first line\r\r\n\tsecond line\r\r\n"
     ));
-    assert_eq!(c.left(), 2);
-
-    let config = c.config(&s, Tls::Stls, &s.path("CA_FILE"), "keep = true");
-    let run = c.run(&s, &config);
-    assert_eq!(run.code(), Some(0), "{}", c.context(&s, &run));
-    s.wait_queue();
-    assert_arrived_exactly(&s, &c, &run, &corpus);
-    assert_eq!(
-        c.left(),
-        2,
-        "keep = true deleted something\n{}",
-        c.context(&s, &run)
-    );
-    assert!(
-        c.log("POP3_LOG").contains("INFO: LOGIN, user=joe"),
-        "no login on the STLS listener\n{}",
-        c.context(&s, &run)
-    );
-    assert!(
-        fs::read_dir(c.maildir().join("new"))
-            .expect("new/")
-            .next()
-            .is_none(),
-        "Courier did not move the messages to cur/"
-    );
-
-    let again = c.run(&s, &config);
-    assert_eq!(again.code(), Some(0), "{}", c.context(&s, &again));
-    assert_eq!(again.text(), "", "a second run is silent");
-    s.wait_queue();
-    assert_eq!(s.delivered().len(), 2, "{}", c.context(&s, &again));
-    assert_eq!(c.left(), 2);
-    assert!(contains(
-        &s.delivered().concat(),
-        "Grüße aus Köln".as_bytes()
-    ));
+    assert_eq!(c.left(), 2, "the sessions by hand deleted nothing");
 }

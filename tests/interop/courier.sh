@@ -23,6 +23,7 @@
 #   POP3S_PORT  couriertls -server -tcpd in front of it (implicit TLS, as Debian's pop3d-ssl).
 # Mail belongs to `nobody`; the Maildir is DIR/mail/joe (userdb's mail= field).
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 die() {
     echo "courier.sh: $*" >&2
@@ -38,30 +39,6 @@ BINARIES=(usr/sbin/couriertcpd usr/bin/couriertls usr/sbin/userdbpw usr/sbin/mak
     usr/lib/courier/courier-authlib/authdaemond usr/lib/courier/courier-authlib/makedatprog
     usr/lib/courier/courier/courierpop3login usr/lib/courier/courier/courierpop3d)
 
-# N distinct free loopback ports, held open together so they differ.
-free_ports() {
-    python3 -c '
-import socket, sys
-socks = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-' "$1"
-}
-
-# Wait until something accepts TCP connections on 127.0.0.1:$1 (at most 10 s).
-wait_port() {
-    local n=200
-    while [ "$n" -gt 0 ]; do
-        if python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()' "$1" 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.05
-        n=$((n - 1))
-    done
-    return 1
-}
-
 fetched() {
     local b
     for b in "${BINARIES[@]}"; do
@@ -74,17 +51,7 @@ fetch() {
         echo "courier.sh: $ROOT already holds Courier's POP3 server"
         return 0
     fi
-    mkdir -p "$CACHE/debs" "$ROOT"
-    # apt-get download writes into the current directory, as the _apt user when it can: let it.
-    chmod 777 "$CACHE/debs"
-    # A fresh machine may have no package lists yet: update them once and try again.
-    if ! (cd "$CACHE/debs" && apt-get download -q "${PACKAGES[@]}"); then
-        apt-get update -q
-        (cd "$CACHE/debs" && apt-get download -q "${PACKAGES[@]}")
-    fi
-    for deb in "$CACHE"/debs/*.deb; do
-        dpkg-deb -x "$deb" "$ROOT"
-    done
+    apt_unpack "$CACHE" "${PACKAGES[@]}"
     fetched || die "Courier's binaries missing after unpacking ${PACKAGES[*]}"
     echo "courier.sh: unpacked ${PACKAGES[*]} into $ROOT"
 }

@@ -20,6 +20,7 @@
 # unpacked helpers and its empty chroot directory to /usr/libexec and /var/lib. Nothing outside DIR and the
 # cache is written; the system's own services are never touched.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 die() {
     echo "mtas.sh: $*" >&2
@@ -30,39 +31,12 @@ CACHE=${POPFETCH_MTA_CACHE:-/var/cache/popfetch-interop-mtas}
 ROOT=$CACHE/root
 PACKAGES=(exim4-base exim4-config exim4-daemon-light opensmtpd)
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# Wait until something accepts TCP connections on 127.0.0.1:$1 (at most 10 s).
-wait_port() {
-    local n=200
-    while [ "$n" -gt 0 ]; do
-        if python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()' "$1" 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.05
-        n=$((n - 1))
-    done
-    return 1
-}
-
 fetch() {
     if [ -x "$ROOT/usr/sbin/exim4" ] && [ -x "$ROOT/usr/sbin/smtpd" ]; then
         echo "mtas.sh: $ROOT already holds exim4 and smtpd"
         return 0
     fi
-    mkdir -p "$CACHE/debs" "$ROOT"
-    # apt-get download writes into the current directory, as the _apt user when it can: let it.
-    chmod 777 "$CACHE/debs"
-    # A fresh machine may have no package lists yet: update them once and try again.
-    if ! (cd "$CACHE/debs" && apt-get download -q "${PACKAGES[@]}"); then
-        apt-get update -q
-        (cd "$CACHE/debs" && apt-get download -q "${PACKAGES[@]}")
-    fi
-    for deb in "$CACHE"/debs/*.deb; do
-        dpkg-deb -x "$deb" "$ROOT"
-    done
+    apt_unpack "$CACHE" "${PACKAGES[@]}"
     [ -x "$ROOT/usr/sbin/exim4" ] || die "exim4 missing after unpacking"
     [ -x "$ROOT/usr/sbin/smtpd" ] || die "smtpd missing after unpacking"
     echo "mtas.sh: unpacked ${PACKAGES[*]} into $ROOT"
@@ -77,7 +51,7 @@ start_exim() {
     need_fetched
     getent passwd Debian-exim >/dev/null || die "user Debian-exim missing: run .ci/interop-deps.sh"
     local port
-    port=$(free_port)
+    port=$(free_ports 1)
     mkdir -p "$DIR/spool" "$DIR/log" "$DIR/mail/joe"
     chown Debian-exim:Debian-exim "$DIR/spool" "$DIR/log" "$DIR/mail" "$DIR/mail/joe"
     {
@@ -140,7 +114,7 @@ start_opensmtpd() {
     for u in opensmtpd opensmtpq; do
         getent passwd "$u" >/dev/null || die "user $u missing: run .ci/interop-deps.sh"
     done
-    port=$(free_port)
+    port=$(free_ports 1)
     mkdir -p "$DIR/spool" "$DIR/run" "$DIR/varlib/opensmtpd/empty" "$DIR/mail/joe"
     chown nobody "$DIR/mail" "$DIR/mail/joe"
     cat >"$DIR/smtpd.conf" <<EOF

@@ -191,16 +191,21 @@ impl TestPki {
 
     /// A rustls client config trusting only this CA (for driving the fakes in selftests).
     pub fn client_config(&self) -> Arc<ClientConfig> {
-        let mut roots = RootCertStore::empty();
-        roots.add(self.ca_der.clone()).expect("add CA root");
-        let cfg =
-            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .expect("protocol versions")
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-        Arc::new(cfg)
+        client_config_trusting(self.ca_der.clone())
     }
+}
+
+/// A rustls client config trusting only `ca` (also the interop suite's openssl-made CA, to talk to a real server).
+pub fn client_config_trusting(ca: CertificateDer<'static>) -> Arc<ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    roots.add(ca).expect("add CA root");
+    let cfg =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    Arc::new(cfg)
 }
 
 fn set_validity(params: &mut CertificateParams, validity: Validity) {
