@@ -41,7 +41,8 @@ fn deliver_all(s: &Servers, extra: &str, dir: &Path) -> Cases {
     (messages, maildir_messages(dir))
 }
 
-fn the_case<'a>(files: &'a [Vec<u8>], case: &str) -> &'a [u8] {
+/// The one message of `files` carrying `X-Case: case` (LF line endings).
+pub(super) fn the_case<'a>(files: &'a [Vec<u8>], case: &str) -> &'a [u8] {
     let tag = format!("\nX-Case: {case}\n");
     let found: Vec<&Vec<u8>> = files
         .iter()

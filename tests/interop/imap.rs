@@ -2,6 +2,7 @@
 //! corpus from Dovecot's POP3 and APPENDs it to another user's INBOX over IMAPS (the suite's test CA) or STARTTLS,
 //! then the test reads Dovecot's Maildir back (Dovecot stores LF line endings) and compares byte for byte.
 
+use super::destinations::the_case;
 use super::*;
 
 /// `[account.imap]` for the suite's IMAP user over `tls` ("implicit" on IMAPS_PORT, "starttls" on IMAP_PORT).
@@ -18,16 +19,6 @@ fn imap_table(s: &Servers, tls: &str, extra: &str) -> String {
         s.get("IMAP_USER"),
         s.get("IMAP_PASS"),
     )
-}
-
-fn the_case<'a>(files: &'a [Vec<u8>], case: &str) -> &'a [u8] {
-    let tag = format!("\nX-Case: {case}\n");
-    let found: Vec<&Vec<u8>> = files
-        .iter()
-        .filter(|f| contains(f, tag.as_bytes()))
-        .collect();
-    assert_eq!(found.len(), 1, "case {case}: {} copies", found.len());
-    found[0]
 }
 
 #[test]
