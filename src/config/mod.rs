@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use crate::secret::Secret;
 
-pub use delivery::{DEFAULT_MDA_TIMEOUT, Delivery, Mda};
+pub use delivery::{DEFAULT_MDA_TIMEOUT, Delivery, Lmtp, Mda};
 pub use error::{ConfigError, Problem};
 pub use password::{PASSWORD_COMMAND_TIMEOUT, PasswordError, read_secret_file};
 pub use validate::validate_address;
