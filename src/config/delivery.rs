@@ -3,6 +3,7 @@
 //! Each destination has its own keys; a key that belongs to another destination is an error at that key (it would
 //! do nothing, and a user who wrote it meant something). `[smtp]` stays the top-level table for `delivery = "smtp"`.
 
+use std::ops::Range;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -27,6 +28,8 @@ pub enum Delivery {
     Mda(Mda),
     /// A Maildir: the message is written into `tmp/`, fsynced and moved into `new/`.
     Maildir(PathBuf),
+    /// IMAP APPEND into a folder of `[account.imap]` (issue 14). Boxed: it is much larger than the others.
+    Imap(Box<super::Imap>),
 }
 
 /// `lmtp = "unix:PATH"` or `"HOST:PORT"`.
@@ -60,10 +63,11 @@ enum Kind {
     Lmtp,
     Mda,
     Maildir,
+    Imap,
 }
 
 /// `delivery` and its keys. `None` when there were problems (recorded in `c`).
-pub(crate) fn check(r: &RawAccount, c: &mut Checker<'_>) -> Option<Delivery> {
+pub(crate) fn check(r: &RawAccount, whole: &Range<usize>, c: &mut Checker<'_>) -> Option<Delivery> {
     let before = c.issues.len();
     let kind = c.choice(
         &r.delivery,
@@ -73,6 +77,7 @@ pub(crate) fn check(r: &RawAccount, c: &mut Checker<'_>) -> Option<Delivery> {
             ("lmtp", Kind::Lmtp),
             ("mda", Kind::Mda),
             ("maildir", Kind::Maildir),
+            ("imap", Kind::Imap),
         ],
         Kind::Smtp,
     );
@@ -89,6 +94,7 @@ pub(crate) fn check(r: &RawAccount, c: &mut Checker<'_>) -> Option<Delivery> {
             r.maildir.as_ref().map(Spanned::span),
             Kind::Maildir,
         ),
+        ("imap", r.imap.as_ref().map(Spanned::span), Kind::Imap),
     ];
     for (key, span, belongs) in keys {
         if let Some(span) = span
@@ -104,13 +110,13 @@ pub(crate) fn check(r: &RawAccount, c: &mut Checker<'_>) -> Option<Delivery> {
             );
         }
     }
-    let whole = r.delivery.as_ref().map(Spanned::span).unwrap_or_default();
+    let at = r.delivery.as_ref().map(Spanned::span).unwrap_or_default();
     let delivery = match kind {
         Kind::Smtp => Delivery::Smtp,
         Kind::Lmtp => match &r.lmtp {
             None => {
                 c.err(
-                    whole,
+                    at.clone(),
                     "lmtp",
                     "missing: delivery = \"lmtp\" needs lmtp = \"unix:/run/dovecot/lmtp\" or \"HOST:PORT\"",
                 );
@@ -128,7 +134,7 @@ pub(crate) fn check(r: &RawAccount, c: &mut Checker<'_>) -> Option<Delivery> {
             let argv = match &r.mda {
                 None => {
                     c.err(
-                        whole,
+                        at,
                         "mda",
                         "missing: delivery = \"mda\" needs mda = [\"/path/to/program\", \"args\", ...]",
                     );
@@ -144,13 +150,17 @@ pub(crate) fn check(r: &RawAccount, c: &mut Checker<'_>) -> Option<Delivery> {
         Kind::Maildir => match &r.maildir {
             None => {
                 c.err(
-                    whole,
+                    at,
                     "maildir",
                     "missing: delivery = \"maildir\" needs maildir = \"/path/to/Maildir\"",
                 );
                 Delivery::Smtp
             }
             Some(p) => Delivery::Maildir(c.path(p, "maildir")),
+        },
+        Kind::Imap => match super::imap::check(r.imap.as_ref(), whole, c) {
+            Some(imap) => Delivery::Imap(Box::new(imap)),
+            None => Delivery::Smtp,
         },
     };
     (c.issues.len() == before).then_some(delivery)
