@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the real servers the interop suite (tests/interop.rs, issue 3) runs against:
-# Dovecot's POP3 server, Postfix and openssl, from the distribution's packages; and libfaketime (package
+# Dovecot's POP3 and LMTP servers (LMTP: issue 11's client against a real server), Postfix and openssl, from the distribution's packages; and libfaketime (package
 # `faketime`), which the clock-jump test of `cargo test` (tests/daemon/clock.rs, catalog D-05) preloads; and
 # fetchmail, getmail6 and mpop, which the switch-over tests (tests/interop/import_tools.rs, issue 16) run for real.
 # Exim and OpenSMTPD (issue 19) conflict with postfix, so they are not installed: tests/interop/mtas.sh fetch
@@ -14,7 +14,7 @@
 # (exit 101 = "action forbidden", see /usr/share/doc/init-system-helpers/README.policy-rc.d).
 set -euo pipefail
 
-packages=(dovecot-core dovecot-pop3d postfix openssl faketime fetchmail getmail6 mpop procmail)
+packages=(dovecot-core dovecot-pop3d dovecot-lmtpd postfix openssl faketime fetchmail getmail6 mpop procmail)
 # Libraries of the unpacked exim4-daemon-light and opensmtpd (from their Depends), and unshare/mount for
 # OpenSMTPD's private mount namespace.
 packages+=(libdb5.3 libgnutls-dane0 libgnutls30 libidn12 libidn2-0 libnsl2 libpcre2-8-0 libcrypt1

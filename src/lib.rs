@@ -7,7 +7,7 @@
 //! - [`pop3`]: a sans-IO codec plus one client that owns its stream and read buffer.
 //! - [`tls`]: rustls client configs (system roots, CA file, SHA-256 pin), ring provider only.
 //! - [`headers`]: the header pipeline, pure functions over raw bytes.
-//! - [`smtp`]: reinjection over one lettre connection per poll.
+//! - [`smtp`]: reinjection into the MTA: popfetch's own SMTP/LMTP client, one connection per poll.
 //! - [`state`]: the per-account UID journal and lock.
 //! - [`oauth`]: OAuth 2.0 tokens for XOAUTH2/OAUTHBEARER logins: the token store, refresh, `popfetch auth`'s
 //!   flows and the SASL payloads (no mail protocol code; `pop3` and later destinations use it).

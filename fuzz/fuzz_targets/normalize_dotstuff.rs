@@ -2,9 +2,8 @@
 //!
 //! The input is a message as decoded from POP3. popfetch normalises bare CR and bare LF to CRLF
 //! (`headers::normalize_line_endings`), runs the header pipeline, frames the result with
-//! `smtp::frame_for_data`, and lettre's `message()` dot-stuffs it and appends `\r\n.\r\n`. lettre's encoder is
-//! private, so fuzz/src/lib.rs carries a verbatim copy, itself checked here against an independent line-based
-//! RFC 5321 §4.5.2 stuffer.
+//! `smtp::data_wire` (or the streaming `smtp::DotStuffer`, fed in fuzzer-chosen chunks) dot-stuffs it and
+//! frames its end; both are checked against an independent line-based RFC 5321 §4.5.2 model.
 //!
 //! Checked: the normaliser matches a byte-by-byte model, leaves only CRLF line ends, is idempotent and counts what
 //! it changed; on the wire there is no bare CR or LF and exactly one `CRLF . CRLF` (the terminator, at the very
@@ -16,8 +15,8 @@ use libfuzzer_sys::fuzz_target;
 use popfetch::config::DropDeliveredTo;
 use popfetch::headers::{self, Rules, normalize_line_endings};
 use popfetch_fuzz::{
-    count, has_bare_cr_or_lf, lenient_terminators, lettre_encode, normalize_model,
-    smtp_stuff_model, smtp_unstuff_strict, smtp_wire,
+    count, has_bare_cr_or_lf, lenient_terminators, normalize_model, smtp_unstuff_strict,
+    smtp_wire_model,
 };
 
 fuzz_target!(init: popfetch_fuzz::self_check(), |raw: &[u8]| {
@@ -87,13 +86,17 @@ fn line_ends(raw: &[u8]) -> Vec<usize> {
 
 /// `message` is CRLF-only; check what goes on the wire for it.
 fn check_wire(message: &[u8]) {
-    let frame = popfetch::smtp::frame_for_data(message);
-    assert_eq!(
-        lettre_encode(frame),
-        smtp_stuff_model(frame),
-        "lettre's stuffing differs from RFC 5321 on CRLF-only data"
-    );
-    let wire = smtp_wire(message, lettre_encode);
+    let wire = popfetch::smtp::data_wire(message);
+    assert_eq!(wire, smtp_wire_model(message), "stuffing differs from RFC 5321");
+    // The streaming stuffer gives the same bytes whatever the chunking (cut points taken from the content).
+    let step = usize::from(message.first().copied().unwrap_or(1)).max(1);
+    let mut s = popfetch::smtp::DotStuffer::default();
+    let mut streamed = Vec::new();
+    for chunk in message.chunks(step) {
+        s.push(chunk, &mut streamed);
+    }
+    s.finish(&mut streamed);
+    assert_eq!(streamed, wire, "chunked stuffing differs");
     assert!(!has_bare_cr_or_lf(&wire), "bare CR/LF on the wire");
     // DATA content begins right after the CRLF that ended the DATA command line.
     let mut stream = b"DATA\r\n".to_vec();

@@ -89,25 +89,6 @@ fn split_lines_keep<'a>(s: &'a [u8], eol: &'a [u8]) -> impl Iterator<Item = &'a 
     })
 }
 
-/// What lettre 0.11's DATA encoder does to the bytes it is given, as measured (../shared/dependencies.md): a `.`
-/// is doubled only at the very start and right after a CR LF pair; bare CR or LF never start a line for it. Our own
-/// model of that behaviour (lettre's encoder is private); the real bytes on the wire are checked end to end by
-/// tests/robustness_smtp.rs (S-10, S-11) against the fake SMTP server.
-pub fn lettre_encode(frame: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(frame.len() + 8);
-    let mut line_start = true;
-    let mut prev = 0u8;
-    for &b in frame {
-        if line_start && b == b'.' {
-            out.push(b'.');
-        }
-        out.push(b);
-        line_start = prev == b'\r' && b == b'\n';
-        prev = b;
-    }
-    out
-}
-
 /// RFC 5321 §4.5.2 transparency, line by line: every CRLF line that starts with `.` gets one more `.`.
 pub fn smtp_stuff_model(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() + 8);
@@ -120,20 +101,15 @@ pub fn smtp_stuff_model(data: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The bytes popfetch's `smtp::Mta::deliver` (src/smtp/mod.rs) writes after the server's 354 for a normalised
-/// `message`: `frame_for_data`, then lettre's `message()` (encode + `\r\n.\r\n`), or a bare `.\r\n` for an empty
-/// message. This mirrors `deliver`'s branch because it lives inside async I/O code; keep the two in step (or move
-/// the branch into a pure function in src/smtp/mod.rs and call it here).
-///
-/// The branch once tested the *frame* for emptiness, so a message of exactly CRLF arrived empty; the seed
-/// `normalize_dotstuff/regress-crlf-only-message` keeps that case covered.
-pub fn smtp_wire(message: &[u8], encode: impl Fn(&[u8]) -> Vec<u8>) -> Vec<u8> {
-    let body = popfetch::smtp::frame_for_data(message);
-    if message.is_empty() {
-        return b".\r\n".to_vec();
+/// What the DATA phase must carry for a CRLF-only `message`, by RFC 5321 §4.5.2 and §4.1.1.4 alone: the
+/// line-by-line stuffed content, a CRLF if its last line was open, then `.` CRLF; an empty message is just `.` CRLF.
+/// `smtp::data_wire` and the streaming `smtp::DotStuffer` are checked against it.
+pub fn smtp_wire_model(message: &[u8]) -> Vec<u8> {
+    let mut wire = smtp_stuff_model(message);
+    if !message.is_empty() && !message.ends_with(b"\r\n") {
+        wire.extend_from_slice(b"\r\n");
     }
-    let mut wire = encode(body);
-    wire.extend_from_slice(b"\r\n.\r\n");
+    wire.extend_from_slice(b".\r\n");
     wire
 }
 
@@ -306,9 +282,9 @@ fn pop3_stuff_pins() {
 
 fn smtp_models_pin() {
     assert_eq!(smtp_stuff_model(b".\r\n.."), b"..\r\n...");
-    assert_eq!(lettre_encode(b".\r\n.."), b"..\r\n...");
-    // The bare-LF trap lettre leaves to its caller (dependencies.md).
-    assert_eq!(lettre_encode(b"x\n.\r\n"), b"x\n.\r\n");
+    assert_eq!(smtp_wire_model(b""), b".\r\n");
+    assert_eq!(smtp_wire_model(b"\r\n"), b"\r\n.\r\n");
+    assert_eq!(smtp_wire_model(b".a"), b"..a\r\n.\r\n");
     assert_eq!(
         smtp_unstuff_strict(b"..a\r\n.\r\nrest"),
         Some((b".a\r\n".to_vec(), 8))

@@ -153,7 +153,12 @@ async fn probe_mta(config: &Config, acct: &Account, secrets: &Secrets) -> (ExitC
     let timeouts = smtp::Timeouts::default();
     let mut mta = match Mta::connect(&s.host, s.port, &s.helo_name, timeouts, secrets).await {
         Ok(m) => m,
-        Err(e) => return (e.class(), format!("MTA failed: {e}")),
+        Err(e) => {
+            return (
+                e.class(),
+                format!("MTA failed: {}", crate::poller::chain(&e)),
+            );
+        }
     };
     let r = mta.probe(&acct.target).await;
     mta.quit().await;
@@ -165,6 +170,9 @@ async fn probe_mta(config: &Config, acct: &Account, secrets: &Secrets) -> (ExitC
                 s.host, s.port, acct.target, a.code, a.text
             ),
         ),
-        Err(e) => (e.class(), format!("MTA refused: {e}")),
+        Err(e) => (
+            e.class(),
+            format!("MTA refused: {}", crate::poller::chain(&e)),
+        ),
     }
 }

@@ -276,11 +276,12 @@ async fn deliver_one(
                     .record_rejected(&p.uid, code, &text)
                     .map_err(state_fail)?;
                 warn!(
-                    "account {:?}: uid {:?}: {} bytes from <{sender}> rejected by {dest}: {e}{}; left on the \
+                    "account {:?}: uid {:?}: {} bytes from <{sender}> rejected by {dest}: {}{}; left on the \
                      server and not fetched again (run --retry-rejected to retry)",
                     acct.name,
                     p.uid,
                     p.size,
+                    super::chain(&e),
                     e.explained()
                 );
                 Ok(Delivery::Rejected { code, text })
@@ -304,8 +305,9 @@ async fn deliver_one(
                     ..Failure::of(
                         e.class(),
                         format!(
-                            "uid {:?} not delivered, left on the server: {e}{}",
+                            "uid {:?} not delivered, left on the server: {}{}",
                             p.uid,
+                            super::chain(&e),
                             e.explained()
                         ),
                     )

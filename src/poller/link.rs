@@ -102,6 +102,10 @@ impl<'a> Link<'a> {
                 Err(e) => e,
             };
             if !e.session_exhausted() {
+                // A connection left out of step is never reused: the next message opens a new one.
+                if self.mta.as_ref().is_some_and(|m| !m.is_usable()) {
+                    self.mta = None;
+                }
                 return Err(e);
             }
             // The session is over either way. After 421 the MTA closed it (RFC 5321 §3.8): no QUIT.

@@ -1,38 +1,33 @@
-//! Reinjection into the local MTA over one SMTP connection per poll (lettre's low-level `AsyncSmtpConnection`).
+//! Reinjection into the local MTA: popfetch's own SMTP and LMTP client (issue 11; lettre was dropped, README.md).
 //!
-//! Neighbours: the poller hands in a message that the header pipeline already normalised to CRLF; this module
-//! frames it for DATA, runs MAIL/RCPT/DATA with a deadline on every step, and classifies the outcome.
+//! Shaped like `pop3/`: [`reply`] decodes replies and [`ehlo`] capabilities without I/O, [`data`] dot-stuffs
+//! content, `conn` owns the stream and its one read buffer, and [`Mta`] here runs the session: greeting, EHLO
+//! (HELO fallback) or LHLO, then MAIL/RCPT/DATA per message with a deadline on every step (RFC 5321 §4.5.3.2).
 //!
-//! lettre traps worked around here (../shared/dependencies.md): its only timeout covers connect, so every step is
-//! wrapped in `tokio::time::timeout`; `message()` always appends `\r\n.\r\n`, so one trailing CRLF is stripped
-//! first; it dot-stuffs only after CRLF, which is safe because the pipeline removed every bare CR and LF; a
-//! connection that saw an I/O error, a timeout or a garbled reply is never used again.
-//!
-//! At TRACE level (`-vv`) the conversation is logged as `C:`/`S:` lines by the stream wrapper
-//! [`crate::trace::Traced`], with the message content shown only up to its header block.
-//!
-//! Every text the MTA sends (reply lines, and lettre's errors, which quote them) becomes [`Shown`] through the
-//! account's [`Secrets`], in [`reply_text`] and [`classify`] only: an MTA that echoes a secret cannot put it
-//! into a log line, the state journal or the status file (catalog T-20).
+//! Neighbours: the poller hands in a message that the header pipeline already normalised to CRLF (design
+//! invariant 6); a connection that saw an I/O error, a timeout, a garbled or out-of-sequence reply is never used
+//! again. At TRACE level (`-vv`) the conversation is logged as `smtp C:`/`smtp S:` lines, the message content only
+//! up to its header block (crate::trace).
 
-use std::fmt;
 use std::time::Duration;
 
-use lettre::Address;
-use lettre::transport::smtp::client::AsyncSmtpConnection;
-use lettre::transport::smtp::commands::{Data, Mail, Quit, Rcpt, Rset};
-use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
-use lettre::transport::smtp::response::Response;
 use tokio::net::TcpStream;
 
-use crate::error::ExitClass;
 use crate::failpoint;
-use crate::trace::Traced;
-use crate::untrusted::{self, Secrets, Shown};
+use crate::untrusted::{Secrets, Shown};
 
+mod conn;
+mod data;
 mod ehlo;
+mod error;
+pub mod reply;
 
-pub use ehlo::size_limit;
+pub use conn::Io;
+use conn::{Conn, WireError};
+pub use data::{DotStuffer, data_wire};
+pub use ehlo::Capabilities;
+pub use error::{AddressRole, Phase, SmtpError, Verdict};
+use reply::Reply;
 
 /// RFC 5321 §4.5.3.2 minimum timeouts. A too-short end-of-DATA timeout turns a slow MTA into endless duplicates
 /// (fetchmail 6.3.10's NEWS), so these are floors, not tunables.
@@ -44,7 +39,7 @@ pub struct Timeouts {
     pub command: Duration,
     /// Reply to DATA (§4.5.3.2.4: 2 minutes).
     pub data_init: Duration,
-    /// Writing the message (§4.5.3.2.5: 3 minutes per block; we bound the whole write by it plus size).
+    /// Writing one block of content (§4.5.3.2.5: 3 minutes); the whole write gets this plus size at 1 MiB/s.
     pub data_block: Duration,
     /// Reply to end-of-DATA (§4.5.3.2.6: 10 minutes).
     pub data_end: Duration,
@@ -62,159 +57,11 @@ impl Default for Timeouts {
     }
 }
 
-/// The SMTP step an error happened in.
+/// SMTP (RFC 5321) or LMTP (RFC 2033: LHLO, and one reply per accepted recipient after the end of data).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    Connect,
-    Greeting,
-    Mail,
-    Rcpt,
-    Data,
-    EndOfData,
-}
-
-impl fmt::Display for Phase {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Phase::Connect => "connect",
-            Phase::Greeting => "greeting/EHLO",
-            Phase::Mail => "MAIL FROM",
-            Phase::Rcpt => "RCPT TO",
-            Phase::Data => "DATA",
-            Phase::EndOfData => "end of DATA",
-        })
-    }
-}
-
-/// Why a transaction or the connection failed.
-#[derive(thiserror::Error, Debug)]
-pub enum SmtpError {
-    /// The MTA could not be reached or dropped the connection.
-    #[error("MTA {addr}: {phase} failed: {reason}")]
-    Unreachable {
-        addr: String,
-        phase: Phase,
-        reason: String,
-    },
-    /// A step took longer than its RFC 5321 limit.
-    #[error("MTA {addr}: no reply to {phase} within {secs} s")]
-    Timeout {
-        addr: String,
-        phase: Phase,
-        secs: u64,
-    },
-    /// The MTA answered with a negative reply.
-    #[error("MTA {addr} answered {code} to {phase}: {text}")]
-    Reply {
-        addr: String,
-        phase: Phase,
-        code: u16,
-        text: Shown,
-    },
-    /// The MTA broke the protocol (RFC 5321 §3.3: no message data without 354).
-    #[error("MTA {addr}: unexpected reply {code} to {phase}")]
-    Unexpected {
-        addr: String,
-        phase: Phase,
-        code: u16,
-    },
-}
-
-/// What a failed delivery means for the message and the poll.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// Try again next poll: keep the message, stop delivering now (4xx, lost connection, timeout).
-    Temporary,
-    /// This message was refused for good (5xx to MAIL, DATA or end-of-DATA): keep it, record it as rejected.
-    Rejected,
-    /// Every message would fail alike (a 5xx to RCPT TO that is about the configured target, 530 authentication
-    /// required, a refused greeting): a configuration problem, nothing is recorded (catalog S-03).
-    Misconfigured,
-}
-
-impl SmtpError {
-    /// How the poller must treat this failure, judged from the reply alone. A 5xx to RCPT TO is about the target
-    /// only when its code or text says so ([`crate::explain::refuses_recipient`]); otherwise it is this message's
-    /// rejection (Postfix applies sender restrictions at RCPT TO), and the poller may still find it is about the
-    /// target from the envelope or from a second sender refused alike (`poller::refusal`).
-    pub fn verdict(&self) -> Verdict {
-        match self {
-            SmtpError::Reply {
-                code, phase, text, ..
-            } if (500..600).contains(code) => {
-                let about_target = *phase == Phase::Rcpt && crate::explain::refuses_recipient(text);
-                if *code == 530 || *phase == Phase::Greeting || about_target {
-                    Verdict::Misconfigured
-                } else {
-                    Verdict::Rejected
-                }
-            }
-            _ => Verdict::Temporary,
-        }
-    }
-
-    /// The exit class of this failure.
-    pub fn class(&self) -> ExitClass {
-        match self.verdict() {
-            Verdict::Temporary => ExitClass::TempFail,
-            Verdict::Rejected => ExitClass::Partial,
-            Verdict::Misconfigured => ExitClass::Config,
-        }
-    }
-
-    /// True when the MTA ended the session for having had enough of this connection rather than refusing the
-    /// message: `421` at any step (RFC 5321 §3.8: the server closes the channel; Exim's
-    /// `smtp_accept_max_per_connection`), or `452` with enhanced code `4.5.3` to MAIL (OpenSMTPD's
-    /// `smtp limit max-mails`: "Too many messages sent"; RFC 3463 §3.6 "too many recipients"). On a connection
-    /// that already took a message, the poller then opens a new one and goes on with the same message; the same
-    /// refusal on a fresh connection is a real temporary failure. `452 4.3.1` (no queue space) is not this: it
-    /// stops the poll (catalog S-01).
-    pub fn session_exhausted(&self) -> bool {
-        match self {
-            SmtpError::Reply { code: 421, .. } => true,
-            SmtpError::Reply {
-                code: 452,
-                phase: Phase::Mail,
-                text,
-                ..
-            } => text.trim_start().starts_with("4.5.3"),
-            _ => false,
-        }
-    }
-
-    /// True when the link failed after the message may have been handed over in full (no clear reply to
-    /// end-of-DATA): the MTA may have queued it, so a later retry may deliver it twice (catalog S-07).
-    pub fn maybe_accepted(&self) -> bool {
-        matches!(
-            self,
-            SmtpError::Unreachable {
-                phase: Phase::EndOfData,
-                ..
-            } | SmtpError::Timeout {
-                phase: Phase::EndOfData,
-                ..
-            } | SmtpError::Unexpected {
-                phase: Phase::EndOfData,
-                ..
-            }
-        )
-    }
-
-    /// The reply code, if the MTA answered.
-    pub fn code(&self) -> Option<u16> {
-        match self {
-            SmtpError::Reply { code, .. } | SmtpError::Unexpected { code, .. } => Some(*code),
-            _ => None,
-        }
-    }
-
-    /// The reply text, if the MTA answered.
-    pub fn text(&self) -> &str {
-        match self {
-            SmtpError::Reply { text, .. } => text.as_str(),
-            _ => "",
-        }
-    }
+pub enum Protocol {
+    Smtp,
+    Lmtp,
 }
 
 /// Envelope of one reinjected message. Both addresses were validated (no CR, LF, NUL, SP, `<`, `>`).
@@ -225,28 +72,31 @@ pub struct Envelope {
     pub to: String,
 }
 
-/// The MTA's acceptance of one message.
+/// The MTA's acceptance of one message (for one recipient).
 #[derive(Debug, Clone)]
 pub struct Accepted {
     pub code: u16,
     pub text: Shown,
 }
 
-/// One open SMTP session with the MTA.
+/// What one transaction gave each recipient, in the order given: accepted, or refused (at RCPT, or, over LMTP,
+/// after the end of data).
+pub type PerRecipient = Vec<Result<Accepted, SmtpError>>;
+
+/// One open SMTP or LMTP session with the MTA.
 pub struct Mta {
-    conn: AsyncSmtpConnection,
+    conn: Conn,
     addr: String,
     timeouts: Timeouts,
-    eight_bit_mime: bool,
-    /// The MTA's announced SIZE limit (RFC 1870), if any.
-    size_limit: Option<u64>,
-    /// The account's secrets, scrubbed from everything the MTA says.
+    caps: Capabilities,
+    protocol: Protocol,
+    /// The account's secrets, scrubbed from everything the MTA says (catalog T-20).
     secrets: Secrets,
 }
 
 impl Mta {
-    /// Connect, read the greeting and send EHLO. Called before the first RETR so an MTA outage costs no
-    /// download (design flow step 4).
+    /// Connect over TCP, read the greeting and send EHLO (HELO if EHLO is refused). Called before the first RETR so
+    /// an MTA outage costs no download (design flow step 4).
     ///
     /// # Errors
     /// [`SmtpError`] with the phase that failed; connect failures and 4xx greetings are temporary.
@@ -257,31 +107,7 @@ impl Mta {
         timeouts: Timeouts,
         secrets: &Secrets,
     ) -> Result<Mta, SmtpError> {
-        let s = secrets;
-        match Mta::connect_with(host, port, helo_name, timeouts, false, s).await {
-            // 500/502/504 to EHLO: an MTA without ESMTP. RFC 5321 §3.2: fall back to HELO (on a new connection:
-            // lettre's connect ends with the refusal). A refused greeting fails the same way again, harmlessly.
-            Err(SmtpError::Reply {
-                phase: Phase::Greeting,
-                code: 500 | 502 | 504,
-                ..
-            }) => Mta::connect_with(host, port, helo_name, timeouts, true, s).await,
-            r => r,
-        }
-    }
-
-    async fn connect_with(
-        host: &str,
-        port: u16,
-        helo_name: &str,
-        timeouts: Timeouts,
-        helo: bool,
-        secrets: &Secrets,
-    ) -> Result<Mta, SmtpError> {
         let addr = format!("{host}:{port}");
-        let client_id = ClientId::Domain(helo_name.to_owned());
-        // We connect the socket ourselves and hand lettre a traced stream: lettre reads the greeting and sends
-        // EHLO inside connect, so only the stream sees those lines for the `-vv` trace (crate::trace).
         let tcp =
             match tokio::time::timeout(timeouts.connect, TcpStream::connect((host, port))).await {
                 Err(_) => {
@@ -291,61 +117,109 @@ impl Mta {
                         secs: timeouts.connect.as_secs(),
                     });
                 }
-                Ok(Err(e)) => {
+                Ok(Err(source)) => {
                     return Err(SmtpError::Unreachable {
                         addr,
                         phase: Phase::Connect,
-                        reason: secrets
-                            .show(e.to_string().as_bytes(), untrusted::REPLY)
-                            .into(),
+                        source,
                     });
                 }
                 Ok(Ok(tcp)) => tcp,
             };
-        // lettre writes the end-of-DATA dot as its own small segment; with Nagle on, it waits for the delayed ACK
-        // of the previous segment (~40 ms per message, measured against Postfix). Commands are latency-bound.
+        // Commands and the end-of-data line are small, latency-bound writes: with Nagle on, each waits for the
+        // delayed ACK of the previous segment (~40 ms per message, measured against Postfix).
         let _ = tcp.set_nodelay(true);
-        let (stream, seen) = ehlo::Sniffer::new(Traced::new(tcp, secrets.clone()), helo);
-        let fut = AsyncSmtpConnection::connect_with_transport(Box::new(stream), &client_id);
-        let budget = timeouts.command * 2;
-        let conn = match tokio::time::timeout(budget, fut).await {
-            Err(_) => {
-                return Err(SmtpError::Timeout {
-                    addr,
-                    phase: Phase::Greeting,
-                    secs: budget.as_secs(),
-                });
-            }
-            Ok(Err(e)) => return Err(classify(&addr, Phase::Greeting, e, secrets)),
-            Ok(Ok(conn)) => conn,
+        Mta::over(
+            Box::new(tcp),
+            addr,
+            helo_name,
+            timeouts,
+            Protocol::Smtp,
+            secrets,
+        )
+        .await
+    }
+
+    /// Run the session over an already connected stream (a unix socket for LMTP, or TCP): greeting, then EHLO
+    /// (falling back to HELO on 500, 502 or 504, RFC 5321 §3.2) or LHLO. `addr` names the peer in errors; every
+    /// text the MTA sends is shown through `secrets` ([`crate::untrusted`]).
+    ///
+    /// # Errors
+    /// As [`Mta::connect`].
+    pub async fn over(
+        io: Box<dyn Io>,
+        addr: String,
+        helo_name: &str,
+        timeouts: Timeouts,
+        protocol: Protocol,
+        secrets: &Secrets,
+    ) -> Result<Mta, SmtpError> {
+        let label = match protocol {
+            Protocol::Smtp => "smtp",
+            Protocol::Lmtp => "lmtp",
         };
-        let eight_bit_mime = conn.server_info().supports_feature(Extension::EightBitMime);
-        let size_limit = ehlo::size_limit(&ehlo::take(&seen));
-        Ok(Mta {
-            conn,
+        let mut mta = Mta {
+            conn: Conn::new(io, label, secrets.clone()),
             addr,
             timeouts,
-            eight_bit_mime,
-            size_limit,
+            caps: Capabilities::default(),
+            protocol,
             secrets: secrets.clone(),
-        })
+        };
+        let t = timeouts.command;
+        let greeting = mta.read(Phase::Greeting, t).await?;
+        if greeting.code != 220 {
+            return Err(mta.refused(Phase::Greeting, &greeting));
+        }
+        let hello = match protocol {
+            Protocol::Smtp => "EHLO",
+            Protocol::Lmtp => "LHLO",
+        };
+        let r = mta
+            .command(Phase::Greeting, t, &format!("{hello} {helo_name}\r\n"))
+            .await?;
+        if r.code == 250 {
+            mta.caps = Capabilities::parse(&r);
+            return Ok(mta);
+        }
+        // An MTA without ESMTP (RFC 5321 §3.2): HELO on the same connection; it offers no extensions.
+        if protocol == Protocol::Smtp && matches!(r.code, 500 | 502 | 504) {
+            let r = mta
+                .command(Phase::Greeting, t, &format!("HELO {helo_name}\r\n"))
+                .await?;
+            if r.code == 250 {
+                return Ok(mta);
+            }
+            return Err(mta.refused(Phase::Greeting, &r));
+        }
+        Err(mta.refused(Phase::Greeting, &r))
     }
 
     /// The largest message the MTA accepts, from `SIZE n` in its EHLO reply (RFC 1870 §4); `None` when it announced
     /// no fixed limit. The poller leaves larger messages on the server without fetching them (catalog S-13).
     pub fn size_limit(&self) -> Option<u64> {
-        self.size_limit
+        self.caps.size_limit
     }
 
-    /// The `host:port` of the MTA, for log lines.
+    /// What the MTA offered in its EHLO/LHLO reply.
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    /// The `host:port` (or socket path) of the MTA, for log lines.
     pub fn addr(&self) -> &str {
         &self.addr
     }
 
-    /// Run one MAIL/RCPT/DATA transaction for `message` (CRLF-only bytes).
+    /// False once an error left the connection out of step: open a new one for the next message.
+    pub fn is_usable(&self) -> bool {
+        !self.conn.is_poisoned()
+    }
+
+    /// Run one MAIL/RCPT/DATA transaction for `message` (CRLF-only bytes) to the envelope's one recipient.
     ///
-    /// On `Err`, check [`SmtpError::verdict`]. After a [`Verdict::Temporary`] error the session must not be used
-    /// again (the caller drops it). A negative reply before DATA is followed by RSET so the session stays usable.
+    /// On `Err`, check [`SmtpError::verdict`]. A negative reply before DATA is followed by RSET so the session stays
+    /// usable; after anything else check [`Mta::is_usable`].
     ///
     /// # Cancel safety
     /// Not cancel safe: a cancelled call leaves the session mid-transaction; drop the `Mta`.
@@ -354,80 +228,155 @@ impl Mta {
         envelope: &Envelope,
         message: &[u8],
     ) -> Result<Accepted, SmtpError> {
+        let mut per = self
+            .send(envelope.from.as_deref(), &[envelope.to.as_str()], message)
+            .await?;
+        per.pop().unwrap_or_else(|| Err(self.lost(Phase::Rcpt)))
+    }
+
+    /// One transaction to several recipients. `Err` when it failed as a whole (MAIL or DATA refused, every
+    /// recipient refused, the link lost, or over SMTP a refusal at end of data); otherwise each recipient's
+    /// outcome. With PIPELINING offered, MAIL, the RCPTs and DATA go in one write (RFC 2920 §3.1); the content
+    /// only after the 354.
+    ///
+    /// # Errors
+    /// As [`Mta::deliver`]; a bad address is [`SmtpError::Address`] before anything is sent.
+    ///
+    /// # Cancel safety
+    /// Not cancel safe, as [`Mta::deliver`].
+    pub async fn send(
+        &mut self,
+        from: Option<&str>,
+        rcpts: &[&str],
+        message: &[u8],
+    ) -> Result<PerRecipient, SmtpError> {
         let t = self.timeouts;
-        let from = match &envelope.from {
-            None => None,
-            Some(a) => Some(parse_address(&self.addr, Phase::Mail, a)?),
-        };
-        let to = parse_address(&self.addr, Phase::Rcpt, &envelope.to)?;
-        let mut params = Vec::new();
-        // RFC 6152: declare 8-bit content only when the MTA advertised 8BITMIME; otherwise send it unchanged as
-        // fetchmail does (a local Postfix accepts it; converting would break signatures).
-        if self.eight_bit_mime && !message.is_ascii() {
-            params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+        let mut utf8 = false;
+        if let Some(f) = from {
+            utf8 |= check_address(AddressRole::Sender, f, self.caps.smtputf8)?;
         }
+        for r in rcpts {
+            utf8 |= check_address(AddressRole::Recipient, r, self.caps.smtputf8)?;
+        }
+        let mut mail = format!("MAIL FROM:<{}>", from.unwrap_or(""));
         // RFC 1870 §6: declare the size, so an MTA with a limit refuses at MAIL, before the content is sent. Only
         // when it announced a limit: against `SIZE 0` (no fixed maximum) the declaration could not change the answer.
-        if self.size_limit.is_some() {
-            params.push(MailParameter::Size(message.len()));
+        if self.caps.size_limit.is_some() {
+            mail.push_str(&format!(" SIZE={}", message.len()));
+        }
+        // RFC 6152: declare 8-bit content only when the MTA offered 8BITMIME; otherwise send it unchanged as
+        // fetchmail does (a local Postfix accepts it; converting would break signatures).
+        if self.caps.eight_bit_mime && !message.is_ascii() {
+            mail.push_str(" BODY=8BITMIME");
+        }
+        // RFC 6531 §3.4: UTF-8 in the envelope or in header fields (RFC 6532) asks for SMTPUTF8 where offered.
+        if self.caps.smtputf8 && (utf8 || utf8_header(message)) {
+            mail.push_str(" SMTPUTF8");
+        }
+        mail.push_str("\r\n");
+        let rcpt_lines: Vec<String> = rcpts.iter().map(|r| format!("RCPT TO:<{r}>\r\n")).collect();
+
+        let (mail_r, rcpt_rs, data_r) = if self.caps.pipelining {
+            let mut batch = mail.into_bytes();
+            for l in &rcpt_lines {
+                batch.extend_from_slice(l.as_bytes());
+            }
+            batch.extend_from_slice(b"DATA\r\n");
+            self.write_commands(Phase::Mail, t.command, &batch).await?;
+            let mail_r = self.read(Phase::Mail, t.command).await?;
+            let mut rs = Vec::new();
+            for _ in rcpts {
+                rs.push(self.read(Phase::Rcpt, t.command).await?);
+            }
+            (mail_r, rs, Some(self.read(Phase::Data, t.data_init).await?))
+        } else {
+            let mail_r = self.command(Phase::Mail, t.command, &mail).await?;
+            let mut rs = Vec::new();
+            if mail_r.class() == 2 {
+                for l in &rcpt_lines {
+                    rs.push(self.command(Phase::Rcpt, t.command, l).await?);
+                }
+            }
+            (mail_r, rs, None)
+        };
+
+        // Judge the envelope. A 354 that came anyway (pipelined after a refusal) opened a data phase that only
+        // dropping the connection ends without a message: never send content for it.
+        let mut per: PerRecipient = Vec::new();
+        let failed = if mail_r.class() != 2 {
+            Some(self.refused(Phase::Mail, &mail_r))
+        } else {
+            for r in &rcpt_rs {
+                let outcome = if r.class() == 2 {
+                    Ok(self.accepted(r))
+                } else {
+                    Err(self.refused(Phase::Rcpt, r))
+                };
+                per.push(outcome);
+            }
+            if per.iter().any(Result::is_ok) {
+                None
+            } else {
+                let first = std::mem::take(&mut per).into_iter().find_map(Result::err);
+                Some(first.unwrap_or_else(|| self.lost(Phase::Rcpt)))
+            }
+        };
+        if let Some(e) = failed {
+            if data_r.as_ref().is_some_and(|r| r.code == 354) {
+                self.conn.poison();
+            } else {
+                self.reset(&e).await;
+            }
+            return Err(e);
+        }
+        let data_r = match data_r {
+            Some(r) => r,
+            None => self.command(Phase::Data, t.data_init, "DATA\r\n").await?,
+        };
+        if data_r.code != 354 {
+            let e = self.refused(Phase::Data, &data_r);
+            self.reset(&e).await;
+            return Err(e);
         }
 
-        let r = self
-            .step(Phase::Mail, t.command, Mail::new(from, params))
-            .await;
-        self.expect(Phase::Mail, r, 250).await?;
-        let r = self
-            .step(Phase::Rcpt, t.command, Rcpt::new(to, vec![]))
-            .await;
-        self.expect(Phase::Rcpt, r, 250).await?;
-        let r = self.step(Phase::Data, t.data_init, Data).await;
-        self.expect(Phase::Data, r, 354).await?;
-
-        let body = frame_for_data(message);
-        // The write is bounded by the data-block time plus a generous rate floor (1 MiB/s); the reply by the
-        // RFC's 10 minutes.
+        self.conn.trace_content(message);
+        let wire = data_wire(message);
+        // The write is bounded by the data-block time plus a generous rate floor (1 MiB/s).
         let write_budget = t.data_block + Duration::from_secs(message.len() as u64 / (1 << 20));
-        let budget = write_budget + t.data_end;
-        let fut = async {
-            if message.is_empty() {
-                // lettre's message() would put an empty line before the terminator: send the bare terminator.
-                // (A message of just CRLF frames to an empty body, which message() turns back into CRLF.)
-                self.conn.command(".\r\n").await
-            } else {
-                // Two writes, with the `mid_data` crash point between them (catalog C-02): a kill there leaves the
-                // MTA with part of the content and no terminator, which it must discard (RFC 5321 §4.1.1.4).
-                // lettre's encoder keeps its dot-stuffing state across the parts.
-                let (head, tail) = body.split_at(body.len() / 2);
-                let parts = [head, tail].into_iter().enumerate().map(|(i, part)| {
-                    if i == 1 {
-                        failpoint::hit("mid_data");
-                    }
-                    part
-                });
-                self.conn.message_iter(parts).await
+        // Two writes, with the `mid_data` crash point between them (catalog C-02): a kill there leaves the MTA with
+        // part of the content and no end of data, which it must discard (RFC 5321 §4.1.1.4).
+        let (head, tail) = wire.split_at(wire.len() / 2);
+        self.write(Phase::EndOfData, write_budget, head).await?;
+        failpoint::hit("mid_data");
+        self.write(Phase::EndOfData, write_budget, tail).await?;
+
+        match self.protocol {
+            Protocol::Smtp => {
+                let r = self.read(Phase::EndOfData, t.data_end).await?;
+                if r.class() != 2 {
+                    return Err(self.refused(Phase::EndOfData, &r));
+                }
+                let a = self.accepted(&r);
+                Ok(per.into_iter().map(|p| p.map(|_| a.clone())).collect())
             }
-        };
-        let reply = match tokio::time::timeout(budget, fut).await {
-            Err(_) => {
-                return Err(SmtpError::Timeout {
-                    addr: self.addr.clone(),
-                    phase: Phase::EndOfData,
-                    secs: budget.as_secs(),
-                });
+            // RFC 2033 §4.2: one reply per recipient that was accepted at RCPT, in order.
+            Protocol::Lmtp => {
+                let mut out = Vec::with_capacity(per.len());
+                for p in per {
+                    out.push(match p {
+                        Err(e) => Err(e),
+                        Ok(_) => {
+                            let r = self.read(Phase::EndOfData, t.data_end).await?;
+                            if r.class() == 2 {
+                                Ok(self.accepted(&r))
+                            } else {
+                                Err(self.refused(Phase::EndOfData, &r))
+                            }
+                        }
+                    });
+                }
+                Ok(out)
             }
-            Ok(r) => r,
-        };
-        match reply {
-            Ok(resp) if (200..300).contains(&code_of(&resp)) => Ok(Accepted {
-                code: code_of(&resp),
-                text: reply_text(&resp, &self.secrets),
-            }),
-            Ok(resp) => Err(SmtpError::Unexpected {
-                addr: self.addr.clone(),
-                phase: Phase::EndOfData,
-                code: code_of(&resp),
-            }),
-            Err(e) => Err(classify(&self.addr, Phase::EndOfData, e, &self.secrets)),
         }
     }
 
@@ -438,150 +387,190 @@ impl Mta {
     /// # Errors
     /// As [`Mta::deliver`] before DATA.
     pub async fn probe(&mut self, to: &str) -> Result<Accepted, SmtpError> {
-        let t = self.timeouts;
-        let to = parse_address(&self.addr, Phase::Rcpt, to)?;
-        let r = self
-            .step(Phase::Mail, t.command, Mail::new(None, vec![]))
-            .await;
-        self.expect(Phase::Mail, r, 250).await?;
-        let r = self
-            .step(Phase::Rcpt, t.command, Rcpt::new(to, vec![]))
-            .await;
-        match r {
-            // 251: not local, will forward (RFC 5321 §3.4): accepted too.
-            Ok(resp) if matches!(code_of(&resp), 250 | 251) => {
-                let accepted = Accepted {
-                    code: code_of(&resp),
-                    text: reply_text(&resp, &self.secrets),
-                };
-                let r = self.step(Phase::Rcpt, t.command, Rset).await;
-                self.expect(Phase::Rcpt, r, 250).await?;
-                Ok(accepted)
-            }
-            Ok(resp) => Err(SmtpError::Unexpected {
-                addr: self.addr.clone(),
-                phase: Phase::Rcpt,
-                code: code_of(&resp),
-            }),
-            // A negative reply: expect() resets the transaction (RFC 5321 §4.1.1.5) and passes the error on.
-            Err(e) => self
-                .expect(Phase::Rcpt, Err(e), 250)
-                .await
-                .map(|()| Accepted {
-                    code: 0,
-                    text: Shown::default(),
-                }),
+        let t = self.timeouts.command;
+        check_address(AddressRole::Recipient, to, self.caps.smtputf8)?;
+        let r = self.command(Phase::Mail, t, "MAIL FROM:<>\r\n").await?;
+        if r.class() != 2 {
+            let e = self.refused(Phase::Mail, &r);
+            self.reset(&e).await;
+            return Err(e);
         }
+        let r = self
+            .command(Phase::Rcpt, t, &format!("RCPT TO:<{to}>\r\n"))
+            .await?;
+        // 251: not local, will forward (RFC 5321 §3.4): accepted too.
+        let outcome = if r.class() == 2 {
+            Ok(self.accepted(&r))
+        } else {
+            Err(self.refused(Phase::Rcpt, &r))
+        };
+        match &outcome {
+            Ok(_) => {
+                let r = self.command(Phase::Rcpt, t, "RSET\r\n").await?;
+                if r.class() != 2 {
+                    return Err(self.refused(Phase::Rcpt, &r));
+                }
+            }
+            Err(e) => self.reset(e).await,
+        }
+        outcome
     }
 
     /// Send QUIT and close. Errors are irrelevant at this point: every message already has its outcome.
     pub async fn quit(mut self) {
-        let _ = tokio::time::timeout(self.timeouts.command, self.conn.command(Quit)).await;
+        if self.conn.is_poisoned() {
+            return;
+        }
+        let t = self.timeouts.command;
+        let _ = self.command(Phase::Greeting, t, "QUIT\r\n").await;
     }
 
-    async fn step(
+    /// After a refusal before DATA, RSET (RFC 5321 §4.1.1.5) so later messages can use the session. Not after
+    /// `421` (the MTA is closing the channel, §3.8) nor after an out-of-sequence reply: then the connection is
+    /// dropped instead.
+    async fn reset(&mut self, e: &SmtpError) {
+        if !matches!(e, SmtpError::Reply { .. }) || e.code() == Some(421) {
+            self.conn.poison();
+            return;
+        }
+        let t = self.timeouts.command;
+        match self.command(e.phase(), t, "RSET\r\n").await {
+            Ok(r) if r.class() == 2 => {}
+            _ => self.conn.poison(),
+        }
+    }
+
+    async fn command(
         &mut self,
         phase: Phase,
         limit: Duration,
-        cmd: impl fmt::Display,
-    ) -> Result<Response, SmtpError> {
-        match tokio::time::timeout(limit, self.conn.command(cmd)).await {
-            Err(_) => Err(SmtpError::Timeout {
-                addr: self.addr.clone(),
-                phase,
-                secs: limit.as_secs(),
-            }),
-            Ok(Err(e)) => Err(classify(&self.addr, phase, e, &self.secrets)),
-            Ok(Ok(resp)) => Ok(resp),
-        }
+        line: &str,
+    ) -> Result<Reply, SmtpError> {
+        self.write_commands(phase, limit, line.as_bytes()).await?;
+        self.read(phase, limit).await
     }
 
-    /// Check a step's reply. A negative reply before DATA leaves the session in a defined state after RSET
-    /// (RFC 5321 §4.1.1.5), so later messages can still use it.
-    async fn expect(
+    async fn write_commands(
         &mut self,
         phase: Phase,
-        r: Result<Response, SmtpError>,
-        want: u16,
+        limit: Duration,
+        lines: &[u8],
     ) -> Result<(), SmtpError> {
-        match r {
-            Ok(resp) if code_of(&resp) == want => Ok(()),
-            Ok(resp) => Err(SmtpError::Unexpected {
+        let r = self.conn.send_commands(lines, limit).await;
+        r.map_err(|e| self.wire_error(phase, e))
+    }
+
+    async fn write(
+        &mut self,
+        phase: Phase,
+        limit: Duration,
+        bytes: &[u8],
+    ) -> Result<(), SmtpError> {
+        let r = self.conn.write(bytes, limit).await;
+        r.map_err(|e| self.wire_error(phase, e))
+    }
+
+    async fn read(&mut self, phase: Phase, limit: Duration) -> Result<Reply, SmtpError> {
+        let r = self.conn.read_reply(limit).await;
+        r.map_err(|e| self.wire_error(phase, e))
+    }
+
+    fn wire_error(&self, phase: Phase, e: WireError) -> SmtpError {
+        let addr = self.addr.clone();
+        match e {
+            WireError::Io(source) => SmtpError::Unreachable {
+                addr,
+                phase,
+                source,
+            },
+            WireError::Timeout(d) => SmtpError::Timeout {
+                addr,
+                phase,
+                secs: d.as_secs(),
+            },
+            WireError::Garbled(source) => SmtpError::Garbled {
+                addr,
+                phase,
+                source,
+            },
+            WireError::Poisoned => self.lost(phase),
+        }
+    }
+
+    /// The error for using a connection that already failed.
+    fn lost(&self, phase: Phase) -> SmtpError {
+        SmtpError::Unreachable {
+            addr: self.addr.clone(),
+            phase,
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotConnected,
+                "connection dropped after an earlier failure",
+            ),
+        }
+    }
+
+    fn accepted(&self, r: &Reply) -> Accepted {
+        Accepted {
+            code: r.code,
+            text: r.text(&self.secrets),
+        }
+    }
+
+    /// A reply that is not the one wanted: a 4xx/5xx refusal, or (poisoning the connection) an out-of-sequence
+    /// code such as 354 to MAIL or 250 to DATA (RFC 5321 §3.3; catalog S-20).
+    fn refused(&mut self, phase: Phase, r: &Reply) -> SmtpError {
+        if matches!(r.class(), 4 | 5) {
+            SmtpError::Reply {
                 addr: self.addr.clone(),
                 phase,
-                code: code_of(&resp),
-            }),
-            // 421: the MTA is closing the channel (RFC 5321 §3.8); an RSET would only meet a closed socket.
-            Err(e @ SmtpError::Reply { code: 421, .. }) => Err(e),
-            Err(e @ SmtpError::Reply { .. }) => {
-                let limit = self.timeouts.command;
-                let _ = tokio::time::timeout(limit, self.conn.command(Rset)).await;
-                Err(e)
+                code: r.code,
+                text: r.text(&self.secrets),
             }
-            Err(e) => Err(e),
+        } else {
+            self.conn.poison();
+            SmtpError::Unexpected {
+                addr: self.addr.clone(),
+                phase,
+                code: r.code,
+            }
         }
     }
 }
 
-fn parse_address(addr: &str, phase: Phase, a: &str) -> Result<Address, SmtpError> {
-    a.parse::<Address>().map_err(|_| SmtpError::Reply {
-        addr: addr.to_owned(),
-        phase,
-        code: 553,
-        text: Secrets::none().show(
-            b"address refused by popfetch's own syntax check",
-            untrusted::REPLY,
-        ),
-    })
-}
-
-fn code_of(resp: &Response) -> u16 {
-    resp.code().to_string().parse().unwrap_or(0)
-}
-
-/// The MTA's reply lines, joined by spaces, as shown text.
-fn reply_text(resp: &Response, secrets: &Secrets) -> Shown {
-    let text = resp.message().collect::<Vec<_>>().join(" ");
-    secrets.show(text.trim_end().as_bytes(), untrusted::REPLY)
-}
-
-/// Turn a lettre error into ours: negative replies keep their code and text, everything else is a lost link.
-fn classify(
-    addr: &str,
-    phase: Phase,
-    e: lettre::transport::smtp::Error,
-    secrets: &Secrets,
-) -> SmtpError {
-    use std::error::Error as _;
-    if let Some(code) = e.status() {
-        let code = code.to_string().parse().unwrap_or(0);
-        let text = e.source().map(|s| s.to_string()).unwrap_or_default();
-        return SmtpError::Reply {
-            addr: addr.to_owned(),
-            phase,
-            code,
-            text: secrets.show(text.trim_end().as_bytes(), untrusted::REPLY),
-        };
-    }
-    let phase = if phase == Phase::Greeting && e.is_timeout() {
-        Phase::Connect
-    } else {
-        phase
+/// Refuse an address that could break out of `MAIL FROM:<...>` / `RCPT TO:<...>` (design invariant 6). Returns
+/// whether it needs SMTPUTF8 (RFC 6531: non-ASCII), which is only allowed when the MTA offered it.
+fn check_address(role: AddressRole, a: &str, smtputf8: bool) -> Result<bool, SmtpError> {
+    let bad = |reason| SmtpError::Address {
+        role,
+        address: a.escape_debug().take(300).collect(),
+        reason,
     };
-    SmtpError::Unreachable {
-        addr: addr.to_owned(),
-        phase,
-        reason: secrets
-            .show(e.to_string().as_bytes(), untrusted::REPLY)
-            .into(),
+    if a.is_empty() {
+        return Err(bad("it is empty"));
     }
+    if a.len() > 254 {
+        return Err(bad("longer than 254 octets (RFC 5321 §4.5.3.1.3)"));
+    }
+    if a.chars()
+        .any(|c| c.is_control() || c.is_whitespace() || c == '<' || c == '>')
+    {
+        return Err(bad("it holds a control character, white space, `<` or `>`"));
+    }
+    if !a.contains('@') {
+        return Err(bad("it has no `@`"));
+    }
+    let utf8 = !a.is_ascii();
+    if utf8 && !smtputf8 {
+        return Err(bad("it is not ASCII and the MTA does not offer SMTPUTF8"));
+    }
+    Ok(utf8)
 }
 
-/// Prepare CRLF-only message bytes for lettre's `message()`, which appends `\r\n.\r\n` itself: strip exactly one
-/// trailing CRLF so a message ending in CRLF does not gain an empty line. A message without a final line break
-/// gets one from the terminator (SMTP cannot carry a partial last line, RFC 5321 §4.1.1.4).
-pub fn frame_for_data(message: &[u8]) -> &[u8] {
-    message.strip_suffix(b"\r\n").unwrap_or(message)
+/// The header block holds UTF-8 beyond ASCII (RFC 6532). 8-bit bytes that are not UTF-8 (a raw Latin-1 subject)
+/// are not internationalised headers: SMTPUTF8 would not describe them.
+fn utf8_header(message: &[u8]) -> bool {
+    let header = &message[..crate::headers::header_block_end(message)];
+    !header.is_ascii() && std::str::from_utf8(header).is_ok()
 }
 
 #[cfg(test)]
@@ -589,80 +578,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn s10_frame_strips_exactly_one_trailing_crlf() {
-        assert_eq!(frame_for_data(b"a\r\n"), b"a");
-        assert_eq!(frame_for_data(b"a\r\n\r\n"), b"a\r\n");
-        assert_eq!(frame_for_data(b"a"), b"a");
-        assert_eq!(frame_for_data(b""), b"");
-        assert_eq!(frame_for_data(b"\r\n"), b"");
-    }
-
-    #[test]
-    fn s03_rcpt_5xx_about_the_recipient_is_misconfiguration_and_eod_5xx_a_rejection() {
-        let t = |phase, code, text: &str| SmtpError::Reply {
-            addr: "x".into(),
-            phase,
-            code,
-            text: Secrets::none().show(text.as_bytes(), untrusted::REPLY),
-        };
-        let e = |phase, code| t(phase, code, "");
-        assert_eq!(
-            t(Phase::Rcpt, 550, "5.1.1 <a@b>: Recipient address rejected").verdict(),
-            Verdict::Misconfigured
-        );
-        // A sender restriction applied at RCPT TO (Postfix's smtpd_delay_reject) refuses one message.
-        let sender = "5.7.1 <s@spam.test>: Sender address rejected: Access denied";
-        assert_eq!(t(Phase::Rcpt, 554, sender).verdict(), Verdict::Rejected);
-        assert_eq!(t(Phase::Rcpt, 554, sender).class(), ExitClass::Partial);
-        assert_eq!(e(Phase::Rcpt, 550).verdict(), Verdict::Rejected);
-        assert_eq!(e(Phase::Mail, 530).verdict(), Verdict::Misconfigured);
-        assert_eq!(e(Phase::EndOfData, 550).verdict(), Verdict::Rejected);
-        assert_eq!(e(Phase::Mail, 553).verdict(), Verdict::Rejected);
-        assert_eq!(e(Phase::EndOfData, 451).verdict(), Verdict::Temporary);
-        assert_eq!(e(Phase::Rcpt, 450).verdict(), Verdict::Temporary);
-        assert_eq!(e(Phase::EndOfData, 451).class(), ExitClass::TempFail);
-        assert_eq!(e(Phase::EndOfData, 554).class(), ExitClass::Partial);
-    }
-
-    #[test]
-    fn s08_421_and_452_4_5_3_to_mail_end_the_session_other_4xx_do_not() {
-        let e = |phase, code, text: &str| SmtpError::Reply {
-            addr: "x".into(),
-            phase,
-            code,
-            text: Secrets::none().show(text.as_bytes(), untrusted::REPLY),
-        };
-        for phase in [
-            Phase::Greeting,
-            Phase::Mail,
-            Phase::Rcpt,
-            Phase::Data,
-            Phase::EndOfData,
+    fn s16_addresses_that_could_inject_are_refused_locally() {
+        let ok = |a| check_address(AddressRole::Sender, a, false);
+        assert!(!ok("a@b.test").unwrap());
+        let long = format!("a@{}", "x".repeat(253));
+        for bad in [
+            "",
+            "a b@c",
+            "a@b>",
+            "<a@b",
+            "a@b\r\nRCPT TO:<x@y>",
+            "a@b\0",
+            "ab",
+            &long,
         ] {
-            assert!(
-                e(phase, 421, "4.7.0 too many messages in this connection").session_exhausted()
-            );
+            assert!(matches!(ok(bad), Err(SmtpError::Address { .. })), "{bad:?}");
         }
-        assert!(
-            e(
-                Phase::Mail,
-                452,
-                "4.5.3 Too many recipients: Too many messages sent"
-            )
-            .session_exhausted()
-        );
-        assert!(!e(Phase::Mail, 452, "4.3.1 Insufficient system storage").session_exhausted());
-        assert!(!e(Phase::Rcpt, 452, "4.5.3 Too many recipients").session_exhausted());
-        assert!(!e(Phase::Mail, 451, "4.5.3 odd").session_exhausted());
-        assert!(!e(Phase::EndOfData, 451, "4.3.0 queue file write error").session_exhausted());
-        let lost = SmtpError::Unreachable {
-            addr: "x".into(),
-            phase: Phase::Mail,
-            reason: "reset".into(),
-        };
-        assert!(!lost.session_exhausted());
+        assert!(ok("j\u{f6}rg@b.test").is_err());
+        assert!(check_address(AddressRole::Recipient, "j\u{f6}rg@b.test", true).unwrap());
+    }
+
+    #[test]
+    fn s14_smtputf8_only_for_utf8_headers() {
+        assert!(utf8_header("Subject: caf\u{e9}\r\n\r\nbody\r\n".as_bytes()));
+        assert!(!utf8_header(b"Subject: caf\xe9\r\n\r\nbody\r\n"));
+        assert!(!utf8_header("Subject: x\r\n\r\ncaf\u{e9}\r\n".as_bytes()));
     }
 }
 
+#[cfg(test)]
+mod client_tests;
 #[cfg(test)]
 mod timeout_tests;

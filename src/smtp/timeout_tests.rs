@@ -9,6 +9,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 use super::*;
+use crate::error::ExitClass;
 
 #[test]
 fn s23_default_timeouts_meet_the_rfc_5321_minimums() {
