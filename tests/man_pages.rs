@@ -154,6 +154,7 @@ const SECTIONS: &[(&str, &str, &str)] = &[
         ".SS \"[account.oauth2]\"",
         "[account.oauth2]",
     ),
+    ("account.imap", ".SS \"[account.imap]\"", "[account.imap]"),
 ];
 
 fn keys_of(section: &str) -> Vec<&'static str> {

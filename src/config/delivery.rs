@@ -3,6 +3,7 @@
 //! Each destination has its own keys; a key that belongs to another destination is an error at that key (it would
 //! do nothing, and a user who wrote it meant something). `[smtp]` stays the top-level table for `delivery = "smtp"`.
 
+use std::ops::Range;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -25,6 +26,8 @@ pub enum Delivery {
     Mda(Mda),
     /// A Maildir: the message is written into `tmp/`, fsynced and moved into `new/`.
     Maildir(PathBuf),
+    /// IMAP APPEND into a folder of `[account.imap]` (issue 14). Boxed: it is much larger than the others.
+    Imap(Box<super::Imap>),
 }
 
 /// `mda = [argv...]` and `mda_timeout`.
@@ -40,10 +43,11 @@ enum Kind {
     Smtp,
     Mda,
     Maildir,
+    Imap,
 }
 
 /// `delivery` and its keys. `None` when there were problems (recorded in `c`).
-pub(crate) fn check(r: &RawAccount, c: &mut Checker<'_>) -> Option<Delivery> {
+pub(crate) fn check(r: &RawAccount, whole: &Range<usize>, c: &mut Checker<'_>) -> Option<Delivery> {
     let before = c.issues.len();
     let kind = c.choice(
         &r.delivery,
@@ -52,6 +56,7 @@ pub(crate) fn check(r: &RawAccount, c: &mut Checker<'_>) -> Option<Delivery> {
             ("smtp", Kind::Smtp),
             ("mda", Kind::Mda),
             ("maildir", Kind::Maildir),
+            ("imap", Kind::Imap),
         ],
         Kind::Smtp,
     );
@@ -67,6 +72,7 @@ pub(crate) fn check(r: &RawAccount, c: &mut Checker<'_>) -> Option<Delivery> {
             r.maildir.as_ref().map(Spanned::span),
             Kind::Maildir,
         ),
+        ("imap", r.imap.as_ref().map(Spanned::span), Kind::Imap),
     ];
     for (key, span, belongs) in keys {
         if let Some(span) = span
@@ -82,7 +88,7 @@ pub(crate) fn check(r: &RawAccount, c: &mut Checker<'_>) -> Option<Delivery> {
             );
         }
     }
-    let whole = r.delivery.as_ref().map(Spanned::span).unwrap_or_default();
+    let at = r.delivery.as_ref().map(Spanned::span).unwrap_or_default();
     let delivery = match kind {
         Kind::Smtp => Delivery::Smtp,
         Kind::Mda => {
@@ -95,7 +101,7 @@ pub(crate) fn check(r: &RawAccount, c: &mut Checker<'_>) -> Option<Delivery> {
             let argv = match &r.mda {
                 None => {
                     c.err(
-                        whole,
+                        at,
                         "mda",
                         "missing: delivery = \"mda\" needs mda = [\"/path/to/program\", \"args\", ...]",
                     );
@@ -111,13 +117,17 @@ pub(crate) fn check(r: &RawAccount, c: &mut Checker<'_>) -> Option<Delivery> {
         Kind::Maildir => match &r.maildir {
             None => {
                 c.err(
-                    whole,
+                    at,
                     "maildir",
                     "missing: delivery = \"maildir\" needs maildir = \"/path/to/Maildir\"",
                 );
                 Delivery::Smtp
             }
             Some(p) => Delivery::Maildir(c.path(p, "maildir")),
+        },
+        Kind::Imap => match super::imap::check(r.imap.as_ref(), whole, c) {
+            Some(imap) => Delivery::Imap(Box::new(imap)),
+            None => Delivery::Smtp,
         },
     };
     (c.issues.len() == before).then_some(delivery)

@@ -101,3 +101,168 @@ fn keys_of_another_destination_and_missing_keys_are_errors_at_their_place() {
         assert!(ps.iter().all(|p| p.line > 0), "{ps:#?}");
     }
 }
+
+/// Every `[account.imap]` key (the three password keys over two accounts), for `every_key_is_read`.
+pub(super) const EVERY_IMAP_KEY: &str = r#"
+[[account]]
+name = "gmail"
+host = "pop.example.jp"
+user = "taro"
+password_file = "/etc/popfetch/isp.pw"
+target = "taro@example.org"
+delivery = "imap"
+
+[account.imap]
+host = "imap.gmail.com"
+port = 993
+tls = "implicit"
+cert_sha256 = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+user = "taro@gmail.com"
+password_command = ["pass", "show", "gmail"]
+folder = "Fetched"
+flags = ["\\Seen"]
+
+[[account]]
+name = "own"
+host = "pop.example.jp"
+user = "jiro"
+password = "pop-pw"
+target = "jiro@example.org"
+delivery = "imap"
+
+[account.imap]
+host = "imap.example.org"
+tls = "starttls"
+ca_file = "/etc/popfetch/ca.pem"
+user = "jiro"
+password = "imap-pw"
+
+[[account]]
+name = "file"
+host = "pop.example.jp"
+user = "saburo"
+password = "pop-pw"
+target = "saburo@example.org"
+delivery = "imap"
+
+[account.imap]
+host = "imap.example.org"
+user = "saburo"
+password_file = "/etc/popfetch/imap.pw"
+"#;
+
+#[test]
+fn every_imap_key_parses() {
+    let c = parse(EVERY_IMAP_KEY).unwrap();
+    let imaps: Vec<&Imap> = c
+        .accounts
+        .iter()
+        .map(|a| match &a.delivery {
+            Delivery::Imap(i) => &**i,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(imaps[0].flags, ["\\Seen"]);
+    assert_eq!(imaps[0].folder, "Fetched");
+    assert!(imaps[0].cert_sha256.is_some());
+    assert!(matches!(&imaps[0].password, PasswordSource::Command(v) if v[0] == "pass"));
+    assert_eq!((imaps[1].tls, imaps[1].port), (ImapTls::Starttls, 143));
+    assert!(matches!(&imaps[1].password, PasswordSource::Inline(_)));
+    assert!(matches!(&imaps[2].password, PasswordSource::File(_)));
+}
+
+const IMAP: &str = "delivery = \"imap\"\n[account.imap]\nhost = \"imap.example.net\"\nuser = \"me@example.net\"\npassword_file = \"/etc/popfetch/imap.pw\"";
+
+#[test]
+fn imap_parses_with_its_defaults_and_every_key() {
+    let c = parse(&with(IMAP)).unwrap();
+    assert_eq!(
+        c.accounts[0].delivery,
+        Delivery::Imap(Box::new(Imap {
+            host: "imap.example.net".into(),
+            port: 993,
+            tls: ImapTls::Implicit,
+            ca_file: None,
+            cert_sha256: None,
+            user: "me@example.net".into(),
+            password: PasswordSource::File(PathBuf::from("/etc/popfetch/imap.pw")),
+            folder: "INBOX".into(),
+            flags: Vec::new(),
+        }))
+    );
+    let c = parse(&with(&format!(
+        "{IMAP}\ntls = \"starttls\"\nca_file = \"/etc/ca.pem\"\nfolder = \"Fetched & Co\"\nflags = [\"\\\\Seen\", \"$Fetched\"]"
+    )))
+    .unwrap();
+    let Delivery::Imap(imap) = &c.accounts[0].delivery else {
+        panic!("{:?}", c.accounts[0].delivery)
+    };
+    assert_eq!(
+        (
+            imap.port,
+            imap.tls,
+            imap.folder.as_str(),
+            imap.flags.clone()
+        ),
+        (
+            143,
+            ImapTls::Starttls,
+            "Fetched & Co",
+            vec!["\\Seen".to_owned(), "$Fetched".to_owned()]
+        )
+    );
+    assert_eq!(imap.ca_file, Some(PathBuf::from("/etc/ca.pem")));
+}
+
+#[test]
+fn imap_problems_are_reported_at_their_key_with_a_line() {
+    let imap_table = "[account.imap]\nhost = \"imap.example.net\"\nuser = \"u\"\npassword = \"p\"";
+    for (text, key, needle) in [
+        (imap_table.to_owned(), "imap", "only used with delivery = \"imap\""),
+        ("delivery = \"imap\"".to_owned(), "imap", "missing"),
+        (
+            "delivery = \"imap\"\n[account.imap]\nuser = \"u\"\npassword = \"p\"".to_owned(),
+            "imap.host",
+            "missing",
+        ),
+        (
+            "delivery = \"imap\"\n[account.imap]\nhost = \"h.example\"\npassword = \"p\"".to_owned(),
+            "imap.user",
+            "missing",
+        ),
+        (
+            "delivery = \"imap\"\n[account.imap]\nhost = \"h.example\"\nuser = \"u\"".to_owned(),
+            "imap.password",
+            "missing",
+        ),
+        (
+            format!("delivery = \"imap\"\n{imap_table}\npassword_file = \"/x\""),
+            "imap.password_file",
+            "set only one",
+        ),
+        (format!("{IMAP}\ntls = \"none\""), "imap.tls", "is not one of"),
+        (format!("{IMAP}\nport = 0"), "imap.port", "out of range"),
+        (format!("{IMAP}\ncert_sha256 = \"zz\""), "imap.cert_sha256", "64 hexadecimal"),
+        (format!("{IMAP}\nfolder = \"\""), "imap.folder", "is empty"),
+        (format!("{IMAP}\nfolder = \"Entwürfe\""), "imap.folder", "printable ASCII"),
+        (format!("{IMAP}\nfolder = \"a\\r\\nb\""), "imap.folder", "printable ASCII"),
+        (format!("{IMAP}\nflags = [\"\\\\Recent\"]"), "imap.flags", "not a system flag"),
+        (format!("{IMAP}\nflags = [\"two words\"]"), "imap.flags", "atom"),
+        (
+            "delivery = \"imap\"\n[account.imap]\nhost = \"h.example\"\nuser = \"a\\r\\nb\"\npassword = \"p\""
+                .to_owned(),
+            "imap.user",
+            "CR, LF",
+        ),
+    ] {
+        let ps = problems(&with(&text));
+        assert_one(&ps, key, needle);
+        assert!(ps.iter().all(|p| p.line > 0), "{ps:#?}");
+    }
+    // An unknown key inside [account.imap] is an error too (deny_unknown_fields), on its line.
+    let ps = problems(&with(&format!("{IMAP}\nfoldr = \"x\"")));
+    assert!(
+        ps.iter().any(|p| p.message.contains("foldr") && p.line > 0),
+        "{ps:#?}"
+    );
+}

@@ -7,6 +7,7 @@
 
 mod delivery;
 mod error;
+mod imap;
 pub mod locate;
 mod oauth;
 mod password;
@@ -32,6 +33,7 @@ use crate::secret::Secret;
 
 pub use delivery::{DEFAULT_MDA_TIMEOUT, Delivery, Mda};
 pub use error::{ConfigError, Problem};
+pub use imap::{Imap, ImapTls};
 pub use password::{PASSWORD_COMMAND_TIMEOUT, PasswordError, read_secret_file};
 pub use validate::validate_address;
 
@@ -123,7 +125,7 @@ pub enum AuthMethod {
 }
 
 /// Where the password comes from. Resolved at poll time by [`PasswordSource::resolve`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PasswordSource {
     /// `password = "..."` in the config file.
     Inline(Secret),

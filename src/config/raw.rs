@@ -47,6 +47,17 @@ pub(crate) const KNOWN_KEYS: &[&str] = &[
     "account.mda",
     "account.mda_timeout",
     "account.maildir",
+    "account.imap.host",
+    "account.imap.port",
+    "account.imap.tls",
+    "account.imap.ca_file",
+    "account.imap.cert_sha256",
+    "account.imap.user",
+    "account.imap.password",
+    "account.imap.password_file",
+    "account.imap.password_command",
+    "account.imap.folder",
+    "account.imap.flags",
     "account.oauth2.provider",
     "account.oauth2.authorization_url",
     "account.oauth2.token_url",
@@ -122,7 +133,25 @@ pub(crate) struct RawAccount {
     pub mda: Option<Spanned<Vec<Str>>>,
     pub mda_timeout: Option<Spanned<i64>>,
     pub maildir: Option<Str>,
+    pub imap: Option<Spanned<RawImap>>,
     pub oauth2: Option<Spanned<RawOAuth2>>,
+}
+
+/// `[account.imap]` (issue 14).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawImap {
+    pub host: Option<Str>,
+    pub port: Option<Spanned<i64>>,
+    pub tls: Option<Str>,
+    pub ca_file: Option<Str>,
+    pub cert_sha256: Option<Str>,
+    pub user: Option<Str>,
+    pub password: Option<Str>,
+    pub password_file: Option<Str>,
+    pub password_command: Option<Spanned<Vec<Str>>>,
+    pub folder: Option<Str>,
+    pub flags: Option<Spanned<Vec<Str>>>,
 }
 
 /// `[account.oauth2]` (issue 13).

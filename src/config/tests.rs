@@ -246,6 +246,8 @@ fn every_key_is_read() {
         let last = key.rsplit('.').next().unwrap();
         let text = if key.starts_with("account.oauth2.") {
             super::oauth_tests::EVERY_OAUTH2_KEY
+        } else if key.starts_with("account.imap.") {
+            super::delivery_tests::EVERY_IMAP_KEY
         } else {
             EVERY_KEY
         };

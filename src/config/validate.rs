@@ -167,11 +167,11 @@ impl Checker<'_> {
         }
     }
 
-    fn port(&mut self, v: &Option<Spanned<i64>>, key: &str, default: u16) -> u16 {
+    pub(crate) fn port(&mut self, v: &Option<Spanned<i64>>, key: &str, default: u16) -> u16 {
         u16::try_from(self.int_in(v, key, (1, 65535), i64::from(default))).unwrap_or(default)
     }
 
-    fn host(&mut self, s: &Str, key: &str) -> String {
+    pub(crate) fn host(&mut self, s: &Str, key: &str) -> String {
         if !is_host_like(s.get_ref()) {
             self.err(s.span(), key, "not a valid host name or IP address");
         }
@@ -205,7 +205,7 @@ impl Checker<'_> {
     }
 
     /// A string that goes onto a POP3 command line: a CR or LF would inject a command (T-24).
-    fn no_line_breaks(&mut self, s: &Str, key: &str) {
+    pub(crate) fn no_line_breaks(&mut self, s: &Str, key: &str) {
         if s.get_ref().contains(['\r', '\n', '\0']) {
             self.err(
                 s.span(),
@@ -432,7 +432,16 @@ fn account(acct: Spanned<RawAccount>, c: &mut Checker<'_>) -> Option<Account> {
     let password = if oauth::is_oauth(auth) {
         None
     } else {
-        password_source(&r, &whole, c)
+        password_source(
+            PasswordKeys {
+                prefix: "",
+                password: &r.password,
+                file: &r.password_file,
+                command: &r.password_command,
+            },
+            &whole,
+            c,
+        )
     };
     // Design: no password over an unencrypted link unless the config says so in words. APOP is included: its
     // MD5 digest of a known challenge is open to offline guessing.
@@ -505,7 +514,7 @@ fn account(acct: Spanned<RawAccount>, c: &mut Checker<'_>) -> Option<Account> {
         .envelope_from_fallback
         .as_ref()
         .map(|a| c.address(a, "envelope_from_fallback"));
-    let delivery = delivery::check(&r, c);
+    let delivery = delivery::check(&r, &whole, c);
 
     if c.issues.len() > before {
         return None;
@@ -535,19 +544,25 @@ fn account(acct: Spanned<RawAccount>, c: &mut Checker<'_>) -> Option<Account> {
     })
 }
 
+/// The three password keys of a table: the account's, or `[account.imap]`'s (`prefix` = `"imap."`).
+pub(crate) struct PasswordKeys<'a> {
+    pub prefix: &'a str,
+    pub password: &'a Option<Str>,
+    pub file: &'a Option<Str>,
+    pub command: &'a Option<Spanned<Vec<Str>>>,
+}
+
 /// Exactly one of `password`, `password_file`, `password_command`.
-fn password_source(
-    r: &RawAccount,
+pub(crate) fn password_source(
+    k: PasswordKeys<'_>,
     whole: &Range<usize>,
     c: &mut Checker<'_>,
 ) -> Option<PasswordSource> {
+    let key = |name: &str| format!("{}{name}", k.prefix);
     let mut given: Vec<(&str, Range<usize>)> = [
-        ("password", r.password.as_ref().map(Spanned::span)),
-        ("password_file", r.password_file.as_ref().map(Spanned::span)),
-        (
-            "password_command",
-            r.password_command.as_ref().map(Spanned::span),
-        ),
+        ("password", k.password.as_ref().map(Spanned::span)),
+        ("password_file", k.file.as_ref().map(Spanned::span)),
+        ("password_command", k.command.as_ref().map(Spanned::span)),
     ]
     .into_iter()
     .filter_map(|(k, s)| Some((k, s?)))
@@ -557,49 +572,53 @@ fn password_source(
         [] => {
             c.err(
                 whole.clone(),
-                "password",
+                &key("password"),
                 "missing: set one of password, password_file or password_command",
             );
             return None;
         }
         [_] => {}
         [(first, _), rest @ ..] => {
-            for (key, span) in rest {
+            for (name, span) in rest {
                 c.err(
                     span.clone(),
-                    key,
+                    &key(name),
                     format!("{first} is set already; set only one of password, password_file or password_command"),
                 );
             }
             return None;
         }
     }
-    if let Some(p) = &r.password {
-        c.no_line_breaks(p, "password");
+    if let Some(p) = k.password {
+        c.no_line_breaks(p, &key("password"));
         if p.get_ref().is_empty() {
-            c.err(p.span(), "password", "is empty");
+            c.err(p.span(), &key("password"), "is empty");
         }
         return Some(PasswordSource::Inline(Secret::new(p.get_ref().clone())));
     }
-    if let Some(p) = &r.password_file {
-        return Some(PasswordSource::File(c.path(p, "password_file")));
+    if let Some(p) = k.file {
+        return Some(PasswordSource::File(c.path(p, &key("password_file"))));
     }
-    let argv = r.password_command.as_ref()?;
+    let argv = k.command.as_ref()?;
     let args: Vec<String> = argv.get_ref().iter().map(|a| a.get_ref().clone()).collect();
     if args.first().is_none_or(String::is_empty) {
         c.err(
             argv.span(),
-            "password_command",
+            &key("password_command"),
             "must be a non-empty array: [\"program\", \"arg\", ...]",
         );
     } else if args.iter().any(|a| a.contains('\0')) {
-        c.err(argv.span(), "password_command", "contains a NUL character");
+        c.err(
+            argv.span(),
+            &key("password_command"),
+            "contains a NUL character",
+        );
     }
     Some(PasswordSource::Command(args))
 }
 
 /// `cert_sha256`: 64 hex digits, optionally separated by colons as `openssl x509 -fingerprint` prints them.
-fn parse_sha256(s: &str) -> Option<[u8; 32]> {
+pub(crate) fn parse_sha256(s: &str) -> Option<[u8; 32]> {
     let hex: Vec<u8> = s.bytes().filter(|b| *b != b':').collect();
     if hex.len() != 64 || !hex.iter().all(u8::is_ascii_hexdigit) {
         return None;

@@ -5,6 +5,7 @@
 //! of the directory), and the poller records the UID and `DELE`s only after that commit (invariant 1). Both want
 //! LF line endings, as Postfix's local delivery and procmail write them ([`lf`]).
 
+pub mod imap;
 pub mod lf;
 pub mod maildir;
 pub mod mda;

@@ -26,6 +26,13 @@ pub use scan::{header_block_end, normalize_line_endings};
 
 use crate::config::DropDeliveredTo;
 
+/// The unfolded value of the first header field called `name` (case-insensitive), if the message has one.
+pub fn first_field(raw: &[u8], name: &str) -> Option<Vec<u8>> {
+    let section = scan::scan(raw, scan::LineEnds::Any, false);
+    let field = section.fields.iter().find(|f| f.is_named(raw, name))?;
+    Some(scan::unfolded_value(raw, field, scan::LineEnds::Any))
+}
+
 /// What [`apply`] does to one message; built from an account's configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rules {

@@ -209,6 +209,7 @@ async fn deliver_one(
     if ctx.diff {
         let after = match &*dest {
             Destination::Smtp(_) => "as sent to the MTA".to_owned(),
+            Destination::Imap(_) => "as appended to the IMAP server".to_owned(),
             other => format!("as handed to {other} (with LF line endings)"),
         };
         print_diff(ctx, &p.uid, raw, &filtered.edits, &after);

@@ -20,6 +20,8 @@ pub(super) enum Destination<'a> {
     Smtp(Box<Link<'a>>),
     Mda(&'a Mda),
     Maildir(&'a Path),
+    /// IMAP APPEND (issue 14); boxed as the SMTP session is.
+    Imap(Box<deliver::imap::Session>),
 }
 
 /// How the destination committed one message, for the log line.
@@ -30,6 +32,7 @@ pub(super) struct Committed(pub(super) String);
 pub(super) enum DeliveryError {
     Smtp(SmtpError),
     Local(LocalError),
+    Imap(deliver::imap::ImapError),
 }
 
 impl<'a> Destination<'a> {
@@ -47,6 +50,19 @@ impl<'a> Destination<'a> {
             )),
             Delivery::Mda(mda) => Destination::Mda(mda),
             Delivery::Maildir(root) => Destination::Maildir(root),
+            Delivery::Imap(imap) => {
+                let password = imap
+                    .password
+                    .resolve(&acct.name)
+                    .await
+                    .map_err(|e| DeliveryError::Imap(deliver::imap::ImapError::Password(e)))?;
+                secrets.add(&password);
+                Destination::Imap(Box::new(
+                    deliver::imap::Session::open(imap, &password, acct.timeout, secrets)
+                        .await
+                        .map_err(DeliveryError::Imap)?,
+                ))
+            }
         })
     }
 
@@ -54,7 +70,7 @@ impl<'a> Destination<'a> {
     pub(super) fn size_limit(&self) -> Option<u64> {
         match self {
             Destination::Smtp(link) => link.size_limit(),
-            Destination::Mda(_) | Destination::Maildir(_) => None,
+            Destination::Mda(_) | Destination::Maildir(_) | Destination::Imap(_) => None,
         }
     }
 
@@ -101,13 +117,25 @@ impl<'a> Destination<'a> {
                     .map_err(DeliveryError::Local)?;
                 Ok(Committed(format!("written to {}", path.display())))
             }
+            Destination::Imap(session) => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64);
+                match session.append(message, now).await {
+                    Ok(Some(uid)) => Ok(Committed(format!("IMAP APPEND OK, APPENDUID {uid}"))),
+                    Ok(None) => Ok(Committed("IMAP APPEND OK".into())),
+                    Err(e) => Err(DeliveryError::Imap(e)),
+                }
+            }
         }
     }
 
     /// End the session (SMTP QUIT).
     pub(super) async fn quit(self) {
-        if let Destination::Smtp(link) = self {
-            link.quit().await;
+        match self {
+            Destination::Smtp(link) => link.quit().await,
+            Destination::Imap(session) => session.logout().await,
+            Destination::Mda(_) | Destination::Maildir(_) => {}
         }
     }
 }
@@ -118,6 +146,7 @@ impl fmt::Display for Destination<'_> {
             Destination::Smtp(_) => f.write_str("the MTA"),
             Destination::Mda(m) => write!(f, "the MDA {:?}", m.argv[0]),
             Destination::Maildir(p) => write!(f, "the Maildir {}", p.display()),
+            Destination::Imap(_) => f.write_str("the IMAP server"),
         }
     }
 }
@@ -127,11 +156,8 @@ impl DeliveryError {
     pub(super) fn verdict(&self) -> Verdict {
         match self {
             DeliveryError::Smtp(e) => e.verdict(),
-            DeliveryError::Local(e) => match e.class() {
-                ExitClass::Partial => Verdict::Rejected,
-                ExitClass::Config => Verdict::Misconfigured,
-                _ => Verdict::Temporary,
-            },
+            DeliveryError::Local(e) => verdict_of(e.class()),
+            DeliveryError::Imap(e) => verdict_of(e.class()),
         }
     }
 
@@ -139,6 +165,7 @@ impl DeliveryError {
         match self {
             DeliveryError::Smtp(e) => e.class(),
             DeliveryError::Local(e) => e.class(),
+            DeliveryError::Imap(e) => e.class(),
         }
     }
 
@@ -153,6 +180,7 @@ impl DeliveryError {
         match self {
             DeliveryError::Smtp(e) => (e.code().unwrap_or(550), e.text().to_owned()),
             DeliveryError::Local(e) => e.refusal().unwrap_or((0, e.to_string())),
+            DeliveryError::Imap(e) => e.refusal().unwrap_or((0, e.to_string())),
         }
     }
 
@@ -162,8 +190,17 @@ impl DeliveryError {
             DeliveryError::Smtp(e) => crate::explain::describe(e.code(), e.text())
                 .map(|r| format!("; {r}"))
                 .unwrap_or_default(),
-            DeliveryError::Local(_) => String::new(),
+            DeliveryError::Local(_) | DeliveryError::Imap(_) => String::new(),
         }
+    }
+}
+
+/// A local or IMAP destination's exit class as a verdict: refused for good, a configuration problem, or keep.
+fn verdict_of(class: ExitClass) -> Verdict {
+    match class {
+        ExitClass::Partial => Verdict::Rejected,
+        ExitClass::Config => Verdict::Misconfigured,
+        _ => Verdict::Temporary,
     }
 }
 
@@ -172,6 +209,7 @@ impl fmt::Display for DeliveryError {
         match self {
             DeliveryError::Smtp(e) => e.fmt(f),
             DeliveryError::Local(e) => e.fmt(f),
+            DeliveryError::Imap(e) => e.fmt(f),
         }
     }
 }
@@ -182,6 +220,7 @@ impl std::error::Error for DeliveryError {
         match self {
             DeliveryError::Smtp(e) => e.source(),
             DeliveryError::Local(e) => e.source(),
+            DeliveryError::Imap(e) => e.source(),
         }
     }
 }

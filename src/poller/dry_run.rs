@@ -260,6 +260,10 @@ fn show_delivery(
             root.display(),
             envelope.to
         ),
+        Delivery::Imap(imap) => format!(
+            "with IMAP APPEND to {}:{} folder {:?} as {:?}",
+            imap.host, imap.port, imap.folder, imap.user
+        ),
     };
     let _ = writeln!(
         out,

@@ -10,7 +10,7 @@
 pub mod auth;
 pub mod client;
 pub mod codec;
-mod stream;
+pub(crate) mod stream;
 
 use std::fmt;
 use std::io;

@@ -10,7 +10,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 /// The transport under a [`super::Client`]: plain TCP, or TLS over it.
-pub(super) enum Stream {
+pub(crate) enum Stream {
     Plain(TcpStream),
     Tls(Box<TlsStream<Sniff>>),
     /// Only while the TCP stream is being handed to the TLS handshake, or after it failed.
@@ -68,13 +68,13 @@ const SNIFFED: usize = 8;
 
 /// The TCP stream under TLS, keeping the first bytes the server sent, so that a failed handshake can tell a
 /// server that spoke plain POP3 (`+OK ...`) from one that broke TLS (issue 9: implicit TLS on a plain port).
-pub(super) struct Sniff {
+pub(crate) struct Sniff {
     tcp: TcpStream,
     first: Vec<u8>,
 }
 
 impl Sniff {
-    pub(super) fn new(tcp: TcpStream) -> Sniff {
+    pub(crate) fn new(tcp: TcpStream) -> Sniff {
         Sniff {
             tcp,
             first: Vec::with_capacity(SNIFFED),

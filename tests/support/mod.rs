@@ -12,6 +12,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod bearer;
+pub mod imap;
 pub mod oauth;
 pub mod pki;
 pub mod pop3;

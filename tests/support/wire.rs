@@ -128,6 +128,16 @@ impl Wire {
         Ok(n)
     }
 
+    /// Read exactly `n` bytes (an IMAP literal).
+    pub fn read_exact(&mut self, n: usize) -> Result<Vec<u8>, LineError> {
+        while self.buf.len() < n {
+            if self.eof || self.read_some()? == 0 {
+                return Err(LineError::Eof);
+            }
+        }
+        Ok(self.buf.drain(..n).collect())
+    }
+
     /// Read one line, terminator (LF, with or without CR) included. `max` bounds the line.
     pub fn read_line(&mut self, max: usize) -> Result<Vec<u8>, LineError> {
         let mut scanned = 0;
