@@ -95,6 +95,9 @@ write_dovecot() {
     chown "$MAIL_UID:$MAIL_GID" "$d/mail" "$d/home"
     # passwd-file: user:{scheme}password:uid:gid:gecos:home:shell:extra
     printf '%s:{PLAIN}%s::::::\n' "$POP_USER" "$POP_PASS" "$IMAP_USER" "$IMAP_PASS" >"$d/passwd"
+    # A second mailbox, delivered to over LMTP by `delivery = "lmtp"` tests (issue 12): not the POP3 one popfetch
+    # fetches from, so nothing fetched comes back. It has no password (LMTP does not log in).
+    printf '%s:{PLAIN}%s::::::\n' "lmtpjoe" "no-login-$$" >>"$d/passwd"
     chmod 640 "$d/passwd"
     chgrp dovecot "$d/passwd"
     local ssl_dh=""
@@ -176,6 +179,9 @@ service lmtp {
     address = 127.0.0.1
     port = $LMTP_PORT
   }
+  unix_listener lmtp {
+    mode = 0600
+  }
 }
 # LMTP recipients are full addresses (joe@example.test); the passwd-file knows the bare user name.
 protocol lmtp {
@@ -185,8 +191,8 @@ service anvil {
   chroot =
 }
 EOF
-    mkdir -p "$d/mail/$POP_USER/new" "$d/mail/$POP_USER/cur" "$d/mail/$POP_USER/tmp"
-    chown -R "$MAIL_UID:$MAIL_GID" "$d/mail/$POP_USER"
+    mkdir -p "$d/mail/$POP_USER/new" "$d/mail/$POP_USER/cur" "$d/mail/$POP_USER/tmp" "$d/mail/lmtpjoe"
+    chown -R "$MAIL_UID:$MAIL_GID" "$d/mail/$POP_USER" "$d/mail/lmtpjoe"
     mkdir -p "$d/mail/$IMAP_USER/new" "$d/mail/$IMAP_USER/cur" "$d/mail/$IMAP_USER/tmp"
     chown -R "$MAIL_UID:$MAIL_GID" "$d/mail/$IMAP_USER"
 }
@@ -283,6 +289,9 @@ POP3_PORT=$POP3_PORT
 POP3S_PORT=$POP3S_PORT
 SMTP_PORT=$SMTP_PORT
 LMTP_PORT=$LMTP_PORT
+LMTP_SOCKET=$DIR/dovecot/run/lmtp
+LMTP_TARGET=lmtpjoe@$DOMAIN
+LMTP_MAILDIR=$DIR/dovecot/mail/lmtpjoe
 CA_FILE=$DIR/tls/ca.pem
 WRONG_CA_FILE=$DIR/tls/other-ca.pem
 POP_USER=$POP_USER
