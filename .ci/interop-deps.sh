@@ -14,7 +14,7 @@
 # (exit 101 = "action forbidden", see /usr/share/doc/init-system-helpers/README.policy-rc.d).
 set -euo pipefail
 
-packages=(dovecot-core dovecot-pop3d dovecot-lmtpd postfix openssl faketime fetchmail getmail6 mpop procmail)
+packages=(dovecot-core dovecot-pop3d dovecot-lmtpd dovecot-imapd postfix openssl faketime fetchmail getmail6 mpop procmail)
 # Libraries of the unpacked exim4-daemon-light and opensmtpd (from their Depends), and unshare/mount for
 # OpenSMTPD's private mount namespace.
 packages+=(libdb5.3 libgnutls-dane0 libgnutls30 libidn12 libidn2-0 libnsl2 libpcre2-8-0 libcrypt1

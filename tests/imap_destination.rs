@@ -47,7 +47,12 @@ fn imap(w: &World, caps: &str, appends: &[&str]) -> FakeImap {
 
 /// The world's account with `delivery = "imap"` and an `[account.imap]` table for `imap` plus `extra` lines.
 fn config(w: &World, imap: &FakeImap, extra: &str) -> TestConfig {
-    let cfg = w.config(w.account().extra("delivery", "\"imap\""));
+    config_for(w, w.account(), imap, extra)
+}
+
+/// [`config`] with the POP3 side's account `acct`.
+fn config_for(w: &World, acct: AccountCfg, imap: &FakeImap, extra: &str) -> TestConfig {
+    let cfg = w.config(acct.extra("delivery", "\"imap\""));
     let mut text = std::fs::read_to_string(&cfg.path).unwrap();
     text.push_str(&format!(
         "\n[account.imap]\nhost = \"127.0.0.1\"\nport = {}\nca_file = {}\nuser = {}\npassword = {}\n{extra}\n",
@@ -249,4 +254,31 @@ fn a_refused_login_is_exit_77_and_the_password_is_never_shown() {
         Vec::<String>::new(),
         "no RETR before the destination is open"
     );
+}
+
+#[test]
+fn a_bye_in_the_middle_of_the_literal_or_no_continuation_at_all_keeps_the_mail_with_exit_75() {
+    let w = world(1);
+    let srv = imap(&w, "IMAP4rev1 LITERAL+", &["BYE-MID"]);
+    let cfg = config(&w, &srv, "");
+    let out = run(&cfg.path, &["run"]);
+    assert_eq!(out.code, 75, "{}", out.all());
+    assert_eq!(w.pop.mailbox_uids(), vec!["uid-1"]);
+
+    let w = world(1);
+    let srv = imap(&w, "IMAP4rev1", &["!STALL"]);
+    let cfg = config_for(&w, w.account().extra("timeout", "2"), &srv, "");
+    let started = std::time::Instant::now();
+    let out = run(&cfg.path, &["run"]);
+    assert_eq!(out.code, 75, "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("no answer within the timeout during append"),
+        "{}",
+        out.stderr
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert_eq!(w.pop.mailbox_uids(), vec!["uid-1"]);
+    assert!(srv.literals().is_empty());
+    assert!(srv.violations().is_empty(), "{:?}", srv.violations());
 }

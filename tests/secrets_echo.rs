@@ -312,3 +312,21 @@ fn t20_echo_in_the_mta_greeting_and_a_temporary_refusal_is_scrubbed() {
         );
     }
 }
+
+#[test]
+fn t20_echo_in_a_garbled_mta_reply_is_scrubbed() {
+    for (form, echo) in forms() {
+        let b = SmtpBehavior {
+            mail_reply: Some(format!("echo {echo}")),
+            ..SmtpBehavior::default()
+        };
+        let (w, out) = mta_case(&["-vv", "run"], b);
+        assert_eq!(out.code, 75, "{form}: {}", out.all());
+        assert_scrubbed(
+            &format!("garbled reply to MAIL, {form}"),
+            &w,
+            &out,
+            &[("output", "garbled reply to MAIL FROM: \"echo ")],
+        );
+    }
+}

@@ -66,7 +66,7 @@ pub async fn offline(config: &Config) -> Vec<Finding> {
                     );
                 }
             }
-            Delivery::Smtp | Delivery::Imap(_) => {}
+            Delivery::Smtp | Delivery::Lmtp(_) | Delivery::Imap(_) => {}
         }
         if let Some(ca_file) = &acct.ca_file {
             let settings = TlsSettings {

@@ -22,12 +22,31 @@ const MDA_TIMEOUT_RANGE: (i64, i64) = (1, 86_400);
 pub enum Delivery {
     /// MAIL/RCPT/DATA to the `[smtp]` host and port (the default).
     Smtp,
+    /// LHLO/MAIL/RCPT/DATA (RFC 2033) to an LMTP server, such as Dovecot's.
+    Lmtp(Lmtp),
     /// A mail delivery agent, one process per message, the message on its stdin.
     Mda(Mda),
     /// A Maildir: the message is written into `tmp/`, fsynced and moved into `new/`.
     Maildir(PathBuf),
     /// IMAP APPEND into a folder of `[account.imap]` (issue 14). Boxed: it is much larger than the others.
     Imap(Box<super::Imap>),
+}
+
+/// `lmtp = "unix:PATH"` or `"HOST:PORT"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lmtp {
+    Unix(PathBuf),
+    Tcp { host: String, port: u16 },
+}
+
+impl std::fmt::Display for Lmtp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Lmtp::Unix(p) => write!(f, "unix:{}", p.display()),
+            Lmtp::Tcp { host, port } if host.contains(':') => write!(f, "[{host}]:{port}"),
+            Lmtp::Tcp { host, port } => write!(f, "{host}:{port}"),
+        }
+    }
 }
 
 /// `mda = [argv...]` and `mda_timeout`.
@@ -41,6 +60,7 @@ pub struct Mda {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Smtp,
+    Lmtp,
     Mda,
     Maildir,
     Imap,
@@ -54,6 +74,7 @@ pub(crate) fn check(r: &RawAccount, whole: &Range<usize>, c: &mut Checker<'_>) -
         "delivery",
         &[
             ("smtp", Kind::Smtp),
+            ("lmtp", Kind::Lmtp),
             ("mda", Kind::Mda),
             ("maildir", Kind::Maildir),
             ("imap", Kind::Imap),
@@ -61,6 +82,7 @@ pub(crate) fn check(r: &RawAccount, whole: &Range<usize>, c: &mut Checker<'_>) -
         Kind::Smtp,
     );
     let keys = [
+        ("lmtp", r.lmtp.as_ref().map(Spanned::span), Kind::Lmtp),
         ("mda", r.mda.as_ref().map(Spanned::span), Kind::Mda),
         (
             "mda_timeout",
@@ -91,6 +113,17 @@ pub(crate) fn check(r: &RawAccount, whole: &Range<usize>, c: &mut Checker<'_>) -
     let at = r.delivery.as_ref().map(Spanned::span).unwrap_or_default();
     let delivery = match kind {
         Kind::Smtp => Delivery::Smtp,
+        Kind::Lmtp => match &r.lmtp {
+            None => {
+                c.err(
+                    at.clone(),
+                    "lmtp",
+                    "missing: delivery = \"lmtp\" needs lmtp = \"unix:/run/dovecot/lmtp\" or \"HOST:PORT\"",
+                );
+                Delivery::Smtp
+            }
+            Some(v) => Delivery::Lmtp(lmtp_addr(v, c)),
+        },
         Kind::Mda => {
             let timeout = c.int_in(
                 &r.mda_timeout,
@@ -131,6 +164,37 @@ pub(crate) fn check(r: &RawAccount, whole: &Range<usize>, c: &mut Checker<'_>) -
         },
     };
     (c.issues.len() == before).then_some(delivery)
+}
+
+/// `unix:PATH` (a relative path is taken from the config file's directory) or `HOST:PORT` (`[IPv6]:PORT`).
+fn lmtp_addr(v: &super::raw::Str, c: &mut Checker<'_>) -> Lmtp {
+    let text = v.get_ref();
+    if let Some(path) = text.strip_prefix("unix:") {
+        let spanned = Spanned::new(v.span(), path.to_owned());
+        return Lmtp::Unix(c.path(&spanned, "lmtp"));
+    }
+    let parsed = text.rsplit_once(':').and_then(|(host, port)| {
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        let port = port.parse::<u16>().ok().filter(|p| *p > 0)?;
+        (super::validate::is_host_like(host)).then(|| (host.to_owned(), port))
+    });
+    match parsed {
+        Some((host, port)) => Lmtp::Tcp { host, port },
+        None => {
+            c.err(
+                v.span(),
+                "lmtp",
+                format!("{text:?} is neither \"unix:/path/to/socket\" nor \"HOST:PORT\" (LMTP has no default port)"),
+            );
+            Lmtp::Tcp {
+                host: String::new(),
+                port: 0,
+            }
+        }
+    }
 }
 
 /// The MDA's argv: a non-empty program, no NUL, and only the placeholders `%T`, `%F` and `%%` (fetchmail's `%T`

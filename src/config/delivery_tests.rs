@@ -45,8 +45,30 @@ fn keys_of_another_destination_and_missing_keys_are_errors_at_their_place() {
         (
             "delivery = \"pigeon\"",
             "delivery",
-            "is not one of \"smtp\", \"mda\", \"maildir\"",
+            "is not one of \"smtp\", \"lmtp\", \"mda\", \"maildir\"",
         ),
+        (
+            "lmtp = \"127.0.0.1:24\"",
+            "lmtp",
+            "only used with delivery = \"lmtp\"",
+        ),
+        ("delivery = \"lmtp\"", "lmtp", "missing"),
+        (
+            "delivery = \"lmtp\"\nlmtp = \"localhost\"",
+            "lmtp",
+            "neither",
+        ),
+        (
+            "delivery = \"lmtp\"\nlmtp = \"localhost:0\"",
+            "lmtp",
+            "neither",
+        ),
+        (
+            "delivery = \"lmtp\"\nlmtp = \"bad host:24\"",
+            "lmtp",
+            "neither",
+        ),
+        ("delivery = \"lmtp\"\nlmtp = \"unix:\"", "lmtp", "is empty"),
         (
             "mda = [\"procmail\"]",
             "mda",

@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use crate::secret::Secret;
 
-pub use delivery::{DEFAULT_MDA_TIMEOUT, Delivery, Mda};
+pub use delivery::{DEFAULT_MDA_TIMEOUT, Delivery, Lmtp, Mda};
 pub use error::{ConfigError, Problem};
 pub use imap::{Imap, ImapTls};
 pub use password::{PASSWORD_COMMAND_TIMEOUT, PasswordError, read_secret_file};

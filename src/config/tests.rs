@@ -134,6 +134,8 @@ strip_delivered_to = ["Old@Example.ORG", "alias@example.org"]
 received = false
 max_message_size = 1000000
 envelope_from_fallback = "postmaster@example.org"
+delivery = "lmtp"
+lmtp = "unix:/run/dovecot/lmtp"
 
 [[account]]
 name = "work.mail_2"
@@ -229,6 +231,10 @@ fn every_key_is_read() {
         "a relative password_file is taken from the config file's directory"
     );
     assert_eq!(t.drop_delivered_to, DropDeliveredTo::None);
+    assert_eq!(
+        a.delivery,
+        Delivery::Lmtp(Lmtp::Unix(PathBuf::from("/run/dovecot/lmtp")))
+    );
     assert_eq!(
         b.delivery,
         Delivery::Mda(Mda {

@@ -66,7 +66,7 @@ pub fn validate_address(addr: &str) -> Result<(), &'static str> {
 }
 
 /// A host name or IP literal fit for `connect()` and logs: ASCII letters, digits and `.-_:[]`, at most 253.
-fn is_host_like(s: &str) -> bool {
+pub(crate) fn is_host_like(s: &str) -> bool {
     (1..=253).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b".-_:[]".contains(&b))

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use tracing::warn;
 
-use super::link::Link;
+use super::link::{Link, Server};
 use crate::config::{Account, Config, Delivery, Mda};
 use crate::deliver::{self, LocalError};
 use crate::error::ExitClass;
@@ -16,7 +16,7 @@ use crate::untrusted::Secrets;
 
 /// One poll's destination, opened before the first RETR (design flow step 4).
 pub(super) enum Destination<'a> {
-    /// Boxed: a live SMTP session is large, the local destinations are a reference.
+    /// SMTP or LMTP. Boxed: a live session is large, the local destinations are a reference.
     Smtp(Box<Link<'a>>),
     Mda(&'a Mda),
     Maildir(&'a Path),
@@ -44,10 +44,21 @@ impl<'a> Destination<'a> {
     ) -> Result<Self, DeliveryError> {
         Ok(match &acct.delivery {
             Delivery::Smtp => Destination::Smtp(Box::new(
-                Link::open(&config.smtp, secrets)
+                Link::open(Server::Smtp(&config.smtp), secrets)
                     .await
                     .map_err(DeliveryError::Smtp)?,
             )),
+            Delivery::Lmtp(at) => {
+                let server = Server::Lmtp {
+                    at,
+                    helo_name: &config.smtp.helo_name,
+                };
+                Destination::Smtp(Box::new(
+                    Link::open(server, secrets)
+                        .await
+                        .map_err(DeliveryError::Smtp)?,
+                ))
+            }
             Delivery::Mda(mda) => Destination::Mda(mda),
             Delivery::Maildir(root) => Destination::Maildir(root),
             Delivery::Imap(imap) => {

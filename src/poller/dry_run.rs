@@ -251,6 +251,10 @@ fn show_delivery(
             "to {}:{} with MAIL FROM:<{from}> RCPT TO:<{}>",
             config.smtp.host, config.smtp.port, envelope.to
         ),
+        Delivery::Lmtp(at) => format!(
+            "over LMTP to {at} with MAIL FROM:<{from}> RCPT TO:<{}>",
+            envelope.to
+        ),
         Delivery::Mda(mda) => format!(
             "to the MDA {:?} (LF line endings on its stdin)",
             crate::deliver::mda::expand(&mda.argv, &envelope.to, from)

@@ -12,8 +12,10 @@
 
 use tracing::{debug, info, warn};
 
-use crate::config::SmtpConfig;
-use crate::smtp::{self, Accepted, Envelope, MailHints, Mta, Phase, SmtpError};
+use std::time::Duration;
+
+use crate::config::{Lmtp, SmtpConfig};
+use crate::smtp::{self, Accepted, Envelope, MailHints, Mta, Phase, Protocol, SmtpError};
 use crate::untrusted::Secrets;
 
 /// The most sessions the MTA may end in one poll before the poll stops with a temporary failure (exit 75) and
@@ -22,9 +24,18 @@ use crate::untrusted::Secrets;
 /// messages per poll. Sessions closed by popfetch itself for `batch_limit` do not count.
 pub(super) const MAX_RECONNECTS: usize = 100;
 
+/// Whom a [`Link`] talks to.
+#[derive(Clone, Copy)]
+pub(super) enum Server<'a> {
+    /// The `[smtp]` MTA.
+    Smtp(&'a SmtpConfig),
+    /// An LMTP server (RFC 2033, issue 12); `helo_name` goes into LHLO.
+    Lmtp { at: &'a Lmtp, helo_name: &'a str },
+}
+
 /// One poll's MTA connection and its counters.
 pub(super) struct Link<'a> {
-    smtp: &'a SmtpConfig,
+    server: Server<'a>,
     /// `None` between a closed session and the next message.
     mta: Option<Mta>,
     /// The MTA's SIZE limit, from the first session.
@@ -42,14 +53,11 @@ impl<'a> Link<'a> {
     ///
     /// # Errors
     /// As [`Mta::connect`]: the MTA is down or refuses the session.
-    pub(super) async fn open(
-        smtp: &'a SmtpConfig,
-        secrets: &Secrets,
-    ) -> Result<Link<'a>, SmtpError> {
-        let mta = connect(smtp, secrets).await?;
+    pub(super) async fn open(server: Server<'a>, secrets: &Secrets) -> Result<Link<'a>, SmtpError> {
+        let mta = connect(server, secrets).await?;
         Ok(Link {
             secrets: secrets.clone(),
-            smtp,
+            server,
             size_limit: mta.size_limit(),
             mta: Some(mta),
             taken: 0,
@@ -149,7 +157,10 @@ impl<'a> Link<'a> {
 
     fn lost(&self, phase: Phase) -> SmtpError {
         SmtpError::Unreachable {
-            addr: format!("{}:{}", self.smtp.host, self.smtp.port),
+            addr: match self.server {
+                Server::Smtp(smtp) => format!("{}:{}", smtp.host, smtp.port),
+                Server::Lmtp { at, .. } => at.to_string(),
+            },
             phase,
             source: std::io::Error::new(std::io::ErrorKind::NotConnected, "no open session"),
         }
@@ -160,7 +171,8 @@ impl<'a> Link<'a> {
         envelope: &Envelope,
         step: Step<'_>,
     ) -> Result<Option<Accepted>, SmtpError> {
-        if self.smtp.batch_limit.reached(self.taken)
+        if let Server::Smtp(smtp) = self.server
+            && smtp.batch_limit.reached(self.taken)
             && let Some(mta) = self.mta.take()
         {
             debug!(
@@ -175,7 +187,7 @@ impl<'a> Link<'a> {
                 Some(m) => m,
                 None => {
                     self.taken = 0;
-                    connect(self.smtp, &self.secrets).await?
+                    connect(self.server, &self.secrets).await?
                 }
             };
             let mta = self.mta.insert(mta);
@@ -247,13 +259,57 @@ enum Step<'m> {
     Open(MailHints),
 }
 
-async fn connect(smtp: &SmtpConfig, secrets: &Secrets) -> Result<Mta, SmtpError> {
-    Mta::connect(
-        &smtp.host,
-        smtp.port,
-        &smtp.helo_name,
-        smtp::Timeouts::default(),
-        secrets,
-    )
-    .await
+async fn connect(server: Server<'_>, secrets: &Secrets) -> Result<Mta, SmtpError> {
+    let timeouts = smtp::Timeouts::default();
+    let (at, helo_name) = match server {
+        Server::Smtp(smtp) => {
+            return Mta::connect(&smtp.host, smtp.port, &smtp.helo_name, timeouts, secrets).await;
+        }
+        Server::Lmtp { at, helo_name } => (at, helo_name),
+    };
+    let addr = at.to_string();
+    let unreachable = |source| SmtpError::Unreachable {
+        addr: addr.clone(),
+        phase: Phase::Connect,
+        source,
+    };
+    let io: Box<dyn smtp::Io> = match at {
+        Lmtp::Unix(path) => Box::new(
+            within(
+                timeouts.connect,
+                &addr,
+                tokio::net::UnixStream::connect(path),
+            )
+            .await?
+            .map_err(unreachable)?,
+        ),
+        Lmtp::Tcp { host, port } => {
+            let tcp = within(
+                timeouts.connect,
+                &addr,
+                tokio::net::TcpStream::connect((host.as_str(), *port)),
+            )
+            .await?
+            .map_err(unreachable)?;
+            // As for SMTP: small latency-bound writes (see Mta::connect).
+            let _ = tcp.set_nodelay(true);
+            Box::new(tcp)
+        }
+    };
+    Mta::over(io, addr, helo_name, timeouts, Protocol::Lmtp, secrets).await
+}
+
+/// `fut` bounded by the connect deadline.
+async fn within<T>(
+    limit: Duration,
+    addr: &str,
+    fut: impl std::future::Future<Output = T>,
+) -> Result<T, SmtpError> {
+    tokio::time::timeout(limit, fut)
+        .await
+        .map_err(|_| SmtpError::Timeout {
+            addr: addr.to_owned(),
+            phase: Phase::Connect,
+            secs: limit.as_secs(),
+        })
 }

@@ -58,10 +58,12 @@ pub enum SmtpError {
         source: std::io::Error,
     },
     /// The MTA's reply was not a well-formed reply (catalog S-09): the connection is dropped.
-    #[error("MTA {addr}: garbled reply to {phase}")]
+    #[error("MTA {addr}: garbled reply to {phase}{}", quoted(line))]
     Garbled {
         addr: String,
         phase: Phase,
+        /// The malformed line, scrubbed, escaped and bounded ([`crate::untrusted`]); empty for other faults.
+        line: Shown,
         #[source]
         source: ReplyError,
     },
@@ -218,6 +220,15 @@ impl SmtpError {
             SmtpError::Reply { text, .. } => text.as_str(),
             _ => "",
         }
+    }
+}
+
+/// `: "line"`, or nothing for an empty line.
+fn quoted(line: &Shown) -> String {
+    if line.is_empty() {
+        String::new()
+    } else {
+        format!(": \"{line}\"")
     }
 }
 

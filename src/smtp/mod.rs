@@ -348,6 +348,12 @@ impl Mta {
                 secs: d.as_secs(),
             },
             WireError::Garbled(source) => SmtpError::Garbled {
+                line: match &source {
+                    reply::ReplyError::Malformed { line } => {
+                        self.secrets.show(line, crate::untrusted::REPLY)
+                    }
+                    _ => Shown::default(),
+                },
                 addr,
                 phase,
                 source,

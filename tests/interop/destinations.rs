@@ -41,7 +41,8 @@ fn deliver_all(s: &Servers, extra: &str, dir: &Path) -> Cases {
     (messages, maildir_messages(dir))
 }
 
-fn the_case<'a>(files: &'a [Vec<u8>], case: &str) -> &'a [u8] {
+/// The one message of `files` carrying `X-Case: case` (LF line endings).
+pub(super) fn the_case<'a>(files: &'a [Vec<u8>], case: &str) -> &'a [u8] {
     let tag = format!("\nX-Case: {case}\n");
     let found: Vec<&Vec<u8>> = files
         .iter()
@@ -134,4 +135,70 @@ fn d12_dovecot_lda_as_the_mda_delivers_the_content_corpus_byte_exact() {
         "{}",
         tail(&s.dovecot_log(), 10)
     );
+}
+
+/// `delivery = "lmtp"` to the suite's Dovecot LMTP at `lmtp`, into the second mailbox (`LMTP_TARGET`): each
+/// message as Dovecot stores it is its Return-Path and Delivered-To, its own Received, popfetch's Received, then
+/// the original with LF line endings.
+fn lmtp_delivers(s: &Servers, lmtp: &str) {
+    let root = s.path("LMTP_MAILDIR");
+    let extra = format!(
+        "delivery = \"lmtp\"\nlmtp = {lmtp:?}\ntarget = {:?}",
+        s.get("LMTP_TARGET")
+    );
+    // `config` writes the suite's target; a second `target` line would be a duplicate key, so replace it.
+    let config = s.config(Tls::Implicit, &s.path("CA_FILE"), &extra);
+    let text = fs::read_to_string(&config).expect("read config");
+    let first_target = format!("target = {:?}\n", s.get("TARGET"));
+    fs::write(&config, text.replacen(&first_target, "", 1)).expect("write config");
+    let messages = content_messages();
+    s.put(&messages.iter().map(|(_, m)| m.clone()).collect::<Vec<_>>());
+    let run = s.run(&config);
+    assert_eq!(run.code(), Some(0), "{}", s.context(&run));
+    assert!(
+        run.text().contains("over LMTP") || run.text().contains("delivered to <lmtpjoe@"),
+        "{}",
+        run.text()
+    );
+    assert_eq!(s.dovecot_left(), 0, "{}", s.context(&run));
+    assert!(s.delivered().is_empty(), "nothing goes through Postfix");
+    let files = maildir_messages(&root);
+    assert_eq!(files.len(), messages.len(), "{}", s.context(&run));
+    for (case, original) in &messages {
+        let got = the_case(&files, case);
+        let (rp, rest) = next_field(got);
+        assert!(
+            field_named(rp, "Return-Path"),
+            "case {case}: {:?}",
+            &got[..80]
+        );
+        let (dt, rest) = next_field(rest);
+        assert_eq!(
+            dt,
+            format!("Delivered-To: {}\n", s.get("LMTP_TARGET")).as_bytes()
+        );
+        let (dovecot, rest) = next_field(rest);
+        assert!(
+            field_named(dovecot, "Received") && contains(dovecot, b"LMTP"),
+            "case {case}"
+        );
+        assert_ours_then_original(rest, original, case);
+    }
+    let again = s.run(&config);
+    assert_eq!((again.code(), again.text()), (Some(0), String::new()));
+}
+
+#[test]
+#[ignore = "needs dovecot and postfix: run tests/interop/run.sh"]
+fn d12_lmtp_over_tcp_to_dovecot_delivers_the_content_corpus_byte_exact() {
+    let s = servers!("d12_lmtp_over_tcp_to_dovecot_delivers_the_content_corpus_byte_exact");
+    lmtp_delivers(&s, &format!("127.0.0.1:{}", s.get("LMTP_PORT")));
+}
+
+#[test]
+#[ignore = "needs dovecot and postfix: run tests/interop/run.sh"]
+fn d12_lmtp_over_a_unix_socket_to_dovecot_delivers_the_content_corpus_byte_exact() {
+    let s =
+        servers!("d12_lmtp_over_a_unix_socket_to_dovecot_delivers_the_content_corpus_byte_exact");
+    lmtp_delivers(&s, &format!("unix:{}", s.get("LMTP_SOCKET")));
 }

@@ -25,7 +25,8 @@ pub struct ImapBehavior {
     pub password: String,
     /// Replies to the APPENDs in order, after the tag (`OK [APPENDUID 1 7] done`, `NO [TRYCREATE] no folder`);
     /// when they run out: `OK APPEND completed`. A reply starting with `!` is sent instead of the continuation
-    /// of a synchronizing literal (the literal is never read).
+    /// of a synchronizing literal (the literal is never read); `!STALL` sends nothing at all; `BYE` answers the
+    /// literal with an untagged BYE, `BYE-MID` sends it after half the literal.
     pub appends: Vec<String>,
 }
 
@@ -166,11 +167,22 @@ fn session(w: &mut Wire, b: &ImapBehavior, log: &Arc<Mutex<Log>>) -> Option<()> 
                     if !w.buffered().is_empty() {
                         violation("literal data sent before the continuation".into());
                     }
+                    if reply == "!STALL" {
+                        // Never send the continuation: read until the client gives up.
+                        w.stall();
+                        return None;
+                    }
                     if let Some(refusal) = reply.strip_prefix('!') {
                         w.send(format!("{tag} {refusal}\r\n").as_bytes()).ok()?;
                         continue;
                     }
                     w.send(b"+ go ahead\r\n").ok()?;
+                }
+                if reply == "BYE-MID" {
+                    // Read half the literal, then say BYE and close.
+                    w.read_exact(n / 2).ok()?;
+                    w.send(b"* BYE shutting down\r\n").ok()?;
+                    return None;
                 }
                 let literal = w.read_exact(n).ok()?;
                 let end = w.read_line(1024).ok()?;
