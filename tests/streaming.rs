@@ -76,11 +76,13 @@ fn s21_p20_pop3_dying_mid_stream_sends_no_end_of_data_and_loses_nothing() {
         "{:?}",
         w.smtp.transactions().len()
     );
-    let sessions = w.smtp.sessions();
-    assert_eq!(
-        sessions.iter().map(|s| s.aborted_data).sum::<usize>(),
-        1,
-        "{sessions:?}"
+    // The fake notices the dropped connection on its own thread.
+    let aborted = |s: &FakeSmtp| s.sessions().iter().map(|x| x.aborted_data).sum::<usize>();
+    assert!(
+        w.smtp
+            .wait_until(std::time::Duration::from_secs(10), |s| aborted(s) == 1),
+        "the MTA did not see the transaction abandoned mid-DATA ({} aborted)",
+        aborted(&w.smtp)
     );
     assert_eq!(
         w.pop.mailbox_uids(),
