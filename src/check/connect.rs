@@ -16,7 +16,6 @@ use crate::config::{Account, Config};
 use crate::error::ExitClass;
 use crate::poller::{open_pop3, pop3_fail};
 use crate::smtp::{self, Mta};
-use crate::state::Identity;
 use crate::state::Snapshot;
 use crate::tls::explain::CertInfo;
 use crate::untrusted::Secrets;
@@ -82,11 +81,7 @@ async fn probe(config: &Config, acct: &Account) -> (ExitClass, String) {
 }
 
 async fn probe_pop3(config: &Config, acct: &Account, secrets: &Secrets) -> (ExitClass, String) {
-    let identity = Identity {
-        host: acct.host.clone(),
-        port: acct.port,
-        user: acct.user.clone(),
-    };
+    let identity = acct.identity();
     // A state a run would refuse is reported, and the servers are still tried: the rest of the line stays useful.
     let (snap, mut class, mut state_note) =
         match Snapshot::read(&config.state_dir, &acct.name, &identity) {

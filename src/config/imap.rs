@@ -9,7 +9,7 @@ use toml::Spanned;
 
 use super::PasswordSource;
 use super::raw::RawImap;
-use super::validate::{Checker, PasswordKeys, parse_sha256, password_source};
+use super::validate::{Checker, PasswordKeys, password_source};
 
 /// The longest `user` sent in LOGIN or AUTHENTICATE PLAIN.
 const MAX_USER_LEN: usize = 255;
@@ -77,17 +77,7 @@ pub(crate) fn check(
         if tls == ImapTls::Implicit { 993 } else { 143 },
     );
     let ca_file = r.ca_file.as_ref().map(|p| c.path(p, "imap.ca_file"));
-    let cert_sha256 = r.cert_sha256.as_ref().and_then(|p| {
-        let pin = parse_sha256(p.get_ref());
-        if pin.is_none() {
-            c.err(
-                p.span(),
-                "imap.cert_sha256",
-                "must be 64 hexadecimal digits (colons allowed)",
-            );
-        }
-        pin
-    });
+    let cert_sha256 = c.pin(&r.cert_sha256, "imap.cert_sha256");
     if let (Some(_), Some(pin)) = (&r.ca_file, &r.cert_sha256) {
         c.err(
             pin.span(),

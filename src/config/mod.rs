@@ -268,6 +268,17 @@ pub fn parse_str_with(
 ///
 /// # Errors
 /// [`ConfigError`]: unreadable, too large, unsafe permissions, or invalid content.
+impl Account {
+    /// The server and user the account's state file names (compared by [`crate::state::Identity::same_account`]).
+    pub fn identity(&self) -> crate::state::Identity {
+        crate::state::Identity {
+            host: self.host.clone(),
+            port: self.port,
+            user: self.user.clone(),
+        }
+    }
+}
+
 impl Config {
     /// The account named `name` in the file at `path`.
     ///

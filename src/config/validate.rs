@@ -185,6 +185,20 @@ impl Checker<'_> {
         s.get_ref().clone()
     }
 
+    /// A `cert_sha256` value: 64 hexadecimal digits, colons allowed; `None` when absent or invalid (recorded).
+    pub(crate) fn pin(&mut self, v: &Option<Str>, key: &str) -> Option<[u8; 32]> {
+        let p = v.as_ref()?;
+        let pin = parse_sha256(p.get_ref());
+        if pin.is_none() {
+            self.err(
+                p.span(),
+                key,
+                "must be 64 hexadecimal digits (colons allowed)",
+            );
+        }
+        pin
+    }
+
     /// A file path; relative paths are taken from the directory holding the config file, so that the meaning of
     /// the file does not depend on the directory cron happens to start popfetch in.
     pub(crate) fn path(&mut self, s: &Str, key: &str) -> PathBuf {
@@ -374,17 +388,7 @@ fn account(acct: Spanned<RawAccount>, c: &mut Checker<'_>) -> Option<Account> {
         if tls == TlsMode::Implicit { 995 } else { 110 },
     );
     let ca_file = r.ca_file.as_ref().map(|p| c.path(p, "ca_file"));
-    let cert_sha256 = r.cert_sha256.as_ref().and_then(|p| {
-        let pin = parse_sha256(p.get_ref());
-        if pin.is_none() {
-            c.err(
-                p.span(),
-                "cert_sha256",
-                "must be 64 hexadecimal digits (colons allowed)",
-            );
-        }
-        pin
-    });
+    let cert_sha256 = c.pin(&r.cert_sha256, "cert_sha256");
     for (key, span) in [
         ("ca_file", r.ca_file.as_ref().map(Spanned::span)),
         ("cert_sha256", r.cert_sha256.as_ref().map(Spanned::span)),

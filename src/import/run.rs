@@ -15,7 +15,7 @@ use super::{fetchmail, getmailrc, mpoprc, uids};
 use crate::config::{self, Account};
 use crate::error::ExitClass;
 use crate::poller::{Failure, chain, list_mailbox, open_pop3};
-use crate::state::{Identity, State};
+use crate::state::State;
 use crate::untrusted::Secrets;
 
 /// Refuse to read a source file larger than this (rc files are small; UID files hold at most a few 100 000 lines).
@@ -334,11 +334,7 @@ fn import_uids(config_path: &Path, args: UidsArgs) -> ExitClass {
             args.file.display()
         );
     }
-    let identity = Identity {
-        host: acct.host.clone(),
-        port: acct.port,
-        user: acct.user.clone(),
-    };
+    let identity = acct.identity();
     let mut state = match State::open(&config.state_dir, &acct.name, &identity) {
         Ok(s) => s,
         Err(e) => {

@@ -26,7 +26,7 @@ use super::{
 use crate::config::{Account, Config, Delivery};
 use crate::error::ExitClass;
 use crate::pop3::{Client, Reply};
-use crate::state::{Identity, Recorded, Snapshot};
+use crate::state::{Recorded, Snapshot};
 use crate::untrusted::Secrets;
 
 /// The first line of a dry run's output.
@@ -66,11 +66,7 @@ async fn poll_inner(
     report: &mut Report,
     out: &mut String,
 ) -> Result<(), Failure> {
-    let identity = Identity {
-        host: acct.host.clone(),
-        port: acct.port,
-        user: acct.user.clone(),
-    };
+    let identity = acct.identity();
     let snap = Snapshot::read(&config.state_dir, &acct.name, &identity).map_err(state_fail)?;
     let _ = writeln!(
         out,

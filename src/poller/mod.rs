@@ -18,7 +18,7 @@ use crate::config::{Account, Config, TlsMode};
 use crate::error::ExitClass;
 use crate::failpoint;
 use crate::pop3::{self, Client, Reply};
-use crate::state::{Identity, State, StateError};
+use crate::state::{State, StateError};
 use crate::status::{WaitReason, Waiting};
 use crate::tls;
 use crate::untrusted::{Secrets, Shown};
@@ -394,11 +394,7 @@ async fn poll_inner(
         return Err(seen::mark_seen_needs_keep(acct));
     }
     // 1. The lock and the state, before any network traffic: a second run exits 75 without touching the server.
-    let identity = Identity {
-        host: acct.host.clone(),
-        port: acct.port,
-        user: acct.user.clone(),
-    };
+    let identity = acct.identity();
     let mut state = State::open(&config.state_dir, &acct.name, &identity).map_err(|e| {
         report.lock_held = matches!(e, StateError::Locked { .. });
         state_fail(e)
