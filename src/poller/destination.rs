@@ -198,9 +198,7 @@ impl DeliveryError {
     /// `; reason: ...` in plain words for an MTA refusal ([`crate::explain`]), or nothing.
     pub(super) fn explained(&self) -> String {
         match self {
-            DeliveryError::Smtp(e) => crate::explain::describe(e.code(), e.text())
-                .map(|r| format!("; {r}"))
-                .unwrap_or_default(),
+            DeliveryError::Smtp(e) => super::deliver::explained(e),
             DeliveryError::Local(_) | DeliveryError::Imap(_) => String::new(),
         }
     }

@@ -98,16 +98,7 @@ async fn poll_inner(
 
     // In server order, RETR one at a time: a dry run is for looking, not for speed, and lockstep keeps the
     // report in the order a run would work.
-    let plan = Plan::new(
-        uidl,
-        sizes,
-        &snap,
-        Policy {
-            keep: acct.keep,
-            max_message_size: acct.max_message_size,
-            retry_rejected: opts.retry_rejected,
-        },
-    );
+    let plan = Plan::new(uidl, sizes, &snap, Policy::of(acct, opts));
     for step in plan.steps {
         let (n, uid) = match step {
             Step::Fetch(p) => (p.n, p.uid),

@@ -434,16 +434,7 @@ async fn poll_inner(
     }
     // Before anything is fetched or pruned: a listing that shares no UID with a large state is refused whole.
     seen::uidl_change_guard(acct, &state, uidl)?;
-    let mut plan = Plan::new(
-        uidl,
-        sizes,
-        &state,
-        Policy {
-            keep: acct.keep,
-            max_message_size: acct.max_message_size,
-            retry_rejected: opts.retry_rejected,
-        },
-    );
+    let mut plan = Plan::new(uidl, sizes, &state, Policy::of(acct, opts));
     report.server_new = plan.not_delivered();
     for step in &plan.steps {
         note_wait(acct, step, report);

@@ -21,6 +21,17 @@ pub(crate) struct Policy {
     pub(crate) retry_rejected: bool,
 }
 
+impl Policy {
+    /// The policy of `acct` polled with `opts`.
+    pub(crate) fn of(acct: &crate::config::Account, opts: &super::PollOptions) -> Policy {
+        Policy {
+            keep: acct.keep,
+            max_message_size: acct.max_message_size,
+            retry_rejected: opts.retry_rejected,
+        }
+    }
+}
+
 /// A message the poll fetches: its number, UID and what LIST said of its size.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Pending {
