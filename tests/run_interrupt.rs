@@ -85,12 +85,7 @@ fn exited(pid: &str) -> bool {
 fn subjects(smtp: &FakeSmtp) -> Vec<String> {
     smtp.delivered()
         .iter()
-        .map(|d| {
-            String::from_utf8_lossy(&d.data)
-                .lines()
-                .find_map(|l| l.strip_prefix("Subject: ").map(str::to_owned))
-                .unwrap_or_default()
-        })
+        .map(|d| support::world::subject(&d.data))
         .collect()
 }
 
