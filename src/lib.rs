@@ -22,6 +22,7 @@
 //! - [`diff`], [`explain`], [`trace`]: seeing what popfetch does (`--diff`, MTA refusals in plain words, the
 //!   `-vv` protocol trace); [`progress`]: the bars of a run on a terminal.
 //! - [`import`]: `popfetch import`: another fetcher's configuration and UID state → popfetch's.
+//! - [`multidrop`]: which local recipients a message from a domain's catch-all mailbox goes to (issue 15).
 //!
 //! The flow of a poll and the numbered invariants that comments cite ("invariant 1") are in `docs/design.md`.
 //!
@@ -43,6 +44,7 @@ pub mod failpoint;
 pub mod headers;
 pub mod import;
 pub mod logging;
+pub mod multidrop;
 pub mod oauth;
 pub mod poller;
 pub mod pop3;

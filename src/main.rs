@@ -338,6 +338,7 @@ fn filter(path: &Path, args: FilterArgs) -> ExitClass {
         target: acct.target.to_ascii_lowercase(),
         drop: acct.drop_delivered_to,
         strip: acct.strip_delivered_to.clone(),
+        recipients: Vec::new(),
         received: None,
     };
     let out = headers::apply(&raw, &rules);

@@ -14,7 +14,7 @@ use super::{
     Account, AuthMethod, BatchLimit, Config, Defaults, DropDeliveredTo, PasswordSource, SmtpConfig,
     TlsMode,
 };
-use super::{delivery, oauth};
+use super::{delivery, multidrop, oauth};
 use crate::secret::Secret;
 
 /// `interval` bounds (seconds): below 10 s a daemon hammers the server; a week is the longest sane period.
@@ -470,9 +470,14 @@ fn account(acct: Spanned<RawAccount>, c: &mut Checker<'_>) -> Option<Account> {
         ),
         _ => {}
     }
-    let target = c
-        .required(&r.target, &whole, "target")
-        .map(|t| c.address(t, "target"));
+    let multidrop = multidrop::check(&r, c);
+    let target = match &r.multidrop {
+        // Recipients come from each message (issue 15); `multidrop::check` reports a target set beside it.
+        Some(_) => Some(String::new()),
+        None => c
+            .required(&r.target, &whole, "target")
+            .map(|t| c.address(t, "target")),
+    };
     let keep = r.keep.as_ref().is_some_and(|b| *b.get_ref());
     let interval = c.int_in(&r.interval, "interval", INTERVAL_RANGE, 300);
     let timeout = c.int_in(&r.timeout, "timeout", TIMEOUT_RANGE, 60);
@@ -545,6 +550,7 @@ fn account(acct: Spanned<RawAccount>, c: &mut Checker<'_>) -> Option<Account> {
         max_message_size,
         envelope_from_fallback,
         delivery: delivery?,
+        multidrop,
     })
 }
 

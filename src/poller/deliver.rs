@@ -396,6 +396,7 @@ pub(crate) fn prepare(
         target: acct.target.to_ascii_lowercase(),
         drop: acct.drop_delivered_to,
         strip: acct.strip_delivered_to.clone(),
+        recipients: Vec::new(),
         received,
     };
     let filtered = headers::apply(raw, &rules);
