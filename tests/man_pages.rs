@@ -155,6 +155,11 @@ const SECTIONS: &[(&str, &str, &str)] = &[
         "[account.oauth2]",
     ),
     ("account.imap", ".SS \"[account.imap]\"", "[account.imap]"),
+    (
+        "account.multidrop",
+        ".SS \"[account.multidrop]\"",
+        "[account.multidrop]",
+    ),
 ];
 
 fn keys_of(section: &str) -> Vec<&'static str> {

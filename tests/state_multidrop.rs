@@ -104,7 +104,10 @@ fn m10_per_recipient_records_need_version_2() {
     ] {
         let t = format!("popfetch-state 2\nserver h 1\nuser u\n{bad}");
         assert!(
-            matches!(decode(t.as_bytes()), Err(DecodeError::Corrupt { line: 4, .. })),
+            matches!(
+                decode(t.as_bytes()),
+                Err(DecodeError::Corrupt { line: 4, .. })
+            ),
             "{bad}"
         );
     }

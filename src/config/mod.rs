@@ -19,9 +19,9 @@ mod validate;
 #[cfg(test)]
 mod delivery_tests;
 #[cfg(test)]
-mod multidrop_tests;
-#[cfg(test)]
 mod load_tests;
+#[cfg(test)]
+mod multidrop_tests;
 #[cfg(test)]
 mod oauth_tests;
 #[cfg(test)]

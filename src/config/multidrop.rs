@@ -23,7 +23,12 @@ pub(crate) struct RawMultidrop {
 }
 
 /// The envelope headers an ISP's delivery adds, by name (the `envelope_header` values accepted).
-pub const ENVELOPE_HEADERS: &[&str] = &["Delivered-To", "X-Original-To", "X-Envelope-To", "Envelope-To"];
+pub const ENVELOPE_HEADERS: &[&str] = &[
+    "Delivered-To",
+    "X-Original-To",
+    "X-Envelope-To",
+    "Envelope-To",
+];
 
 /// A validated `[account.multidrop]`. Every address is lower-cased: recipients are compared as the
 /// `Delivered-To` rule compares addresses (ASCII case-insensitively).
@@ -71,7 +76,10 @@ pub(crate) fn check(r: &RawAccount, c: &mut Checker<'_>) -> Option<Multidrop> {
         {
             Some(n) => n,
             None => {
-                let names: Vec<String> = ENVELOPE_HEADERS.iter().map(|n| format!("\"{n}\"")).collect();
+                let names: Vec<String> = ENVELOPE_HEADERS
+                    .iter()
+                    .map(|n| format!("\"{n}\""))
+                    .collect();
                 c.err(
                     h.span(),
                     "multidrop.envelope_header",
@@ -121,7 +129,11 @@ pub(crate) fn check(r: &RawAccount, c: &mut Checker<'_>) -> Option<Multidrop> {
 }
 
 /// `domains`: required and not empty, each a domain name (lower-cased).
-fn domains(v: Option<&Spanned<Vec<Str>>>, whole: &Range<usize>, c: &mut Checker<'_>) -> Vec<String> {
+fn domains(
+    v: Option<&Spanned<Vec<Str>>>,
+    whole: &Range<usize>,
+    c: &mut Checker<'_>,
+) -> Vec<String> {
     let Some(list) = v else {
         c.err(
             whole.clone(),
@@ -131,13 +143,21 @@ fn domains(v: Option<&Spanned<Vec<Str>>>, whole: &Range<usize>, c: &mut Checker<
         return Vec::new();
     };
     if list.get_ref().is_empty() {
-        c.err(list.span(), "multidrop.domains", "is empty; name at least one local domain");
+        c.err(
+            list.span(),
+            "multidrop.domains",
+            "is empty; name at least one local domain",
+        );
     }
     let mut out = Vec::new();
     for d in list.get_ref() {
         let name = d.get_ref().trim_end_matches('.').to_ascii_lowercase();
         if !super::validate::is_domain_like(&name) || name.starts_with('[') || name.contains('@') {
-            c.err(d.span(), "multidrop.domains", format!("{:?} is not a domain name", d.get_ref()));
+            c.err(
+                d.span(),
+                "multidrop.domains",
+                format!("{:?} is not a domain name", d.get_ref()),
+            );
         }
         if !out.contains(&name) {
             out.push(name);

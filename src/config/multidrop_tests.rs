@@ -93,25 +93,33 @@ fn m07_multidrop_problems_are_located_at_their_key() {
             8,
         ),
         (
-            multidrop("[account.multidrop]\ndomains = [\"example.org\"]\nmap = { \"a@example.org\" = \"b@elsewhere.test\" }"),
+            multidrop(
+                "[account.multidrop]\ndomains = [\"example.org\"]\nmap = { \"a@example.org\" = \"b@elsewhere.test\" }",
+            ),
             "multidrop.map",
             "outside domains",
             9,
         ),
         (
-            multidrop("[account.multidrop]\ndomains = [\"example.org\"]\nmap = { \"nobody\" = \"b@example.org\" }"),
+            multidrop(
+                "[account.multidrop]\ndomains = [\"example.org\"]\nmap = { \"nobody\" = \"b@example.org\" }",
+            ),
             "multidrop.map",
             "the key \"nobody\" is not a valid address",
             9,
         ),
         (
-            multidrop("[account.multidrop]\ndomains = [\"example.org\"]\nfallback = \"<pm@example.org>\""),
+            multidrop(
+                "[account.multidrop]\ndomains = [\"example.org\"]\nfallback = \"<pm@example.org>\"",
+            ),
             "multidrop.fallback",
             "not a valid address",
             9,
         ),
         (
-            multidrop("delivery = \"maildir\"\nmaildir = \"/var/mail/x\"\n[account.multidrop]\ndomains = [\"example.org\"]"),
+            multidrop(
+                "delivery = \"maildir\"\nmaildir = \"/var/mail/x\"\n[account.multidrop]\ndomains = [\"example.org\"]",
+            ),
             "delivery",
             "needs delivery = \"smtp\" or \"lmtp\"",
             7,

@@ -53,7 +53,9 @@ impl Sorting {
     pub fn loop_addresses(&self) -> Vec<String> {
         let mut out: Vec<String> = self.recipients.clone();
         for f in &self.found {
-            if matches!(f.fate, Fate::Recipient { .. } | Fate::Duplicate) && !out.contains(&f.address) {
+            if matches!(f.fate, Fate::Recipient { .. } | Fate::Duplicate)
+                && !out.contains(&f.address)
+            {
                 out.push(f.address.clone());
             }
         }
@@ -106,6 +108,63 @@ pub fn sort(raw: &[u8], md: &Multidrop) -> Sorting {
     }
 }
 
+/// Whom one message goes to.
+pub struct Chosen {
+    pub sorting: Sorting,
+    /// The recipients, or the `fallback` alone when the message named none; empty: none and no fallback.
+    pub to: Vec<String>,
+    /// `to` is the fallback.
+    pub fallback: bool,
+}
+
+impl Chosen {
+    /// The addresses whose `Delivered-To` fields the loop rule removes: the recipients as found and as mapped,
+    /// and the fallback when the message goes there.
+    pub fn loop_addresses(&self) -> Vec<String> {
+        let mut out = self.sorting.loop_addresses();
+        out.extend(
+            self.to
+                .iter()
+                .filter(|a| !out.contains(a))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        out
+    }
+
+    /// One line for logs and the dry run: what was found in the envelope header and what became of it.
+    pub fn describe(&self) -> String {
+        let found: Vec<String> = self.sorting.found.iter().map(ToString::to_string).collect();
+        let found = if found.is_empty() {
+            format!("no {} field above the first Received", self.sorting.header)
+        } else {
+            format!("{}: {}", self.sorting.header, found.join(", "))
+        };
+        match (self.fallback, self.to.first()) {
+            (true, Some(f)) => format!("{found}; no usable recipient, so to the fallback {f}"),
+            (_, None) => format!("{found}; no usable recipient and no fallback"),
+            (false, Some(_)) => found,
+        }
+    }
+}
+
+/// The recipients of `raw` by the multidrop rule ([`sort`]), falling back to `fallback`.
+pub fn choose(md: &Multidrop, raw: &[u8]) -> Chosen {
+    let sorting = sort(raw, md);
+    match (&md.fallback, sorting.recipients.is_empty()) {
+        (Some(f), true) => Chosen {
+            sorting,
+            to: vec![f.clone()],
+            fallback: true,
+        },
+        _ => Chosen {
+            to: sorting.recipients.clone(),
+            sorting,
+            fallback: false,
+        },
+    }
+}
+
 /// Split a header value at the commas that separate addresses: not inside a quoted string, a comment or angle
 /// brackets (RFC 5322 §3.4 address-list, loosely).
 fn split_list(value: &[u8]) -> Vec<&[u8]> {
@@ -141,7 +200,9 @@ impl fmt::Display for Found {
         match &self.fate {
             Fate::Recipient { mapped: None } => write!(f, "{}", self.address),
             Fate::Recipient { mapped: Some(m) } => write!(f, "{} -> {m} (mapped)", self.address),
-            Fate::Outside { mapped: None } => write!(f, "{} (dropped: outside domains)", self.address),
+            Fate::Outside { mapped: None } => {
+                write!(f, "{} (dropped: outside domains)", self.address)
+            }
             Fate::Outside { mapped: Some(m) } => {
                 write!(f, "{} -> {m} (dropped: outside domains)", self.address)
             }

@@ -72,7 +72,11 @@ fn m01_recipient_table() {
             &["ok@example.org"],
         ),
         // Bare LF line endings read the same.
-        ("Delivered-To", "Delivered-To: a@example.org\n\nbody\n", &["a@example.org"]),
+        (
+            "Delivered-To",
+            "Delivered-To: a@example.org\n\nbody\n",
+            &["a@example.org"],
+        ),
     ];
     for (header, msg, want) in rows {
         let header: &'static str = match *header {

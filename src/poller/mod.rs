@@ -30,6 +30,7 @@ mod link;
 mod login;
 mod mailbox;
 mod plan;
+mod recipients;
 mod refusal;
 pub(crate) mod retr_check;
 mod seen;

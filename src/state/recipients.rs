@@ -24,7 +24,12 @@ impl State {
     pub fn refused(&self, uid: &str) -> Vec<(String, Rejection)> {
         self.entries
             .get(uid)
-            .map(|e| e.refused.iter().map(|(r, j)| (r.clone(), j.clone())).collect())
+            .map(|e| {
+                e.refused
+                    .iter()
+                    .map(|(r, j)| (r.clone(), j.clone()))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
