@@ -7,6 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tracing::{info, warn};
 
 use super::destination::{DeliveryError, Destination};
+use super::local_stream;
 use super::refusal::RcptRefusals;
 use super::retr_check::{self, RetrCheck};
 use super::stream::{self, Held};
@@ -57,6 +58,7 @@ pub(super) async fn deliver_all(
     report: &mut Report,
 ) -> Result<(), Failure> {
     let mut refusals = RcptRefusals::default();
+    local_stream::clean_spool(ctx, state);
     let outcome = deliver_loop(ctx, client, dest, state, todo, report, &mut refusals).await;
     if matches!(&outcome, Err(f) if f.class == ExitClass::State) {
         // The journal is in doubt: record nothing more; the held messages are simply tried again.
@@ -126,11 +128,9 @@ async fn deliver_loop(
         let held = match result {
             Ok(Some(raw)) => Held::Whole(raw),
             // Issue 11: the body follows; small messages still arrive whole.
-            Ok(None) => {
-                // A multidrop message is read whole: its recipients come from its header (issue 15).
-                let streams = matches!(dest, Destination::Smtp(_)) && acct.multidrop.is_none();
-                stream::hold(client, streams, acct.received).await?
-            }
+            // A multidrop message is read whole: its recipients come from its header (issue 15).
+            Ok(None) if acct.multidrop.is_some() => super::recipients::read_whole(client).await?,
+            Ok(None) => stream::hold(client, acct.received).await?,
             Err(e) => {
                 warn!(
                     "account {:?}: uid {:?}: RETR refused ({}); left on the server",
@@ -162,9 +162,15 @@ async fn deliver_loop(
                 };
                 (d, raw.len() as u64)
             }
-            Held::Head { held, header_end } => {
+            Held::Head { held, header_end } if matches!(dest, Destination::Smtp(_)) => {
                 stream::stream_one(ctx, client, dest, state, &p, held, header_end, announced)
                     .await?
+            }
+            Held::Head { held, header_end } => {
+                local_stream::stream_local(
+                    ctx, client, dest, state, &p, held, header_end, announced,
+                )
+                .await?
             }
         };
         ctx.progress.message_done(p.size);

@@ -17,7 +17,8 @@ use tracing::{info, warn};
 use super::deliver::{Ctx, Delivery, Done, conclude, describe_edits, prepare, print_diff};
 use super::destination::{Committed, DeliveryError, Destination};
 use super::retr_check::RetrCheck;
-use super::{Failure, Pending, Report, state_fail};
+use super::stream::Held;
+use super::{Failure, Pending, Report, pop3_fail, state_fail};
 use crate::config::Multidrop;
 use crate::error::ExitClass;
 use crate::failpoint;
@@ -25,6 +26,18 @@ use crate::multidrop::choose;
 use crate::pop3::Client;
 use crate::smtp::{Phase, SmtpError, Verdict};
 use crate::state::State;
+
+/// Read the rest of a RETR in flight (after `Client::next_head` gave `Ok(None)`) into memory, bounded by the
+/// client's `max_message` cap as every RETR is.
+///
+/// # Errors
+/// A POP3 failure: nothing was handed to the destination yet.
+pub(super) async fn read_whole(client: &mut Client) -> Result<Held, Failure> {
+    let mut raw = Vec::new();
+    while !client.retr_chunk(&mut raw).await.map_err(pop3_fail)? {}
+    client.trace_retr(&raw);
+    Ok(Held::Whole(raw))
+}
 
 /// One fetched message.
 pub(super) struct Message<'m> {
