@@ -7,7 +7,13 @@ use std::process::Stdio;
 /// forbids unsafe code) this goes through kill(1), by absolute path so PATH cannot substitute it; where it is
 /// missing only the child itself is killed (by the caller's `start_kill`).
 pub(crate) async fn kill_group(child: &tokio::process::Child) {
-    let Some(pid) = child.id() else { return };
+    if let Some(pid) = child.id() {
+        kill_group_of(pid).await;
+    }
+}
+
+/// [`kill_group`] by the leader's process id, for code that holds no reference to the child.
+pub(crate) async fn kill_group_of(pid: u32) {
     for kill in ["/bin/kill", "/usr/bin/kill"] {
         if std::path::Path::new(kill).exists() {
             let _ = tokio::process::Command::new(kill)

@@ -6,6 +6,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
+use support::large::*;
 use support::run::toml_str;
 use support::world::*;
 use support::*;
@@ -19,17 +20,17 @@ fn mail_lf(n: usize) -> Vec<u8> {
         .into_bytes()
 }
 
-/// `data` without popfetch's Received field (LF line endings).
+/// `data` without popfetch's Received field (LF line endings), which must be its first field.
 fn without_received(data: &[u8]) -> &[u8] {
-    let text = std::str::from_utf8(data).unwrap();
-    let start = text
-        .find("Received: from 127.0.0.1")
-        .expect("a Received field");
-    let mut end = start + text[start..].find('\n').unwrap() + 1;
-    while text[end..].starts_with([' ', '\t']) {
-        end += text[end..].find('\n').unwrap() + 1;
+    assert!(
+        data.starts_with(b"Received: from 127.0.0.1"),
+        "Received is the first field of the message"
+    );
+    let line_end = |from: usize| from + data[from..].iter().position(|&b| b == b'\n').unwrap() + 1;
+    let mut end = line_end(0);
+    while matches!(data.get(end), Some(b' ' | b'\t')) {
+        end = line_end(end);
     }
-    assert_eq!(start, 0, "Received is the first field of the message");
     &data[end..]
 }
 
@@ -270,4 +271,110 @@ fn dry_run_names_the_destination_and_the_mda_argv_after_substitution() {
         "{}",
         out.stdout
     );
+}
+
+/// The world's account delivering into the Maildir `root`.
+fn maildir_account(w: &World, root: &Path) -> AccountCfg {
+    w.account()
+        .extra("delivery", "\"maildir\"")
+        .extra("maildir", &toml_str(root.to_str().unwrap()))
+}
+
+#[test]
+fn s21_maildir_takes_a_50_mib_message_byte_exact_in_bounded_memory() {
+    let (w, peak, raw) = measured_world();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("Maildir");
+    let cfg = w.config(maildir_account(&w, &root));
+    let out = run_measured(&cfg.path, &peak);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let files = files_in(&root.join("new"));
+    assert_eq!(files.len(), 1, "{files:?}");
+    let data = std::fs::read(&files[0]).unwrap();
+    let head = format!("Return-Path: <sender1@remote.test>\nDelivered-To: {TARGET}\n");
+    assert!(data.starts_with(head.as_bytes()));
+    assert!(without_received(&data[head.len()..]) == piped_lf(&raw).as_slice());
+    assert!(files_in(&root.join("tmp")).is_empty());
+    assert_bounded_and_done(&w, &peak);
+}
+
+#[test]
+fn p20_maildir_a_retr_dying_mid_stream_leaves_nothing_in_the_maildir_and_deletes_nothing() {
+    let (w, _) = dying_world(mail(2));
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("Maildir");
+    let cfg = w.config(maildir_account(&w, &root));
+    let out = run(&cfg.path, &["run"]);
+    assert!(files_in(&root.join("new")).is_empty());
+    assert!(
+        files_in(&root.join("tmp")).is_empty(),
+        "the partial tmp/ file is removed"
+    );
+    assert_kept_then_delivered(&w, &out, &cfg.path);
+    assert_eq!(files_in(&root.join("new")).len(), 2);
+}
+
+/// An MDA that notes it ran (`dir/ran`) and copies its stdin to `dir/msg`.
+fn copying_mda(dir: &Path) -> String {
+    toml_list(&[
+        "/bin/sh",
+        "-c",
+        "echo ran >> \"$0/ran\"; cat > \"$0/msg\"",
+        dir.to_str().unwrap(),
+    ])
+}
+
+fn mda_account(w: &World, dir: &Path) -> AccountCfg {
+    w.account()
+        .extra("delivery", "\"mda\"")
+        .extra("mda", &copying_mda(dir))
+}
+
+#[test]
+fn s21_mda_gets_a_50_mib_message_byte_exact_in_bounded_memory_and_the_spool_is_removed() {
+    let (w, peak, raw) = measured_world();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = w.config(mda_account(&w, dir.path()));
+    let out = run_measured(&cfg.path, &peak);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let data = std::fs::read(dir.path().join("msg")).unwrap();
+    assert!(without_received(&data) == piped_lf(&raw).as_slice());
+    assert_bounded_and_done(&w, &peak);
+}
+
+#[test]
+fn p20_mda_is_never_started_for_a_retr_that_dies_mid_stream_and_nothing_is_deleted() {
+    let (w, _) = dying_world(mail(2));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = w.config(mda_account(&w, dir.path()));
+    let out = run(&cfg.path, &["run"]);
+    assert!(!dir.path().join("ran").exists(), "the MDA was started");
+    assert_kept_then_delivered(&w, &out, &cfg.path);
+    let ran = std::fs::read_to_string(dir.path().join("ran")).unwrap();
+    assert_eq!(ran, "ran\nran\n");
+}
+
+#[test]
+fn c02_a_kill_while_spooling_leaves_a_spool_the_next_poll_removes() {
+    let raw = large(1, 3 << 20);
+    let w = World::plain(vec![Msg::new("uid-1", raw.clone())]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = w.config(mda_account(&w, dir.path()));
+    let failpoint = [("POPFETCH_FAILPOINT", "mid_spool:1")];
+    let killed = run_env(&cfg.path, &["run"], &failpoint);
+    assert_eq!(killed.code, -1, "not killed: {}", killed.all());
+    let spool = w.state.path().join("isp.spool");
+    assert!(spool.exists(), "the kill left the spool");
+    assert!(!dir.path().join("ran").exists());
+    let out = run(&cfg.path, &["run"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stderr.contains("removed the spool file"),
+        "{}",
+        out.stderr
+    );
+    assert!(!spool.exists());
+    let data = std::fs::read(dir.path().join("msg")).unwrap();
+    assert!(without_received(&data) == piped_lf(&raw).as_slice());
+    assert!(w.pop.mailbox_uids().is_empty());
 }

@@ -6,6 +6,7 @@
 mod support;
 
 use support::imap::{FakeImap, ImapBehavior};
+use support::large::*;
 use support::run::{TestConfig, toml_str, write_private};
 use support::world::*;
 use support::*;
@@ -281,4 +282,46 @@ fn a_bye_in_the_middle_of_the_literal_or_no_continuation_at_all_keeps_the_mail_w
     assert_eq!(w.pop.mailbox_uids(), vec!["uid-1"]);
     assert!(srv.literals().is_empty());
     assert!(srv.violations().is_empty(), "{:?}", srv.violations());
+}
+
+#[test]
+fn s21_a_50_mib_message_is_appended_byte_exact_from_the_spool_in_bounded_memory() {
+    let (w, peak, raw) = measured_world();
+    // Without LITERAL+: the size goes out before the continuation, so it must be exact before the first byte.
+    let srv = imap(&w, "IMAP4rev1 AUTH=PLAIN SASL-IR", &[]);
+    let cfg = config(&w, &srv, "");
+    let out = run_measured(&cfg.path, &peak);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let lits = srv.literals();
+    assert_eq!(lits.len(), 1);
+    assert!(strip_received(&lits[0]) == piped(&raw).as_slice());
+    // The internal date comes from the Date field of the held header block.
+    let line = format!(
+        "p2 APPEND \"INBOX\" () \"{INTERNAL}\" {{{}}}\r\n",
+        lits[0].len()
+    );
+    assert!(
+        find(&srv.client_bytes(), line.as_bytes()).is_some(),
+        "{line:?}"
+    );
+    assert!(srv.violations().is_empty(), "{:?}", srv.violations());
+    assert_bounded_and_done(&w, &peak);
+}
+
+#[test]
+fn p20_no_append_is_sent_for_a_retr_that_dies_mid_stream_and_nothing_is_deleted() {
+    let (w, raw) = dying_world(dated(2));
+    let srv = imap(&w, "IMAP4rev1 LITERAL+ AUTH=PLAIN SASL-IR", &[]);
+    let cfg = config(&w, &srv, "");
+    let out = run(&cfg.path, &["run"]);
+    let sent = srv.client_bytes();
+    assert!(
+        find(&sent, b"APPEND").is_none(),
+        "{}",
+        String::from_utf8_lossy(&sent)
+    );
+    assert_kept_then_delivered(&w, &out, &cfg.path);
+    let lits = srv.literals();
+    assert_eq!(lits.len(), 2);
+    assert!(strip_received(&lits[0]) == piped(&raw).as_slice());
 }

@@ -3,45 +3,13 @@
 
 mod support;
 
+use support::large::*;
 use support::world::*;
 use support::*;
 
-/// A message of about `size` octets: a header block, then lines that test transparency and normalisation (dots at
-/// line starts, bare LF, bare CR, `\r\r\n`).
-fn big(n: usize, size: usize) -> Vec<u8> {
-    let mut m = format!(
-        "Return-Path: <sender{n}@remote.test>\r\nDelivered-To: {TARGET}\r\nFrom: sender{n}@remote.test\r\n\
-         To: {TARGET}\r\nSubject: message {n}\r\n\r\n"
-    )
-    .into_bytes();
-    let mut i = 0;
-    while m.len() < size {
-        let line: &[u8] = match i % 5 {
-            0 => b".starts with a dot\r\n",
-            1 => b"..two dots\n",
-            2 => b"bare cr\r",
-            3 => b"cr run\r\r\n",
-            _ => b"plain line of the body, long enough to matter ......................................\r\n",
-        };
-        m.extend_from_slice(line);
-        i += 1;
-    }
-    m.extend_from_slice(b".\r\nlast line\r\n");
-    m
-}
-
-/// What the header pipeline makes of `raw` (line endings normalised, Delivered-To for the target removed).
-fn expected(raw: &[u8]) -> Vec<u8> {
-    let (norm, _, _) = popfetch::headers::normalize_line_endings(raw);
-    let text = norm.into_owned();
-    let drop = format!("Delivered-To: {TARGET}\r\n").into_bytes();
-    let at = text.windows(drop.len()).position(|w| w == drop).unwrap();
-    [&text[..at], &text[at + drop.len()..]].concat()
-}
-
 #[test]
 fn s21_a_large_message_streams_byte_exact() {
-    let raw = big(1, 3 << 20);
+    let raw = large(1, 3 << 20);
     let w = World::plain(vec![
         Msg::new("uid-1", raw.clone()),
         Msg::new("uid-2", mail(2)),
@@ -52,7 +20,7 @@ fn s21_a_large_message_streams_byte_exact() {
     assert!(w.smtp.violations().is_empty(), "{:?}", w.smtp.violations());
     let d = w.smtp.delivered();
     assert_eq!(d.len(), 2);
-    assert_eq!(strip_received(&d[0].data), expected(&raw).as_slice());
+    assert_eq!(strip_received(&d[0].data), piped(&raw).as_slice());
     // 8BITMIME is offered by the fake: a streamed body is declared 8-bit (not known before it arrives).
     assert_eq!(d[0].mail_params, vec!["BODY=8BITMIME".to_string()]);
     assert!(w.pop.mailbox_uids().is_empty());
@@ -61,7 +29,7 @@ fn s21_a_large_message_streams_byte_exact() {
 #[test]
 fn s21_p20_pop3_dying_mid_stream_sends_no_end_of_data_and_loses_nothing() {
     // Issue 11's size: 50 MiB, of which popfetch holds at most a few hundred KiB at a time.
-    let raw = big(1, 50 << 20);
+    let raw = large(1, 50 << 20);
     let w = World::plain(vec![
         Msg::new("uid-1", raw.clone()),
         Msg::new("uid-2", mail(2)),
@@ -97,7 +65,7 @@ fn s21_p20_pop3_dying_mid_stream_sends_no_end_of_data_and_loses_nothing() {
     assert_eq!(w.delivered_subjects(), vec!["message 1", "message 2"]);
     assert_eq!(
         strip_received(&w.smtp.delivered()[0].data),
-        expected(&raw).as_slice()
+        piped(&raw).as_slice()
     );
     assert!(w.pop.mailbox_uids().is_empty());
 }
@@ -108,7 +76,7 @@ fn s21_p31_a_non_stuffing_server_never_loses_the_server_copy_of_a_streamed_messa
     // last line arrives as junk after it (P-31). When the junk is already there as the reply ends, the end of data
     // is never sent (exit 76); when it is still in flight, the truncated copy is shorter than LIST and is
     // delivered but kept (P-19, exit 1). Either way the server copy is never deleted.
-    let raw = big(1, 1 << 20);
+    let raw = large(1, 1 << 20);
     let w = World::plain_with(vec![Msg::new("uid-1", raw)], |b| b.stuff_dots = false);
     let cfg = w.default_config();
     let out = run(&cfg.path, &["run"]);
@@ -122,7 +90,7 @@ fn s21_p31_a_non_stuffing_server_never_loses_the_server_copy_of_a_streamed_messa
 
 #[test]
 fn c02_a_kill_in_the_middle_of_a_streamed_body_loses_nothing_and_duplicates_nothing() {
-    let raw = big(1, 3 << 20);
+    let raw = large(1, 3 << 20);
     let w = World::plain(vec![
         Msg::new("uid-1", raw.clone()),
         Msg::new("uid-2", mail(2)),
@@ -151,7 +119,7 @@ fn c02_a_kill_in_the_middle_of_a_streamed_body_loses_nothing_and_duplicates_noth
     assert_eq!(w.delivered_subjects(), vec!["message 1", "message 2"]);
     assert_eq!(
         strip_received(&w.smtp.delivered()[0].data),
-        expected(&raw).as_slice()
+        piped(&raw).as_slice()
     );
     // The in-flight mark names the message as a possible duplicate, though the MTA has it once (as for C-02).
     assert_eq!(

@@ -4,6 +4,9 @@
 //! at most a stray file in `tmp/` (readers ignore `tmp/`; the spec has them clean it after 36 hours), never a
 //! half message in `new/`.
 //!
+//! A large message is written into `tmp/` while its RETR arrives ([`Writer`], `poller::local_stream`) and linked
+//! into `new/` only once the RETR ended intact; a writer dropped before that removes its `tmp/` file.
+//!
 //! The file starts with `Return-Path: <sender>` and `Delivered-To: <target>`, as local delivery agents write
 //! them, then the message with LF line endings ([`super::lf`]). A missing directory tree is created `0700`.
 //!
@@ -38,74 +41,146 @@ pub async fn deliver(
     sender: &str,
     message: &[u8],
 ) -> Result<PathBuf, LocalError> {
-    let err = |op: &'static str, path: &Path| {
-        let (root, path) = (root.to_path_buf(), path.to_path_buf());
-        move |source| LocalError::Maildir {
-            root,
-            op,
-            path,
-            source,
-        }
-    };
-    for sub in ["", "tmp", "new", "cur"] {
-        let dir = root.join(sub);
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)
-            .map_err(err("create the directory", &dir))?;
+    let mut w = Writer::create(root, target, sender).await?;
+    for chunk in message.chunks(CHUNK) {
+        w.write(chunk).await?;
     }
-    let name = unique_name();
-    let tmp = root.join("tmp").join(&name);
-    let new = root.join("new").join(&name);
-    let mut file = tokio::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .await
-        .map_err(err("create", &tmp))?;
-    let written = async {
+    w.commit().await
+}
+
+/// One message being written into `tmp/` (issue 11 point 2: a large message is written while its RETR arrives).
+/// Nothing reaches `new/` before [`Writer::commit`]; a writer dropped without it removes its `tmp/` file, so a
+/// RETR that fails mid-way leaves nothing behind.
+#[derive(Debug)]
+pub struct Writer {
+    root: PathBuf,
+    name: String,
+    file: tokio::fs::File,
+    lf: ToLf,
+    buf: Vec<u8>,
+    /// The `tmp/` file is gone (linked and removed, or removed after an error): nothing to clean up.
+    done: bool,
+}
+
+impl Writer {
+    /// Create the directory tree when missing, then the `tmp/` file with the local delivery fields.
+    ///
+    /// # Errors
+    /// [`LocalError::Maildir`] naming the step and path.
+    pub async fn create(root: &Path, target: &str, sender: &str) -> Result<Writer, LocalError> {
+        for sub in ["", "tmp", "new", "cur"] {
+            let dir = root.join(sub);
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .map_err(err(root, "create the directory", &dir))?;
+        }
+        let name = unique_name();
+        let tmp = root.join("tmp").join(&name);
+        let file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .await
+            .map_err(err(root, "create", &tmp))?;
+        let mut w = Writer {
+            root: root.to_path_buf(),
+            name,
+            file,
+            lf: ToLf::default(),
+            buf: Vec::with_capacity(CHUNK + 1),
+            done: false,
+        };
         let head = format!("Return-Path: <{sender}>\nDelivered-To: {target}\n");
-        file.write_all(head.as_bytes()).await?;
-        let mut lf = ToLf::default();
-        let mut buf = Vec::with_capacity(CHUNK + 1);
-        for chunk in message.chunks(CHUNK) {
+        w.put(head.as_bytes()).await?;
+        Ok(w)
+    }
+
+    fn tmp(&self) -> PathBuf {
+        self.root.join("tmp").join(&self.name)
+    }
+
+    /// Append message bytes (CRLF line endings), written with LF.
+    ///
+    /// # Errors
+    /// [`LocalError::Maildir`]; the writer should then be dropped (which removes the `tmp/` file).
+    pub async fn write(&mut self, crlf: &[u8]) -> Result<(), LocalError> {
+        for chunk in crlf.chunks(CHUNK) {
+            let mut buf = std::mem::take(&mut self.buf);
             buf.clear();
-            lf.push(chunk, &mut buf);
-            file.write_all(&buf).await?;
+            self.lf.push(chunk, &mut buf);
+            let r = self.put(&buf).await;
+            self.buf = buf;
+            r?;
         }
-        buf.clear();
-        lf.finish(&mut buf);
-        file.write_all(&buf).await?;
-        file.flush().await?;
-        file.sync_all().await
+        Ok(())
     }
-    .await;
-    drop(file);
-    if let Err(e) = written {
+
+    async fn put(&mut self, bytes: &[u8]) -> Result<(), LocalError> {
+        let tmp = self.tmp();
+        self.file
+            .write_all(bytes)
+            .await
+            .map_err(err(&self.root, "write", &tmp))
+    }
+
+    /// The commit point: fsync the file, link it into `new/`, fsync `new/`. Returns the path in `new/`.
+    ///
+    /// # Errors
+    /// [`LocalError::Maildir`]; nothing is left in `new/` or `tmp/`.
+    pub async fn commit(mut self) -> Result<PathBuf, LocalError> {
+        let mut tail = Vec::new();
+        self.lf.finish(&mut tail);
+        self.put(&tail).await?;
+        let (root, tmp) = (self.root.clone(), self.tmp());
+        let new = root.join("new").join(&self.name);
+        let synced = async {
+            self.file.flush().await?;
+            self.file.sync_all().await
+        }
+        .await;
+        synced.map_err(err(&root, "write and fsync", &tmp))?;
+        // link(2) never replaces an existing file, unlike rename(2): a name collision fails instead of losing mail.
+        tokio::fs::hard_link(&tmp, &new)
+            .await
+            .map_err(err(&root, "link into new/", &new))?;
+        let new_dir = root.join("new");
+        let synced = match tokio::fs::File::open(&new_dir).await {
+            Ok(d) => d.sync_all().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = synced {
+            // The link may not be durable: take it back, so the server copy stays the one that counts. (If the
+            // unlink fails too, the next poll may deliver a second copy; that is the unavoidable duplicate case.)
+            let _ = tokio::fs::remove_file(&new).await;
+            return Err(err(&root, "fsync", &new_dir)(e));
+        }
+        self.done = true;
         let _ = tokio::fs::remove_file(&tmp).await;
-        return Err(err("write and fsync", &tmp)(e));
+        Ok(new)
     }
-    // link(2) never replaces an existing file, unlike rename(2): a name collision fails instead of losing mail.
-    if let Err(e) = tokio::fs::hard_link(&tmp, &new).await {
-        let _ = tokio::fs::remove_file(&tmp).await;
-        return Err(err("link into new/", &new)(e));
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if !self.done {
+            // Not committed (an error, or a RETR that failed mid-way): never leave the partial file behind.
+            let _ = std::fs::remove_file(self.tmp());
+        }
     }
-    let new_dir = root.join("new");
-    let synced = tokio::fs::File::open(&new_dir).await;
-    if let Err(e) = match synced {
-        Ok(d) => d.sync_all().await,
-        Err(e) => Err(e),
-    } {
-        // The link may not be durable: take it back, so the server copy stays the one that counts. (If the
-        // unlink fails too, the next poll may deliver a second copy; that is the unavoidable duplicate case.)
-        let _ = tokio::fs::remove_file(&new).await;
-        let _ = tokio::fs::remove_file(&tmp).await;
-        return Err(err("fsync", &new_dir)(e));
+}
+
+/// A [`LocalError::Maildir`] maker for one step.
+fn err(root: &Path, op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> LocalError {
+    let (root, path) = (root.to_path_buf(), path.to_path_buf());
+    move |source| LocalError::Maildir {
+        root,
+        op,
+        path,
+        source,
     }
-    let _ = tokio::fs::remove_file(&tmp).await;
-    Ok(new)
 }
 
 /// `time.MmicrosPpidQcount.host` (the spec's modern unique name). The host name has `/` and `:` encoded as
@@ -169,6 +244,18 @@ mod tests {
                 .unwrap()
                 .starts_with(b"Return-Path: <>\n")
         );
+    }
+
+    #[tokio::test]
+    async fn a_writer_dropped_before_its_commit_leaves_nothing_in_tmp_or_new() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("Maildir");
+        let mut w = Writer::create(&root, "me@example.org", "").await.unwrap();
+        w.write(b"Subject: half\r\n\r\nbo").await.unwrap();
+        assert_eq!(std::fs::read_dir(root.join("tmp")).unwrap().count(), 1);
+        drop(w);
+        assert_eq!(std::fs::read_dir(root.join("tmp")).unwrap().count(), 0);
+        assert_eq!(std::fs::read_dir(root.join("new")).unwrap().count(), 0);
     }
 
     #[tokio::test]

@@ -1,9 +1,10 @@
 //! Delivery through a mail delivery agent (issue 12): `mda = ["/usr/bin/procmail", "-d", "%T"]`, one process per
 //! message, no shell.
 //!
-//! The message goes to the program's stdin with LF line endings, written while its stdout and stderr are read
-//! (bounded: the first [`CAPTURE`] bytes of each are kept for the log, the rest is read and dropped, so a chatty
-//! MDA can neither block on a full pipe nor grow our memory). The exit status decides, as fetchmail's does and as
+//! The message goes to the program's stdin with LF line endings (from memory, or for a large message from its spool
+//! file once the RETR ended intact, [`super::spool`]: an MDA is never started on a message that might not arrive
+//! whole), written while its stdout and stderr are read (bounded: the first [`CAPTURE`] bytes of each are kept for
+//! the log, the rest is read and dropped, so a chatty MDA can neither block on a full pipe nor grow our memory). The exit status decides, as fetchmail's does and as
 //! sendmail's MDAs document it (sysexits.h):
 //! - 0: delivered, the commit point; the poller records the UID, then `DELE`.
 //! - 75 (`EX_TEMPFAIL`), killed by a signal, or over `mda_timeout` (the whole process group is killed): kept on the
@@ -102,7 +103,7 @@ pub async fn deliver(
     mda: &Mda,
     target: &str,
     sender: &str,
-    message: &[u8],
+    mut message: impl AsyncRead + Unpin,
 ) -> Result<Delivered, LocalError> {
     let argv = expand(&mda.argv, target, sender);
     let program = argv.first().cloned().unwrap_or_default();
@@ -127,20 +128,37 @@ pub async fn deliver(
         source,
     })?;
     let (stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+    let pid = child.id();
     let feed = async move {
         let Some(mut stdin) = stdin else {
             return Ok(true);
         };
         let mut lf = ToLf::default();
+        let mut chunk = vec![0u8; CHUNK];
         let mut buf = Vec::with_capacity(CHUNK + 1);
-        for chunk in message.chunks(CHUNK) {
+        loop {
+            let n = match message.read(&mut chunk).await {
+                Ok(n) => n,
+                Err(e) => {
+                    // Kill the MDA while its stdin is still open: closing it first would hand it an end of file,
+                    // and an MDA delivers what it read by then.
+                    if let Some(pid) = pid {
+                        crate::process::kill_group_of(pid).await;
+                    }
+                    drop(stdin);
+                    return Err(Fed::Input(e));
+                }
+            };
+            if n == 0 {
+                break;
+            }
             buf.clear();
-            lf.push(chunk, &mut buf);
+            lf.push(&chunk[..n], &mut buf);
             if let Err(e) = stdin.write_all(&buf).await {
                 return if e.kind() == std::io::ErrorKind::BrokenPipe {
                     Ok(false)
                 } else {
-                    Err(e)
+                    Err(Fed::Pipe(e))
                 };
             }
         }
@@ -149,7 +167,7 @@ pub async fn deliver(
         match stdin.write_all(&buf).await.and(stdin.shutdown().await) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
-            Err(e) => Err(e),
+            Err(e) => Err(Fed::Pipe(e)),
         }
     };
     let run = async {
@@ -175,7 +193,16 @@ pub async fn deliver(
             stderr: String::new(),
         });
     };
-    let fed = fed.map_err(|e| pipe("writing the message to its stdin", e))?;
+    let fed = match fed {
+        Ok(fed) => fed,
+        Err(e) => {
+            // Whatever its exit status, the message was not handed over whole: keep it on the server.
+            return Err(match e {
+                Fed::Pipe(e) => pipe("writing the message to its stdin", e),
+                Fed::Input(e) => pipe("reading the spooled message", e),
+            });
+        }
+    };
     let stdout = out.map_err(|e| pipe("reading its stdout", e))?;
     let stderr = err.map_err(|e| pipe("reading its stderr", e))?;
     let status = status.map_err(|e| pipe("waiting for it", e))?;
@@ -202,6 +229,14 @@ pub async fn deliver(
             stderr: first,
         }),
     }
+}
+
+/// Why feeding the MDA's stdin stopped.
+enum Fed {
+    /// Writing to the MDA failed (other than its closing the pipe early).
+    Pipe(std::io::Error),
+    /// Reading the message (its spool file) failed.
+    Input(std::io::Error),
 }
 
 fn seconds(d: Duration) -> String {

@@ -3,12 +3,14 @@
 //!
 //! Each destination commits a message in its own way (the MDA's exit status 0; the rename into `new/` and the fsync
 //! of the directory), and the poller records the UID and `DELE`s only after that commit (invariant 1). Both want
-//! LF line endings, as Postfix's local delivery and procmail write them ([`lf`]).
+//! LF line endings, as Postfix's local delivery and procmail write them ([`lf`]). A large message for an MDA or
+//! IMAP is spooled to a file first ([`spool`]).
 
 pub mod imap;
 pub mod lf;
 pub mod maildir;
 pub mod mda;
+pub mod spool;
 
 use std::io;
 use std::path::PathBuf;
@@ -53,6 +55,17 @@ pub enum LocalError {
         #[source]
         source: io::Error,
     },
+    /// The spool file of a large message (in `state_dir`, [`spool`]) could not be written or read.
+    #[error("cannot {op} the spool file {}: {source}", .path.display())]
+    Spool {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// A bug: a message was routed to a destination that does not take it this way.
+    #[error("internal error: {0}")]
+    Internal(&'static str),
     /// The Maildir could not be written.
     #[error("Maildir {}: cannot {op} {}: {source}", .root.display(), .path.display())]
     Maildir {
@@ -81,7 +94,8 @@ impl LocalError {
             LocalError::Spawn { .. } => ExitClass::Config,
             // A full disk or quota may free up by itself; anything else (read-only, permissions, not a directory)
             // needs a person, like a state file that cannot be written.
-            LocalError::Maildir { source, .. }
+            LocalError::Internal(_) => ExitClass::Internal,
+            LocalError::Maildir { source, .. } | LocalError::Spool { source, .. }
                 if matches!(
                     source.kind(),
                     io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
@@ -89,7 +103,7 @@ impl LocalError {
             {
                 ExitClass::TempFail
             }
-            LocalError::Maildir { .. } => ExitClass::State,
+            LocalError::Maildir { .. } | LocalError::Spool { .. } => ExitClass::State,
         }
     }
 

@@ -7,6 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tracing::{info, warn};
 
 use super::destination::{DeliveryError, Destination};
+use super::local_stream;
 use super::refusal::RcptRefusals;
 use super::retr_check::{self, RetrCheck};
 use super::stream::{self, Held};
@@ -57,6 +58,7 @@ pub(super) async fn deliver_all(
     report: &mut Report,
 ) -> Result<(), Failure> {
     let mut refusals = RcptRefusals::default();
+    local_stream::clean_spool(ctx, state);
     let outcome = deliver_loop(ctx, client, dest, state, todo, report, &mut refusals).await;
     if matches!(&outcome, Err(f) if f.class == ExitClass::State) {
         // The journal is in doubt: record nothing more; the held messages are simply tried again.
@@ -126,10 +128,7 @@ async fn deliver_loop(
         let held = match result {
             Ok(Some(raw)) => Held::Whole(raw),
             // Issue 11: the body follows; small messages still arrive whole.
-            Ok(None) => {
-                let streams = matches!(dest, Destination::Smtp(_));
-                stream::hold(client, streams, acct.received).await?
-            }
+            Ok(None) => stream::hold(client, acct.received).await?,
             Err(e) => {
                 warn!(
                     "account {:?}: uid {:?}: RETR refused ({}); left on the server",
@@ -151,9 +150,15 @@ async fn deliver_loop(
                 let d = deliver_one(ctx, client, dest, state, &p, &raw, check).await?;
                 (d, raw.len() as u64)
             }
-            Held::Head { held, header_end } => {
+            Held::Head { held, header_end } if matches!(dest, Destination::Smtp(_)) => {
                 stream::stream_one(ctx, client, dest, state, &p, held, header_end, announced)
                     .await?
+            }
+            Held::Head { held, header_end } => {
+                local_stream::stream_local(
+                    ctx, client, dest, state, &p, held, header_end, announced,
+                )
+                .await?
             }
         };
         ctx.progress.message_done(p.size);

@@ -101,8 +101,40 @@ impl<'a> Destination<'a> {
                 .await
                 .map(|a| Committed(format!("{} {}", a.code, a.text)))
                 .map_err(DeliveryError::Smtp),
+            Destination::Maildir(root) => {
+                let path = deliver::maildir::deliver(root, &envelope.to, sender, message)
+                    .await
+                    .map_err(DeliveryError::Local)?;
+                Ok(Committed(format!("written to {}", path.display())))
+            }
+            Destination::Mda(_) | Destination::Imap(_) => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64);
+                let date = deliver::imap::command::internal_date(message, now);
+                self.hand(envelope, message, message.len() as u64, &date)
+                    .await
+            }
+        }
+    }
+
+    /// Hand a whole message, read from `input` (`len` octets, CRLF line endings), to the MDA or the IMAP server:
+    /// from memory, or from the spool of a large message once its RETR ended intact ([`super::local_stream`]).
+    /// `date`: the IMAP internal date, worked out from the header block.
+    ///
+    /// # Cancel safety
+    /// Not cancel safe, as [`Destination::deliver`].
+    pub(super) async fn hand(
+        &mut self,
+        envelope: &Envelope,
+        input: impl tokio::io::AsyncRead + Unpin,
+        len: u64,
+        date: &str,
+    ) -> Result<Committed, DeliveryError> {
+        let sender = envelope.from.as_deref().unwrap_or("");
+        match self {
             Destination::Mda(mda) => {
-                let done = deliver::mda::deliver(mda, &envelope.to, sender, message)
+                let done = deliver::mda::deliver(mda, &envelope.to, sender, input)
                     .await
                     .map_err(DeliveryError::Local)?;
                 if done.unread_input {
@@ -122,21 +154,15 @@ impl<'a> Destination<'a> {
                 }
                 Ok(Committed("MDA exited 0".into()))
             }
-            Destination::Maildir(root) => {
-                let path = deliver::maildir::deliver(root, &envelope.to, sender, message)
-                    .await
-                    .map_err(DeliveryError::Local)?;
-                Ok(Committed(format!("written to {}", path.display())))
-            }
-            Destination::Imap(session) => {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs() as i64);
-                match session.append(message, now).await {
-                    Ok(Some(uid)) => Ok(Committed(format!("IMAP APPEND OK, APPENDUID {uid}"))),
-                    Ok(None) => Ok(Committed("IMAP APPEND OK".into())),
-                    Err(e) => Err(DeliveryError::Imap(e)),
-                }
+            Destination::Imap(session) => match session.append_from(date, len, input).await {
+                Ok(Some(uid)) => Ok(Committed(format!("IMAP APPEND OK, APPENDUID {uid}"))),
+                Ok(None) => Ok(Committed("IMAP APPEND OK".into())),
+                Err(e) => Err(DeliveryError::Imap(e)),
+            },
+            Destination::Smtp(_) | Destination::Maildir(_) => {
+                Err(DeliveryError::Local(LocalError::Internal(
+                    "a message handed whole to a destination that takes it otherwise",
+                )))
             }
         }
     }

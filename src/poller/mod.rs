@@ -27,6 +27,7 @@ mod deliver;
 mod destination;
 mod dry_run;
 mod link;
+mod local_stream;
 mod login;
 mod mailbox;
 mod plan;

@@ -2,8 +2,8 @@
 //! still arriving, so peak memory does not grow with its size.
 //!
 //! The first [`HOLD`] octets are held. A message whose RETR ends within them is delivered whole, exactly as before
-//! (`deliver::deliver_one`); so is one whose header block is not decided within [`headers::stream::HEADER_MAX`], and
-//! every message for a local destination. Otherwise: the header block goes through the header pipeline
+//! (`deliver::deliver_one`); so is one whose header block is not decided within [`headers::stream::HEADER_MAX`]. A
+//! larger message for a Maildir, an MDA or IMAP goes to [`super::local_stream`]. Otherwise: the header block goes through the header pipeline
 //! (`headers::apply`), MAIL/RCPT/DATA are sent, and the rest is line-ending normalised and dot-stuffed chunk by chunk
 //! as the RETR delivers it. **The end of data is sent only after the RETR ended intact** (terminator read, no byte
 //! after it, within `max_message`) and the RETR/LIST comparison was made (P-19); on any POP3 failure the SMTP
@@ -35,20 +35,14 @@ pub(super) enum Held {
 ///
 /// # Errors
 /// A POP3 failure: nothing was handed to the destination yet.
-/// `streams`: the destination takes streamed content (SMTP); otherwise the message is read whole.
-pub(super) async fn hold(
-    client: &mut Client,
-    streams: bool,
-    after_field: bool,
-) -> Result<Held, Failure> {
+pub(super) async fn hold(client: &mut Client, after_field: bool) -> Result<Held, Failure> {
     let mut held = Vec::new();
     loop {
         if client.retr_chunk(&mut held).await.map_err(pop3_fail)? {
             client.trace_retr(&held);
             return Ok(Held::Whole(held));
         }
-        if streams
-            && held.len() >= HOLD
+        if held.len() >= HOLD
             && held.len() <= HEADER_MAX
             && let Some(end) = header_end(&held, after_field, false)
         {

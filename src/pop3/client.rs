@@ -515,6 +515,9 @@ mod wire;
 pub use retr_stream::Head;
 
 #[cfg(test)]
+#[path = "client_login_tests.rs"]
+mod login_tests;
+#[cfg(test)]
 #[path = "test_server.rs"]
 mod test_server;
 #[cfg(test)]

@@ -20,19 +20,21 @@
 //! a failed append or fsync the file's tail is unknown (an fsync error may already have dropped the dirty pages),
 //! so the [`State`] refuses every later write of this run ([`StateError::Poisoned`]) and the caller stops.
 
+mod error;
+mod files;
 pub mod format;
 mod snapshot;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs::{self, DirBuilder, File, OpenOptions, Permissions, TryLockError};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use thiserror::Error;
-
-use crate::error::ExitClass;
+pub use error::StateError;
+use error::io_err;
+use files::{check_regular, fsync_dir, open_nofollow, read_bounded};
 use format::{Entry, Outcome, PRUNE_AFTER, Record};
 pub use format::{Identity, Rejection};
 pub use snapshot::Snapshot;
@@ -41,93 +43,6 @@ pub use snapshot::Snapshot;
 pub const MAX_STATE_BYTES: u64 = 256 << 20;
 /// Rejection texts are stored up to this many bytes (cut at a character boundary): they are for the log only.
 pub const MAX_REJECTION_TEXT: usize = 1000;
-
-/// `O_NOFOLLOW` for the Linux targets whose value is known; elsewhere 0 and only the `lstat` check guards.
-#[cfg(all(
-    target_os = "linux",
-    any(target_arch = "x86", target_arch = "x86_64", target_arch = "riscv64")
-))]
-const O_NOFOLLOW: i32 = 0o400_000;
-#[cfg(all(target_os = "linux", any(target_arch = "arm", target_arch = "aarch64")))]
-const O_NOFOLLOW: i32 = 0o100_000;
-#[cfg(not(all(
-    target_os = "linux",
-    any(
-        target_arch = "x86",
-        target_arch = "x86_64",
-        target_arch = "riscv64",
-        target_arch = "arm",
-        target_arch = "aarch64"
-    )
-)))]
-const O_NOFOLLOW: i32 = 0;
-
-/// Why the state of an account cannot be used or written.
-#[derive(Error, Debug)]
-pub enum StateError {
-    #[error("{path}: another popfetch holds the lock", path = path.display())]
-    Locked { path: PathBuf },
-    #[error(
-        "state file {path} is corrupt at line {line}: {why}; nothing is delivered for this account until the file \
-         is repaired or moved away (moving it away makes every message on the server new again)",
-        path = path.display()
-    )]
-    Corrupt {
-        path: PathBuf,
-        line: usize,
-        why: String,
-    },
-    #[error(
-        "state file {path} belongs to {found}, not {expected}; if the configuration is wrong, fix host or user; \
-         if the account really moved, move the file away (every message on the server is then new again) and, \
-         for a keep = true account whose mail was delivered before, record it first with \
-         `popfetch run --mark-seen --account {account}`",
-        path = path.display(),
-        account = path.file_stem().unwrap_or_default().to_string_lossy()
-    )]
-    Foreign {
-        path: PathBuf,
-        expected: String,
-        found: String,
-    },
-    #[error(
-        "state file {path} has format version {version}, this popfetch reads only version {v}; use a newer popfetch",
-        path = path.display(), v = format::VERSION
-    )]
-    UnsupportedVersion { path: PathBuf, version: u32 },
-    #[error("state file {path} is larger than {MAX_STATE_BYTES} bytes ({len} bytes)", path = path.display())]
-    TooLarge { path: PathBuf, len: u64 },
-    #[error("refusing {path}: {why}", path = path.display())]
-    Unsafe { path: PathBuf, why: &'static str },
-    #[error(
-        "account name {account:?} cannot name a state file (empty, starts with '.', or contains '/' or NUL)"
-    )]
-    AccountName { account: String },
-    #[error("an earlier write to {path} failed; no more state is written in this run", path = path.display())]
-    Poisoned { path: PathBuf },
-    #[error("cannot {op} {path}", path = path.display())]
-    Io {
-        path: PathBuf,
-        op: &'static str,
-        #[source]
-        source: io::Error,
-    },
-}
-
-impl StateError {
-    /// Exit class: a held lock is temporary (the other run finishes); everything else needs a human.
-    pub fn class(&self) -> ExitClass {
-        match self {
-            StateError::Locked { .. } => ExitClass::TempFail,
-            _ => ExitClass::State,
-        }
-    }
-}
-
-fn io_err(path: &Path, op: &'static str) -> impl FnOnce(io::Error) -> StateError {
-    let path = path.to_path_buf();
-    move |source| StateError::Io { path, op, source }
-}
 
 /// The state of one account, locked for this process until dropped.
 #[derive(Debug)]
@@ -145,50 +60,6 @@ pub struct State {
     poisoned: bool,
     /// Held for the flock; released when dropped (closing the descriptor releases it).
     _lock: File,
-}
-
-/// Refuse a symlink or non-regular file at `path`; `Ok(false)` when nothing is there.
-fn check_regular(path: &Path) -> Result<bool, StateError> {
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => Err(StateError::Unsafe {
-            path: path.to_path_buf(),
-            why: "it is a symbolic link (not followed)",
-        }),
-        Ok(m) if !m.is_file() => Err(StateError::Unsafe {
-            path: path.to_path_buf(),
-            why: "not a regular file",
-        }),
-        Ok(_) => Ok(true),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(io_err(path, "inspect")(e)),
-    }
-}
-
-/// Open (maybe create, `0600`) a regular file without following a symlink; `opts` says read/write/create.
-fn open_nofollow(
-    path: &Path,
-    opts: &mut OpenOptions,
-    op: &'static str,
-) -> Result<File, StateError> {
-    let file = opts
-        .mode(0o600)
-        .custom_flags(O_NOFOLLOW)
-        .open(path)
-        .map_err(io_err(path, op))?;
-    let meta = file.metadata().map_err(io_err(path, "inspect"))?;
-    if !meta.is_file() {
-        return Err(StateError::Unsafe {
-            path: path.to_path_buf(),
-            why: "not a regular file",
-        });
-    }
-    Ok(file)
-}
-
-fn fsync_dir(dir: &Path) -> Result<(), StateError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err(dir, "fsync directory"))
 }
 
 /// Decode a state file's bytes and check that it belongs to `identity`: the refusals every reader shares
@@ -218,23 +89,6 @@ pub fn decode_checked(
         });
     }
     Ok(journal)
-}
-
-/// Read a whole state file, refusing one over [`MAX_STATE_BYTES`]; `take` bounds the read even if the file grows
-/// meanwhile.
-fn read_bounded(file: &mut File, path: &Path) -> Result<Vec<u8>, StateError> {
-    let len = file.metadata().map_err(io_err(path, "inspect"))?.len();
-    if len > MAX_STATE_BYTES {
-        return Err(StateError::TooLarge {
-            path: path.to_path_buf(),
-            len,
-        });
-    }
-    let mut text = Vec::new();
-    Read::take(&mut *file, MAX_STATE_BYTES)
-        .read_to_end(&mut text)
-        .map_err(io_err(path, "read"))?;
-    Ok(text)
 }
 
 /// What the state says about each UID: the common view of a locked [`State`] and a read-only [`Snapshot`], which

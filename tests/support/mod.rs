@@ -13,6 +13,7 @@
 
 pub mod bearer;
 pub mod imap;
+pub mod large;
 pub mod oauth;
 pub mod pki;
 pub mod pop3;

@@ -141,6 +141,9 @@ pub struct Pop3Behavior {
     /// of a message whose header holds 8-bit bytes, in a session without `UTF8`, with Courier's "Cannot display
     /// Unicode content" notice announced as `+OK <size> octets follow.` (larger than LIST).
     pub courier_utf8: bool,
+    /// Called when QUIT arrives, before it is answered: the client is waiting, its work done (a test reads the
+    /// client's peak memory here).
+    pub on_quit: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl Default for Pop3Behavior {
@@ -172,6 +175,7 @@ impl Default for Pop3Behavior {
             close_after_greeting: false,
             list_sizes: HashMap::new(),
             courier_utf8: false,
+            on_quit: None,
         }
     }
 }

@@ -346,6 +346,9 @@ impl Conn {
     }
 
     fn quit(&mut self) -> std::io::Result<()> {
+        if let Some(hook) = &self.b.on_quit {
+            hook();
+        }
         let committed: Vec<String> = match &self.phase {
             Phase::Transaction { snapshot, deleted } => snapshot
                 .iter()

@@ -40,7 +40,7 @@ pub enum Literal {
 
 /// Which literal to use: `{N+}` with LITERAL+, or with LITERAL- when the message is at most 4096 bytes (RFC 7888
 /// §4); else a synchronizing one.
-pub fn literal_for(caps: &[String], len: usize) -> Literal {
+pub fn literal_for(caps: &[String], len: u64) -> Literal {
     let has = |c: &str| caps.iter().any(|x| x == c);
     if has("LITERAL+") || (has("LITERAL-") && len <= 4096) {
         Literal::NonSync
@@ -55,7 +55,7 @@ pub fn append(
     folder: &str,
     flags: &[String],
     date: &str,
-    len: usize,
+    len: u64,
     lit: Literal,
 ) -> Vec<u8> {
     let plus = if lit == Literal::NonSync { "+" } else { "" };

@@ -327,14 +327,29 @@ impl Session {
     /// # Errors
     /// [`ImapError::TryCreate`], [`ImapError::Deferred`], [`ImapError::Rejected`], or a session failure.
     pub async fn append(&mut self, message: &[u8], now: i64) -> Result<Option<String>, ImapError> {
+        let date = command::internal_date(message, now);
+        self.append_from(&date, message.len() as u64, message).await
+    }
+
+    /// [`Session::append`] of a message read from `message` (a spool file for a large one, issue 11 point 2),
+    /// exactly `len` octets, with the internal date `date` already worked out (from the header block).
+    ///
+    /// # Errors
+    /// As [`Session::append`]; a read error of `message`, or fewer than `len` octets, breaks the session (the
+    /// literal cannot be completed), so the message is kept.
+    pub async fn append_from(
+        &mut self,
+        date: &str,
+        len: u64,
+        mut message: impl tokio::io::AsyncRead + Unpin,
+    ) -> Result<Option<String>, ImapError> {
         let phase = "append";
         if self.caps.is_empty() {
             self.simple("CAPABILITY", "capability").await?;
         }
         let tag = self.next_tag();
-        let date = command::internal_date(message, now);
-        let lit = command::literal_for(&self.caps, message.len());
-        let line = command::append(&tag, &self.folder, &self.flags, &date, message.len(), lit);
+        let lit = command::literal_for(&self.caps, len);
+        let line = command::append(&tag, &self.folder, &self.flags, date, len, lit);
         debug!(line = %String::from_utf8_lossy(&line).trim_end(), "imap");
         self.write(&line, phase).await?;
         if lit == Literal::Sync
@@ -343,8 +358,28 @@ impl Session {
             // Refused before the literal (RFC 9051 §7.5: a NO instead of the continuation).
             return self.append_result(done).map(|_| None);
         }
-        for chunk in message.chunks(CHUNK) {
-            self.write(chunk, phase).await?;
+        let mut chunk = vec![0u8; CHUNK];
+        let mut left = len;
+        while left > 0 {
+            let want = usize::try_from(left).map_or(CHUNK, |l| l.min(CHUNK));
+            let n = match message.read(&mut chunk[..want]).await {
+                Ok(0) => Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+                r => r,
+            };
+            let n = match n {
+                Ok(n) => n,
+                Err(source) => {
+                    // The literal cannot be completed: drop the connection, so nothing (not even LOGOUT) is ever
+                    // read by the server as the rest of the message.
+                    self.io = Stream::Gone;
+                    return Err(ImapError::Io {
+                        phase: "reading the spooled message",
+                        source,
+                    });
+                }
+            };
+            self.write(&chunk[..n], phase).await?;
+            left -= n as u64;
         }
         self.write(b"\r\n", phase).await?;
         let done = self.tagged(&tag, phase).await?;

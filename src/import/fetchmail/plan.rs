@@ -12,7 +12,7 @@ use super::{Query, Rc, Setting, Settings, Val};
 use crate::config::validate_address;
 use crate::import::{AccountPlan, Invoker, Note, Plan, SmtpPlan, Value, account_name};
 
-/// popfetch's accepted ranges (src/config/validate.rs); a value outside is noted, not written.
+/// popfetch's accepted ranges (src/config/validate/); a value outside is noted, not written.
 const INTERVAL_RANGE: (i64, i64) = (10, 7 * 24 * 3600);
 const TIMEOUT_RANGE: (i64, i64) = (1, 3600);
 
