@@ -2,11 +2,13 @@
 //! in the temp file's place, which root cannot write through either, and a really full tmpfs), a server whose UIDs
 //! all changed in keep mode (C-13), and `run --mark-seen`, the migration step for a keep account whose earlier
 //! deliveries popfetch did not record (C-08). The S-13 SIZE case is here too, as it ends like C-10: nothing fetched.
+//! Then what a run does with a corrupt (C-07), foreign (C-14) or locked (C-09) state, and pruning in keep mode (C-12).
 
 mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use support::world::*;
 use support::*;
@@ -344,4 +346,131 @@ fn c14_moving_from_stls_on_one_port_to_implicit_tls_on_another_keeps_the_state()
         text.contains(&format!("server 127.0.0.1 {}\n", implicit.port())),
         "{text}"
     );
+}
+
+#[test]
+fn c07_corrupt_state_delivers_nothing_and_exits_74() {
+    for contents in [
+        b"\x89PNG\r\n\x1a\n\0\0garbage".to_vec(),
+        Vec::new(),
+        b"popfetch-state 99\n".to_vec(),
+    ] {
+        let w = World::plain(msgs(2));
+        std::fs::write(w.state_file(), &contents).unwrap();
+        let cfg = w.default_config();
+        let out = run(&cfg.path, &["run"]);
+        assert_eq!(out.code, 74, "{}", out.all());
+        assert!(
+            w.pop.sessions().is_empty(),
+            "connected with a corrupt state"
+        );
+        assert_eq!(w.smtp.connections(), 0);
+        assert_eq!(
+            std::fs::read(w.state_file()).unwrap(),
+            contents,
+            "state file changed"
+        );
+        assert!(
+            out.stderr.contains("isp.state"),
+            "file not named: {}",
+            out.stderr
+        );
+        assert_eq!(w.pop.mailbox_uids(), vec!["uid-1", "uid-2"]);
+    }
+    // A truncated but otherwise valid state (cut mid-record) is not an empty one either.
+    let w = World::plain(msgs(2));
+    let cfg = w.config(w.account().keep(true));
+    assert_eq!(run(&cfg.path, &["run"]).code, 0);
+    let full = std::fs::read(w.state_file()).unwrap();
+    std::fs::write(w.state_file(), &full[..20.min(full.len())]).unwrap();
+    let out = run(&cfg.path, &["run"]);
+    assert_eq!(out.code, 74, "{}", out.all());
+    assert_eq!(
+        w.smtp.delivered().len(),
+        2,
+        "redelivered after a truncated state"
+    );
+}
+
+#[test]
+fn c09_two_concurrent_runs_one_exits_75_and_nothing_is_duplicated() {
+    let w = World::plain_with(msgs(3), |b| {
+        b.reply_delay = Some(Duration::from_millis(150))
+    });
+    let cfg = w.default_config();
+    let first = spawn_popfetch(&cfg.path, &["run"], &[]);
+    assert!(
+        w.pop
+            .wait_until(Duration::from_secs(20), |p| !p.sessions().is_empty()),
+        "first run never connected"
+    );
+    let second = run(&cfg.path, &["run"]);
+    assert_eq!(second.code, 75, "{}", second.all());
+    assert!(second.stderr.contains("lock"), "{}", second.stderr);
+    let first = first.wait(Duration::from_secs(60));
+    assert_eq!(first.code, 0, "{}", first.all());
+    assert_eq!(
+        w.pop.sessions().len(),
+        1,
+        "the loser connected to the server"
+    );
+    assert_eq!(
+        w.delivered_subjects(),
+        vec!["message 1", "message 2", "message 3"]
+    );
+    assert!(w.pop.mailbox_uids().is_empty());
+}
+
+#[test]
+fn c12_one_empty_listing_in_keep_mode_prunes_nothing() {
+    let w = World::plain(msgs(2));
+    let cfg = w.config(w.account().keep(true));
+    assert_eq!(run(&cfg.path, &["run"]).code, 0);
+    assert_eq!(w.smtp.delivered().len(), 2);
+    // An index rebuild: the server lists nothing once.
+    w.pop.update(|b| {
+        b.script = vec![
+            Scripted::reply("UIDL", "+OK\r\n.\r\n"),
+            Scripted::reply("LIST", "+OK\r\n.\r\n"),
+            Scripted::reply("STAT", "+OK 0 0\r\n"),
+        ]
+    });
+    let out = run(&cfg.path, &["run"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    w.pop.update(|b| b.script.clear());
+    let out = run(&cfg.path, &["run"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(
+        w.smtp.delivered().len(),
+        2,
+        "redelivered after one empty listing"
+    );
+    assert_eq!(w.pop.mailbox_uids(), vec!["uid-1", "uid-2"]);
+}
+
+#[test]
+fn c14_state_of_another_server_is_refused_with_74() {
+    let w = World::plain(msgs(1));
+    let cfg = w.config(w.account().keep(true));
+    assert_eq!(run(&cfg.path, &["run"]).code, 0);
+    let before = std::fs::read(w.state_file()).unwrap();
+    // Same account name and state_dir, another server: `localhost` is not the host name `127.0.0.1` the state
+    // names (the port alone would not do: it is not part of the identity).
+    let other = FakePop3::start(msgs(2), Pop3Behavior::plain());
+    let mut acct = AccountCfg::new("isp", other.port(), "none").keep(true);
+    acct.host = "localhost".into();
+    let cfg = ConfigBuilder::new(w.smtp.port(), w.state.path())
+        .account(acct)
+        .write();
+    let out = run(&cfg.path, &["run"]);
+    assert_eq!(out.code, 74, "{}", out.all());
+    assert!(other.sessions().is_empty(), "connected to the new server");
+    assert_eq!(w.smtp.delivered().len(), 1);
+    assert_eq!(
+        std::fs::read(w.state_file()).unwrap(),
+        before,
+        "state rewritten"
+    );
+    assert!(out.stderr.contains("isp.state"), "{}", out.stderr);
+    assert!(out.stderr.contains("--mark-seen"), "{}", out.stderr);
 }

@@ -1,0 +1,225 @@
+//! Postfix as the MTA: 1000 messages on one connection, Postfix down and back, a sender restriction at RCPT, and the harness's own Postfix.
+
+use std::time::{Duration, Instant};
+
+use super::*;
+
+#[test]
+#[ignore = "needs dovecot and postfix: run tests/interop/run.sh"]
+fn s_thousand_messages_one_smtp_connection() {
+    let s = servers!("s_thousand_messages_one_smtp_connection");
+    let messages: Vec<Vec<u8>> = (0..1000)
+        .map(|i| simple(&format!("many-{i:04}"), "", &format!("message {i}\r\n")))
+        .collect();
+    s.put(&messages);
+    // servers.sh probed the SMTP port once at start; count only what comes after.
+    let before = s.postfix_log().len();
+    let run = s.run(&s.config(Tls::Implicit, &s.path("CA_FILE"), ""));
+    assert_eq!(run.code(), Some(0), "{}", s.context(&run));
+    let queued = Instant::now();
+    s.wait_queue();
+    eprintln!(
+        "1000 messages: popfetch run {:?}, Postfix delivery after it {:?}",
+        run.elapsed,
+        queued.elapsed()
+    );
+    let log = s.postfix_log();
+    let during = &log[before..];
+    let connects = during
+        .lines()
+        .filter(|l| l.contains("smtpd[") && l.contains(": connect from "))
+        .count();
+    assert_eq!(
+        connects,
+        1,
+        "popfetch used {connects} SMTP connections\n{}",
+        s.context(&run)
+    );
+    assert!(
+        during.contains("mail=1000 rcpt=1000 data=1000"),
+        "the one session did not carry all 1000 messages\n{}",
+        s.context(&run)
+    );
+    let delivered = s.delivered();
+    assert_eq!(delivered.len(), 1000, "{}", s.context(&run));
+    let mut seen = std::collections::HashSet::new();
+    for m in &delivered {
+        let at = m
+            .windows(14)
+            .position(|w| w == b"\nX-Case: many-")
+            .expect("X-Case")
+            + 1;
+        let end = m[at..].iter().position(|&b| b == b'\n').expect("line end") + at;
+        assert!(seen.insert(m[at..end].to_vec()), "duplicate delivery");
+    }
+    assert!(s.bounces().is_empty());
+    assert_eq!(s.dovecot_left(), 0, "{}", s.context(&run));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 6. Postfix down: exit 75, nothing deleted; back up: everything delivered.
+// ---------------------------------------------------------------------------------------------------------
+
+#[test]
+#[ignore = "needs dovecot and postfix: run tests/interop/run.sh"]
+fn s_postfix_down_tempfail_then_delivers() {
+    let s = servers!("s_postfix_down_tempfail_then_delivers");
+    let originals = [
+        simple("down-1", "", "one\r\n"),
+        simple("down-2", "", "two\r\n"),
+        simple("down-3", "", "three\r\n"),
+    ];
+    s.put(&originals);
+    let config = s.config(Tls::Implicit, &s.path("CA_FILE"), "");
+    s.script("stop-postfix", &[]);
+    let down = s.run(&config);
+    assert_eq!(down.code(), Some(75), "{}", s.context(&down));
+    assert_eq!(
+        s.dovecot_left(),
+        3,
+        "a message was deleted while the MTA was down\n{}",
+        s.context(&down)
+    );
+    // The MTA is contacted before the first RETR, so an outage costs no download.
+    for line in s.dovecot_log().lines().filter(|l| l.contains("retr=")) {
+        assert!(
+            line.contains("retr=0/0") && line.contains("del=0/"),
+            "{line}\n{}",
+            s.context(&down)
+        );
+    }
+    s.script("start-postfix", &[]);
+    let up = s.run(&config);
+    assert_eq!(up.code(), Some(0), "{}", s.context(&up));
+    s.wait_queue();
+    let delivered = s.delivered();
+    assert_eq!(delivered.len(), 3, "{}", s.context(&up));
+    for (i, original) in originals.iter().enumerate() {
+        let got = strip_added(
+            delivered_case(&delivered, &format!("down-{}", i + 1)),
+            "joe@example.test",
+        );
+        assert_eq!(got, to_lf(original));
+    }
+    assert!(s.bounces().is_empty());
+    assert_eq!(s.dovecot_left(), 0, "{}", s.context(&up));
+}
+
+/// Issue 9 point 1 (catalog S-03): Postfix applies `smtpd_sender_restrictions` at `RCPT TO`
+/// (`smtpd_delay_reject = yes`), so a blocked sender refuses one message's RCPT with `554 5.7.1 <...>: Sender
+/// address rejected: Access denied`. That message is rejected and kept; the ones after it are delivered.
+#[test]
+#[ignore = "needs dovecot and postfix: run tests/interop/run.sh"]
+fn s03_postfix_sender_restriction_rejects_one_message_and_the_poll_goes_on() {
+    let s = servers!("s03_postfix_sender_restriction_rejects_one_message_and_the_poll_goes_on");
+    s.script(
+        "postconf",
+        &["smtpd_sender_restrictions = check_sender_access inline:{blocked@spam.example=REJECT}"],
+    );
+    let blocked = format!(
+        "Return-Path: <blocked@spam.example>\r\n{}",
+        String::from_utf8(simple("sender-2", "", "two\r\n")).expect("ascii")
+    );
+    s.put(&[
+        simple("sender-1", "", "one\r\n"),
+        blocked.into_bytes(),
+        simple("sender-3", "", "three\r\n"),
+    ]);
+    let config = s.config(Tls::Implicit, &s.path("CA_FILE"), "");
+    let run = s.run(&config);
+    assert_eq!(run.code(), Some(1), "{}", s.context(&run));
+    let text = run.text();
+    assert!(
+        text.contains("Sender address rejected") && text.contains("rejected by the MTA"),
+        "{}",
+        s.context(&run)
+    );
+    assert!(
+        s.postfix_log().contains("Sender address rejected"),
+        "{}",
+        s.context(&run)
+    );
+    s.wait_queue();
+    let delivered = s.delivered();
+    assert_eq!(delivered.len(), 2, "{}", s.context(&run));
+    delivered_case(&delivered, "sender-1");
+    delivered_case(&delivered, "sender-3");
+    assert_eq!(
+        s.dovecot_left(),
+        1,
+        "the rejected message stays\n{}",
+        s.context(&run)
+    );
+    assert!(s.bounces().is_empty(), "popfetch never bounces");
+
+    // Journalled as rejected: the next run neither fetches nor refuses it again.
+    let again = s.run(&config);
+    assert_eq!(again.code(), Some(0), "{}", s.context(&again));
+    assert!(
+        !again.text().contains("rejected by the MTA"),
+        "{}",
+        s.context(&again)
+    );
+    assert_eq!(s.dovecot_left(), 1, "{}", s.context(&again));
+    assert_eq!(s.delivered().len(), 2);
+}
+
+/// The harness itself: the suite's Postfix rejects a bare LF (so the content cases prove popfetch sends none) and
+/// delivers a clean message through local(8) to the target's Maildir.
+#[test]
+#[ignore = "needs dovecot and postfix: run tests/interop/run.sh"]
+fn harness_postfix_rejects_bare_lf_and_delivers_clean_mail() {
+    use std::io::{BufRead, BufReader, Write};
+    let s = servers!("harness_postfix_rejects_bare_lf_and_delivers_clean_mail");
+    let port: u16 = s.get("SMTP_PORT").parse().expect("SMTP_PORT");
+    let session = |body: &[u8]| -> String {
+        let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to Postfix");
+        tcp.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let mut w = tcp.try_clone().expect("clone");
+        let mut r = BufReader::new(tcp);
+        let mut reply = || {
+            let mut all = String::new();
+            loop {
+                let mut line = String::new();
+                r.read_line(&mut line).expect("read reply");
+                all.push_str(&line);
+                if line.len() < 4 || line.as_bytes()[3] != b'-' {
+                    return all;
+                }
+            }
+        };
+        reply();
+        for cmd in [
+            "EHLO harness\r\n",
+            "MAIL FROM:<sender@example.test>\r\n",
+            "RCPT TO:<joe@example.test>\r\n",
+        ] {
+            w.write_all(cmd.as_bytes()).expect("write");
+            assert!(reply().starts_with("250"), "{cmd}");
+        }
+        w.write_all(b"DATA\r\n").expect("write");
+        assert!(reply().starts_with("354"));
+        w.write_all(body).expect("write");
+        w.write_all(b".\r\n").expect("write");
+        reply()
+    };
+    let bare = session(b"Subject: bare\r\n\r\nbare\nLF\r\n");
+    assert!(
+        bare.starts_with("550 5.5.2"),
+        "Postfix accepted a bare LF: {bare}"
+    );
+    let clean = session(b"Subject: clean\r\nX-Case: clean\r\n\r\nclean\r\n");
+    assert!(clean.starts_with("250"), "{clean}");
+    s.wait_queue();
+    let delivered = s.delivered();
+    assert_eq!(delivered.len(), 1);
+    assert!(contains(
+        &delivered[0],
+        b"\nDelivered-To: joe@example.test\n"
+    ));
+    assert!(contains(
+        &delivered[0],
+        b"\nSubject: clean\nX-Case: clean\n\nclean\n"
+    ));
+}
