@@ -156,6 +156,11 @@ const SECTIONS: &[(&str, &str, &str)] = &[
     ),
     ("account.imap", ".SS \"[account.imap]\"", "[account.imap]"),
     (
+        "account.imap.oauth2",
+        ".SS \"[account.imap.oauth2]\"",
+        "[account.imap.oauth2]",
+    ),
+    (
         "account.multidrop",
         ".SS \"[account.multidrop]\"",
         "[account.multidrop]",
