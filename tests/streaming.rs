@@ -28,13 +28,14 @@ fn s21_a_large_message_streams_byte_exact() {
 
 #[test]
 fn s21_p20_pop3_dying_mid_stream_sends_no_end_of_data_and_loses_nothing() {
-    let raw = large(1, 4 << 20);
+    // Issue 11's size: 50 MiB, of which popfetch holds at most a few hundred KiB at a time.
+    let raw = large(1, 50 << 20);
     let w = World::plain(vec![
         Msg::new("uid-1", raw.clone()),
         Msg::new("uid-2", mail(2)),
     ]);
-    // The server closes after 2 MiB of the first RETR's response, while popfetch streams it into DATA.
-    w.pop.update(|b| b.drop_during_retr = Some((0, 2 << 20)));
+    // The server closes halfway through the first RETR's response, while popfetch streams it into DATA.
+    w.pop.update(|b| b.drop_during_retr = Some((0, 25 << 20)));
     let cfg = w.default_config();
     let out = run(&cfg.path, &["run"]);
     assert_eq!(out.code, 75, "{}", out.all());
