@@ -316,10 +316,7 @@ async fn lmtp_one_reply_per_accepted_recipient_after_the_end_of_data() {
 async fn m19_lmtp_answers_given_before_the_server_stopped_stand() {
     // Issue 15: an LMTP server that stops after answering for the first recipient. That answer stands (the
     // recipient is served and must not get the message again); the other has no clear answer.
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = tokio::spawn(async move {
-        let (mut s, _) = listener.accept().await.unwrap();
+    let (port, server) = crate::test_peer::serve(|mut s| async move {
         s.write_all(b"220 lmtp.test LMTP\r\n").await.unwrap();
         let want: &[u8] = b"LHLO me.test\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<u1@d.test>\r\nRCPT TO:<u2@d.test>\r\n\
             DATA\r\nSubject: x\r\n\r\nbody\r\n.\r\n";
@@ -347,7 +344,8 @@ async fn m19_lmtp_answers_given_before_the_server_stopped_stand() {
             .unwrap();
         assert_eq!(got, want);
         // Stops here: the connection closes without the second answer.
-    });
+    })
+    .await;
     let mut mta = connect(port, Protocol::Lmtp).await;
     let per = mta
         .send(
