@@ -55,3 +55,12 @@ pub mod status;
 pub mod tls;
 pub mod trace;
 pub mod untrusted;
+
+#[cfg(test)]
+mod test_peer;
+
+/// The test PKI the integration tests use too, so that in-crate TLS tests have the same CA and certificates.
+#[cfg(test)]
+#[allow(dead_code)]
+#[path = "../tests/support/pki.rs"]
+pub(crate) mod test_pki;

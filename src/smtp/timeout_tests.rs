@@ -6,7 +6,6 @@
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
 
 use super::*;
 use crate::error::ExitClass;
@@ -38,10 +37,7 @@ fn short() -> Timeouts {
 /// An MTA that sends `replies[0]` as its greeting, answers each following command (or, after a 354, the whole
 /// content up to the terminator) with the next reply, and then reads on without ever answering again.
 async fn scripted_mta(replies: &'static [&'static str]) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        let (sock, _) = listener.accept().await.unwrap();
+    let (port, _task) = crate::test_peer::serve(move |sock| async move {
         let (r, mut w) = sock.into_split();
         let mut r = BufReader::new(r);
         let mut in_data = false;
@@ -70,7 +66,8 @@ async fn scripted_mta(replies: &'static [&'static str]) -> u16 {
                 return;
             }
         }
-    });
+    })
+    .await;
     port
 }
 
