@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use crate::config::{Account, Config};
 use crate::error::ExitClass;
+use crate::inspect::trace::Trace;
 use crate::poller::{open_pop3, pop3_fail};
 use crate::smtp::{self, Mta};
 use crate::state::Snapshot;
@@ -146,7 +147,9 @@ async fn probe_pop3(config: &Config, acct: &Account, secrets: &Secrets) -> (Exit
 async fn probe_mta(config: &Config, acct: &Account, secrets: &Secrets) -> (ExitClass, String) {
     let s = &config.smtp;
     let timeouts = smtp::Timeouts::default();
-    let mut mta = match Mta::connect(&s.host, s.port, &s.helo_name, timeouts, secrets).await {
+    let trace = Trace::log();
+    let mut mta = match Mta::connect(&s.host, s.port, &s.helo_name, timeouts, secrets, &trace).await
+    {
         Ok(m) => m,
         Err(e) => {
             return (
