@@ -268,3 +268,84 @@ fn popfetch_auth_imap_stores_the_destinations_token_apart_from_the_pop3_one() {
     let refresh = stored["refresh_token"].as_str().unwrap().to_owned();
     assert_no_token(&out.all(), &[&access, &refresh, DEVICE_CODE]);
 }
+
+#[test]
+fn check_offline_names_a_missing_imap_authorization_and_touches_no_server() {
+    let rig = Rig::new();
+    let imap = rig.imap("IMAP4rev1 SASL-IR AUTH=XOAUTH2", "t");
+    let cfg = rig.config(&imap, "xoauth2", false);
+    let out = rig.run(&cfg, &["check"]);
+    assert_eq!(out.code, 77, "{}", out.all());
+    assert!(
+        out.stderr.contains(
+            "account \"isp\": [account.imap] oauth2: not authorized yet: run `popfetch auth isp --imap`"
+        ),
+        "{}",
+        out.stderr
+    );
+    // A token for another client is as unusable.
+    let (access, refresh) = rig.seed(now() + 3600);
+    std::fs::write(
+        rig.token_file(),
+        std::fs::read_to_string(rig.token_file())
+            .unwrap()
+            .replace(CLIENT_ID, "another-client"),
+    )
+    .unwrap();
+    let out = rig.run(&cfg, &["check"]);
+    assert_eq!(out.code, 77, "{}", out.all());
+    assert!(out.stderr.contains("another client_id"), "{}", out.stderr);
+    assert_no_token(&out.all(), &[&access, &refresh]);
+    rig.seed(now() + 3600);
+    let out = rig.run(&cfg, &["check"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(imap.client_bytes().is_empty(), "{}", text(&imap));
+    assert!(rig.auth.requests().is_empty(), "offline asks no provider");
+    assert!(rig.world.pop.sessions().is_empty());
+}
+
+#[test]
+fn check_connect_logs_in_to_the_imap_destination_with_the_token_and_appends_nothing() {
+    let rig = Rig::new();
+    let (access, refresh) = rig.seed(now() + 3600);
+    let imap = rig.imap("IMAP4rev1 LITERAL+ SASL-IR AUTH=XOAUTH2", &access);
+    let cfg = rig.config(&imap, "xoauth2", false);
+    let out = rig.run(&cfg, &["check", "--connect"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stdout.contains(&format!(
+            "IMAP ok (127.0.0.1:{}, TLS, logged in as \"{IMAP_USER}\" with XOAUTH2)",
+            imap.port()
+        )),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        text(&imap),
+        format!(
+            "p1 AUTHENTICATE XOAUTH2 {}\r\np2 LOGOUT\r\n",
+            xoauth2(&access)
+        )
+    );
+    assert!(imap.literals().is_empty());
+    assert_eq!(rig.world.pop.mailbox_uids(), vec!["uid-1", "uid-2"]);
+    assert_eq!(
+        rig.world.smtp.connections(),
+        0,
+        "no MTA for an IMAP destination"
+    );
+    assert_no_token(&out.all(), &[&access, &refresh, &xoauth2(&access)]);
+
+    // A token the IMAP server refuses: the account's line says so, exit 77.
+    let other = rig.imap("IMAP4rev1 SASL-IR AUTH=XOAUTH2", "some-other-token");
+    let cfg = rig.config(&other, "xoauth2", false);
+    let out = rig.run(&cfg, &["check", "--connect"]);
+    assert_eq!(out.code, 77, "{}", out.all());
+    assert!(
+        out.stdout.contains("refused the oauth2 token")
+            && out.stdout.contains("status invalid_token"),
+        "{}",
+        out.stdout
+    );
+    assert_no_token(&out.all(), &[&access, &refresh]);
+}

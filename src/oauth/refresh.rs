@@ -90,14 +90,7 @@ pub async fn access_token(
     timeout: Duration,
 ) -> Result<Secret, OAuthError> {
     let store = TokenStore::of(state_dir, holder);
-    let mut tokens = store.load()?.ok_or_else(|| OAuthError::NotAuthorized {
-        command: holder.auth_command(),
-    })?;
-    if tokens.token_url != s.token_url || tokens.client_id != s.client_id {
-        return Err(OAuthError::ClientChanged {
-            command: holder.auth_command(),
-        });
-    }
+    let mut tokens = stored_tokens(&store, s, holder)?;
     let start = now();
     if let Some((token, expires_at)) = &tokens.access
         && *expires_at > start + MIN_VALIDITY
@@ -125,6 +118,27 @@ pub async fn access_token(
     store.save(&tokens)?;
     tracing::debug!("{holder}: refreshed the oauth2 access token");
     Ok(r.access_token)
+}
+
+/// The tokens stored for `holder`, issued for the client and token endpoint of `s` (`popfetch check` looks at them
+/// offline the same way).
+///
+/// # Errors
+/// [`OAuthError::NotAuthorized`], [`OAuthError::ClientChanged`], [`OAuthError::Store`].
+pub fn stored_tokens(
+    store: &TokenStore,
+    s: &Settings,
+    holder: Holder<'_>,
+) -> Result<Tokens, OAuthError> {
+    let tokens = store.load()?.ok_or_else(|| OAuthError::NotAuthorized {
+        command: holder.auth_command(),
+    })?;
+    if tokens.token_url != s.token_url || tokens.client_id != s.client_id {
+        return Err(OAuthError::ClientChanged {
+            command: holder.auth_command(),
+        });
+    }
+    Ok(tokens)
 }
 
 /// Drop the cached access token (the mail server refused it), keeping the refresh token, so that the next poll

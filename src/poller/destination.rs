@@ -61,16 +61,11 @@ impl<'a> Destination<'a> {
             }
             Delivery::Mda(mda) => Destination::Mda(mda),
             Delivery::Maildir(root) => Destination::Maildir(root),
-            Delivery::Imap(imap) => {
-                let state_dir = &config.state_dir;
-                let credential = super::login::imap_credential(acct, imap, state_dir, secrets)
+            Delivery::Imap(imap) => Destination::Imap(Box::new(
+                super::login::open_imap(acct, imap, &config.state_dir, secrets)
                     .await
-                    .map_err(DeliveryError::Imap)?;
-                let r =
-                    deliver::imap::Session::open(imap, &credential, acct.timeout, secrets).await;
-                super::login::imap_refused(acct, &credential, &r, state_dir);
-                Destination::Imap(Box::new(r.map_err(DeliveryError::Imap)?))
-            }
+                    .map_err(DeliveryError::Imap)?,
+            )),
         })
     }
 

@@ -87,17 +87,41 @@ pub(super) async fn login(
     }
 }
 
-/// The POP3 login's token holder (the IMAP destination has its own, [`super::destination`]).
-fn pop3_holder(acct: &Account) -> oauth::Holder<'_> {
+/// The POP3 login's token holder (the IMAP destination has its own, [`imap_holder`]).
+pub(crate) fn pop3_holder(acct: &Account) -> oauth::Holder<'_> {
     oauth::Holder {
         account: &acct.name,
         imap: false,
     }
 }
 
+/// Open the IMAP destination's session: get its credential, connect and log in; a bearer token the server refused
+/// is dropped from the cache, as for POP3. Used by a poll and by `popfetch check --connect`.
+///
+/// # Errors
+/// [`ImapError`]: the credential (a password source, the token refresh) or the session.
+pub(crate) async fn open_imap(
+    acct: &Account,
+    cfg: &Imap,
+    state_dir: &Path,
+    secrets: &Secrets,
+) -> Result<imap::Session, ImapError> {
+    let credential = imap_credential(acct, cfg, state_dir, secrets).await?;
+    let r = imap::Session::open(cfg, &credential, acct.timeout, secrets).await;
+    if let (
+        imap::Credential::Bearer { .. },
+        Err(ImapError::Login { .. } | ImapError::BearerRefused { .. }),
+    ) = (&credential, &r)
+        && let Err(e) = oauth::refresh::forget_access_token(state_dir, imap_holder(acct))
+    {
+        tracing::warn!("account {:?}: {}", acct.name, chain(&e));
+    }
+    r
+}
+
 /// The IMAP destination's credential: its password, or an access token for `[account.imap.oauth2]`, refreshed
 /// when needed (before the IMAP connection, as for POP3). Added to `secrets` as soon as it is known.
-pub(super) async fn imap_credential(
+async fn imap_credential(
     acct: &Account,
     cfg: &Imap,
     state_dir: &Path,
@@ -125,25 +149,8 @@ pub(super) async fn imap_credential(
     })
 }
 
-/// After the IMAP login: a bearer token the server refused is dropped from the cache, as for POP3.
-pub(super) fn imap_refused<T>(
-    acct: &Account,
-    credential: &imap::Credential,
-    r: &Result<T, ImapError>,
-    state_dir: &Path,
-) {
-    if let (
-        imap::Credential::Bearer { .. },
-        Err(ImapError::Login { .. } | ImapError::BearerRefused { .. }),
-    ) = (credential, r)
-        && let Err(e) = oauth::refresh::forget_access_token(state_dir, imap_holder(acct))
-    {
-        tracing::warn!("account {:?}: {}", acct.name, chain(&e));
-    }
-}
-
 /// The IMAP destination's token holder.
-fn imap_holder(acct: &Account) -> oauth::Holder<'_> {
+pub(crate) fn imap_holder(acct: &Account) -> oauth::Holder<'_> {
     oauth::Holder {
         account: &acct.name,
         imap: true,

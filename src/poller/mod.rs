@@ -40,6 +40,7 @@ use deliver::{Ctx, deliver_all, note_dele};
 pub(crate) use deliver::{describe_edits, prepare};
 use destination::Destination;
 pub use dry_run::BANNER as DRY_RUN_BANNER;
+pub(crate) use login::{imap_holder, open_imap, pop3_holder};
 pub(crate) use mailbox::list_mailbox;
 pub(crate) use plan::Pending;
 use plan::{Plan, Policy, Step};
