@@ -114,6 +114,10 @@ pub struct AuthArgs {
     /// The account to authorize (its name in the configuration)
     #[arg(value_name = "ACCOUNT")]
     pub account: String,
+    /// Authorize the login of the account's IMAP destination ([account.imap] with auth = "xoauth2" or
+    /// "oauthbearer") instead of its POP3 login; the token is stored apart
+    #[arg(long)]
+    pub imap: bool,
 }
 
 /// Options of `run`.

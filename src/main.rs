@@ -265,11 +265,36 @@ fn auth(path: &Path, args: AuthArgs) -> ExitClass {
             return e.class();
         }
     };
-    let Some(settings) = &acct.oauth2 else {
-        eprintln!(
-            "popfetch: account {:?} does not use OAuth 2.0 (set auth = \"xoauth2\" or \"oauthbearer\" and an [account.oauth2] table)",
-            acct.name
-        );
+    // `--imap`: the IMAP destination's login, with its own settings, user and token file (issue 14).
+    let imap_login = match &acct.delivery {
+        config::Delivery::Imap(i) => match &i.login {
+            config::ImapLogin::Bearer { oauth2, .. } => Some((oauth2, i.user.as_str())),
+            config::ImapLogin::Password(_) => None,
+        },
+        _ => None,
+    };
+    let chosen = if args.imap {
+        imap_login
+    } else {
+        acct.oauth2.as_ref().map(|s| (s, acct.user.as_str()))
+    };
+    let Some((settings, user)) = chosen else {
+        if args.imap {
+            eprintln!(
+                "popfetch: account {:?} does not use OAuth 2.0 for its IMAP destination (set delivery = \"imap\", and in [account.imap] auth = \"xoauth2\" or \"oauthbearer\" and an [account.imap.oauth2] table)",
+                acct.name
+            );
+        } else {
+            let hint = if imap_login.is_some() {
+                "; its IMAP destination does: run `popfetch auth ACCOUNT --imap`"
+            } else {
+                ""
+            };
+            eprintln!(
+                "popfetch: account {:?} does not use OAuth 2.0 for POP3 (set auth = \"xoauth2\" or \"oauthbearer\" and an [account.oauth2] table){hint}",
+                acct.name
+            );
+        }
         return ExitClass::Config;
     };
     let runtime = match runtime() {
@@ -278,8 +303,11 @@ fn auth(path: &Path, args: AuthArgs) -> ExitClass {
     };
     let req = popfetch::oauth::authorize::Request {
         settings,
-        account: &acct.name,
-        user: &acct.user,
+        holder: popfetch::oauth::Holder {
+            account: &acct.name,
+            imap: args.imap,
+        },
+        user,
         state_dir: &config.state_dir,
         timeout: acct.timeout,
     };
@@ -355,10 +383,10 @@ fn filter(path: &Path, args: FilterArgs) -> ExitClass {
         } else {
             args.file.display().to_string()
         };
-        let text = popfetch::diff::render(
+        let text = popfetch::inspect::diff::render(
             &raw,
             &out.edits,
-            &popfetch::diff::Style {
+            &popfetch::inspect::diff::Style {
                 before: &name,
                 after: &format!("{name} filtered for account {:?}", acct.name),
                 color: std::io::IsTerminal::is_terminal(&std::io::stderr()),

@@ -325,3 +325,40 @@ fn p20_no_append_is_sent_for_a_retr_that_dies_mid_stream_and_nothing_is_deleted(
     assert_eq!(lits.len(), 2);
     assert!(strip_received(&lits[0]) == piped(&raw).as_slice());
 }
+
+#[test]
+fn check_looks_at_the_imap_sides_password_file_and_ca_file_offline() {
+    let w = world(1);
+    let srv = imap(&w, "IMAP4rev1", &[]);
+    let cfg = config(&w, &srv, "");
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(&garbage, "not a certificate\n").unwrap();
+    let text = std::fs::read_to_string(&cfg.path).unwrap();
+    let text = text
+        .replace(
+            &format!("password = {}\n", toml_str(PASSWORD)),
+            &format!(
+                "password_file = {}\n",
+                toml_str(dir.path().join("nope").to_str().unwrap())
+            ),
+        )
+        .replace(
+            &format!("ca_file = {}\n", toml_str(w.pki.ca_path.to_str().unwrap())),
+            &format!("ca_file = {}\n", toml_str(garbage.to_str().unwrap())),
+        );
+    assert!(
+        text.contains("garbage.pem") && text.contains("nope"),
+        "{text}"
+    );
+    write_private(&cfg.path, text.as_bytes());
+    let out = run(&cfg.path, &["check"]);
+    assert_eq!(out.code, 78, "{}", out.all());
+    for want in [
+        "[account.imap] cannot read password_file",
+        "[account.imap] ca_file: no usable trust anchors",
+    ] {
+        assert!(out.stderr.contains(want), "{want:?} not in {}", out.stderr);
+    }
+    assert!(srv.client_bytes().is_empty());
+}

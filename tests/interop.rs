@@ -5,7 +5,7 @@
 //!
 //! The tests are `#[ignore]`d so a plain `cargo test` stays fast and needs no servers; run them with
 //! `tests/interop/run.sh` (installs the packages, then `cargo test --test interop -- --ignored`). Without
-//! Dovecot or Postfix installed they fail, naming the fix, unless `POPFETCH_SKIP_INTEROP=1` is set.
+//! Dovecot or Postfix installed they fail, naming the fix: an interop test never reports `ok` without having run.
 //!
 //! What Postfix does to a message on top of popfetch's edits (so the tests can compare bytes): smtpd prepends
 //! its `Received`, local(8) prepends `Return-Path`, `X-Original-To` and `Delivered-To` and writes the Maildir
@@ -30,16 +30,6 @@ use mail::{
     assert_same_bytes, contains, delivered_case, field_named, maildir_messages, next_field, simple,
     strip_added, tail, to_lf,
 };
-
-/// The servers of a test, or (with `POPFETCH_SKIP_INTEROP=1` and the servers missing) an early return.
-macro_rules! servers {
-    ($name:expr) => {
-        match Servers::start($name) {
-            Some(s) => s,
-            None => return,
-        }
-    };
-}
 
 // Dovecot and Postfix (issue 3), by subject.
 #[path = "interop/content.rs"]

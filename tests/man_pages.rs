@@ -155,6 +155,11 @@ const SECTIONS: &[(&str, &str, &str)] = &[
         "[account.oauth2]",
     ),
     ("account.imap", ".SS \"[account.imap]\"", "[account.imap]"),
+    (
+        "account.imap.oauth2",
+        ".SS \"[account.imap.oauth2]\"",
+        "[account.imap.oauth2]",
+    ),
 ];
 
 fn keys_of(section: &str) -> Vec<&'static str> {

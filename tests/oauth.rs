@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use support::oauth::{CLIENT_ID, DEVICE_CODE, FakeAuthServer, USER_CODE};
+use support::oauth::{CLIENT_ID, DEVICE_CODE, FakeAuthServer, USER_CODE, assert_no_token, now};
 use support::run::{Output, TestConfig, write_private};
 use support::world::{World, msgs};
 use support::{ConfigBuilder, find};
@@ -76,38 +76,20 @@ impl Rig {
 
     /// Store tokens as `popfetch auth` would (the access token expiring at `expires_at`).
     fn seed(&self, expires_at: u64) -> (String, String) {
-        let (access, refresh) = self.auth.seed();
-        let json = format!(
-            "{{\"version\":1,\"token_url\":\"{}\",\"client_id\":\"{CLIENT_ID}\",\"refresh_token\":\"{refresh}\",\"access_token\":\"{access}\",\"expires_at\":{expires_at}}}\n",
-            self.auth.url("token")
-        );
+        let (access, refresh, json) = self.auth.seed_json(expires_at);
         std::fs::create_dir_all(self.world.state.path()).unwrap();
         write_private(&self.token_file(), json.as_bytes());
         (access, refresh)
     }
 
     fn stored(&self) -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(self.token_file()).unwrap()).unwrap()
+        support::oauth::stored(&self.token_file())
     }
 
     /// The POP3 fake accepts `token` from now on.
     fn accept(&self, token: &str) {
         let t = token.to_owned();
         self.world.pop.update(move |b| b.bearer_token = Some(t));
-    }
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-/// Fails when a token (as such or inside any base64 payload) shows in `text`.
-fn assert_no_token(text: &str, tokens: &[&str]) {
-    for t in tokens {
-        assert!(!text.contains(t), "token {t:?} leaked:\n{text}");
     }
 }
 

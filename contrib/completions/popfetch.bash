@@ -141,7 +141,7 @@ _popfetch() {
             return 0
             ;;
         popfetch__subcmd__auth)
-            opts="-c -v -q -h --config --verbose --quiet --help"
+            opts="-c -v -q -h --imap --config --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

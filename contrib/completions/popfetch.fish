@@ -70,6 +70,7 @@ complete -c popfetch -n "__fish_popfetch_using_subcommand filter" -s v -l verbos
 complete -c popfetch -n "__fish_popfetch_using_subcommand filter" -s q -l quiet -d 'Log only warnings and errors'
 complete -c popfetch -n "__fish_popfetch_using_subcommand filter" -s h -l help -d 'Print help'
 complete -c popfetch -n "__fish_popfetch_using_subcommand auth" -s c -l config -d 'Configuration file (default: the first that exists of $XDG_CONFIG_HOME/popfetch/config.toml, where an unset XDG_CONFIG_HOME means ~/.config, and /etc/popfetch/config.toml; also taken from the POPFETCH_CONFIG environment variable)' -r -F
+complete -c popfetch -n "__fish_popfetch_using_subcommand auth" -l imap -d 'Authorize the login of the account\'s IMAP destination ([account.imap] with auth = "xoauth2" or "oauthbearer") instead of its POP3 login; the token is stored apart'
 complete -c popfetch -n "__fish_popfetch_using_subcommand auth" -s v -l verbose -d 'Log more: once for debug messages, twice for protocol traces, three times for the libraries\' internals too (TLS, async runtime, HTTP); RUST_LOG, when set, overrides the level (passwords are never logged)'
 complete -c popfetch -n "__fish_popfetch_using_subcommand auth" -s q -l quiet -d 'Log only warnings and errors'
 complete -c popfetch -n "__fish_popfetch_using_subcommand auth" -s h -l help -d 'Print help'

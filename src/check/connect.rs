@@ -7,14 +7,18 @@
 //! nothing is ever queued. The null sender is what a bounce would use, so an MTA that accepts mail for the target
 //! at all accepts it from `<>` (RFC 5321 §4.5.5 requires it).
 //!
+//! IMAP destination (`delivery = "imap"`) instead of the MTA: connect, TLS, log in exactly as a run does (the
+//! password, or an OAuth 2.0 token refreshed when due), LOGOUT. Nothing is appended.
+//!
 //! One line per account on stdout, in config order; the exit status is the most severe class, as a run's.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use crate::config::{Account, Config};
+use crate::config::{Account, Config, Delivery, ImapLogin};
 use crate::error::ExitClass;
-use crate::poller::{open_pop3, pop3_fail};
+use crate::inspect::trace::Trace;
+use crate::poller::{open_imap, open_pop3, pop3_fail};
 use crate::smtp::{self, Mta};
 use crate::state::Snapshot;
 use crate::tls::explain::CertInfo;
@@ -64,7 +68,7 @@ async fn probe(config: &Config, acct: &Account) -> (ExitClass, String) {
     let secrets = Secrets::new();
     let (pop3, mta) = tokio::join!(
         probe_pop3(config, acct, &secrets),
-        probe_mta(config, acct, &secrets)
+        probe_destination(config, acct, &secrets)
     );
     let mut line = format!(
         "account {:?} ({}:{}, user {:?}): ",
@@ -143,10 +147,48 @@ async fn probe_pop3(config: &Config, acct: &Account, secrets: &Secrets) -> (Exit
     )
 }
 
+/// The IMAP server of an IMAP destination, else the MTA.
+async fn probe_destination(
+    config: &Config,
+    acct: &Account,
+    secrets: &Secrets,
+) -> (ExitClass, String) {
+    let Delivery::Imap(imap) = &acct.delivery else {
+        return probe_mta(config, acct, secrets).await;
+    };
+    let how = match &imap.login {
+        ImapLogin::Password(_) => "a password",
+        ImapLogin::Bearer { mechanism, .. } => mechanism.sasl_name(),
+    };
+    match open_imap(acct, imap, &config.state_dir, secrets).await {
+        Ok(session) => {
+            session.logout().await;
+            (
+                ExitClass::Ok,
+                format!(
+                    "IMAP ok ({}:{}, TLS, logged in as {:?} with {how})",
+                    imap.host, imap.port, imap.user
+                ),
+            )
+        }
+        Err(e) => (
+            e.class(),
+            format!(
+                "IMAP {}:{} failed: {}",
+                imap.host,
+                imap.port,
+                crate::poller::chain(&e)
+            ),
+        ),
+    }
+}
+
 async fn probe_mta(config: &Config, acct: &Account, secrets: &Secrets) -> (ExitClass, String) {
     let s = &config.smtp;
     let timeouts = smtp::Timeouts::default();
-    let mut mta = match Mta::connect(&s.host, s.port, &s.helo_name, timeouts, secrets).await {
+    let trace = Trace::log();
+    let mut mta = match Mta::connect(&s.host, s.port, &s.helo_name, timeouts, secrets, &trace).await
+    {
         Ok(m) => m,
         Err(e) => {
             return (

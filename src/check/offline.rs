@@ -1,18 +1,23 @@
 //! The offline part of `popfetch check`: files and programs the configuration names, looked at the way a run
-//! would use them, before any network traffic.
+//! would use them, before any network traffic: for the POP3 login and for an IMAP destination's login alike
+//! (password sources, CA files, OAuth 2.0 token files and client secrets).
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::Finding;
-use crate::config::{Config, Delivery, PasswordSource};
+use crate::config::{Config, Delivery, ImapLogin, PasswordSource};
 use crate::deliver::mda::mda_path;
 use crate::error::ExitClass;
+use crate::oauth::store::TokenStore;
+use crate::oauth::{Holder, Settings, refresh};
+use crate::poller::{imap_holder, pop3_holder};
 use crate::tls::{self, TlsSettings};
 
 /// Every problem found, in config order; empty when a run would get past its start. Reading a `password_file` is
-/// exactly what a run does (the password is read and dropped, never shown); a `password_command` is not run.
+/// exactly what a run does (the password is read and dropped, never shown); a `password_command` is not run; a
+/// token file is read (never shown) and nothing is asked of the provider.
 pub async fn offline(config: &Config) -> Vec<Finding> {
     let mut found = Vec::new();
     for acct in &config.accounts {
@@ -23,29 +28,16 @@ pub async fn offline(config: &Config) -> Vec<Finding> {
                 text,
             })
         };
-        match &acct.password {
-            // OAuth accounts have no password; their tokens are checked by `popfetch auth` and a run.
-            None | Some(PasswordSource::Inline(_)) => {}
-            Some(source @ PasswordSource::File(_)) => {
-                if let Err(e) = source.resolve(&acct.name).await {
-                    // The error already names the account; drop that prefix, the Finding adds it.
-                    let text = e.to_string();
-                    let prefix = format!("account {:?}: ", acct.name);
-                    problem(
-                        e.class(),
-                        text.strip_prefix(&prefix).unwrap_or(&text).to_owned(),
-                    );
-                }
-            }
-            Some(PasswordSource::Command(argv)) => {
-                if let Some(program) = argv.first()
-                    && let Err(why) = executable(program, std::env::var_os("PATH").as_deref())
-                {
-                    problem(
-                        ExitClass::Config,
-                        format!("password_command program {program:?} {why}"),
-                    );
-                }
+        if let Some(source) = &acct.password
+            && let Some((class, text)) = password_problem(source, &acct.name).await
+        {
+            problem(class, text);
+        }
+        if let Some(settings) = &acct.oauth2 {
+            for (class, text) in
+                oauth_problems(settings, pop3_holder(acct), &config.state_dir).await
+            {
+                problem(class, text);
             }
         }
         match &acct.delivery {
@@ -66,19 +58,25 @@ pub async fn offline(config: &Config) -> Vec<Finding> {
                     );
                 }
             }
-            Delivery::Smtp | Delivery::Lmtp(_) | Delivery::Imap(_) => {}
-        }
-        if let Some(ca_file) = &acct.ca_file {
-            let settings = TlsSettings {
-                ca_file: Some(ca_file.clone()),
-                cert_sha256: None,
-            };
-            if let Err(e) = tls::connector(&settings) {
-                problem(
-                    ExitClass::Config,
-                    format!("ca_file: {}", crate::poller::chain(&e)),
-                );
+            Delivery::Imap(imap) => {
+                // The IMAP side's login and CA, as the POP3 side's; its texts say which side.
+                let found = match &imap.login {
+                    ImapLogin::Password(source) => password_problem(source, &acct.name)
+                        .await
+                        .into_iter()
+                        .collect(),
+                    ImapLogin::Bearer { oauth2, .. } => {
+                        oauth_problems(oauth2, imap_holder(acct), &config.state_dir).await
+                    }
+                };
+                for (class, text) in found.into_iter().chain(ca_problem(&imap.ca_file)) {
+                    problem(class, format!("[account.imap] {text}"));
+                }
             }
+            Delivery::Smtp | Delivery::Lmtp(_) => {}
+        }
+        if let Some((class, text)) = ca_problem(&acct.ca_file) {
+            problem(class, text);
         }
     }
     if let Err(why) = writable_dir(&config.state_dir) {
@@ -87,6 +85,64 @@ pub async fn offline(config: &Config) -> Vec<Finding> {
             class: ExitClass::State,
             text: format!("state_dir {} {why}", config.state_dir.display()),
         });
+    }
+    found
+}
+
+/// A password source a run could not use: an unreadable or unsafe `password_file` (read as a run reads it, the
+/// password dropped), a `password_command` program that cannot start (never run here: it may prompt).
+async fn password_problem(source: &PasswordSource, account: &str) -> Option<(ExitClass, String)> {
+    match source {
+        PasswordSource::Inline(_) => None,
+        PasswordSource::File(_) => {
+            let e = source.resolve(account).await.err()?;
+            // The error already names the account; drop that prefix, the Finding adds it.
+            let text = e.to_string();
+            let prefix = format!("account {account:?}: ");
+            Some((
+                e.class(),
+                text.strip_prefix(&prefix).unwrap_or(&text).to_owned(),
+            ))
+        }
+        PasswordSource::Command(argv) => {
+            let program = argv.first()?;
+            let why = executable(program, std::env::var_os("PATH").as_deref()).err()?;
+            Some((
+                ExitClass::Config,
+                format!("password_command program {program:?} {why}"),
+            ))
+        }
+    }
+}
+
+/// A `ca_file` without a usable certificate.
+fn ca_problem(ca_file: &Option<PathBuf>) -> Option<(ExitClass, String)> {
+    let settings = TlsSettings {
+        ca_file: Some(ca_file.clone()?),
+        cert_sha256: None,
+    };
+    let e = tls::connector(&settings).err()?;
+    Some((
+        ExitClass::Config,
+        format!("ca_file: {}", crate::poller::chain(&e)),
+    ))
+}
+
+/// What would stop a run from getting an OAuth 2.0 access token before it asks the provider: no stored
+/// authorization (or one for another client), an unsafe or corrupt token file, an unusable
+/// `client_secret_file`. Whether the provider still honours the refresh token only `check --connect` can tell.
+async fn oauth_problems(
+    settings: &Settings,
+    holder: Holder<'_>,
+    state_dir: &Path,
+) -> Vec<(ExitClass, String)> {
+    let mut found = Vec::new();
+    let store = TokenStore::of(state_dir, holder);
+    if let Err(e) = refresh::stored_tokens(&store, settings, holder) {
+        found.push((e.class(), format!("oauth2: {}", crate::poller::chain(&e))));
+    }
+    if let Err(e) = refresh::client_secret(settings, holder).await {
+        found.push((e.class(), crate::poller::chain(&e)));
     }
     found
 }

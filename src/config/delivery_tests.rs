@@ -171,6 +171,46 @@ delivery = "imap"
 host = "imap.example.org"
 user = "saburo"
 password_file = "/etc/popfetch/imap.pw"
+
+[[account]]
+name = "oauth"
+host = "pop.example.jp"
+user = "shiro"
+password = "pop-pw"
+target = "shiro@example.org"
+delivery = "imap"
+
+[account.imap]
+host = "imap.example.org"
+user = "shiro@example.org"
+auth = "oauthbearer"
+
+[account.imap.oauth2]
+provider = "google"
+authorization_url = "https://login.example.com/authorize"
+token_url = "https://login.example.com/token"
+device_authorization_url = "https://login.example.com/devicecode"
+scopes = ["imap", "offline_access"]
+client_id = "cid-789"
+client_secret_file = "/etc/popfetch/imap-client-secret"
+
+[[account]]
+name = "inline"
+host = "pop.example.jp"
+user = "goro"
+password = "pop-pw"
+target = "goro@example.org"
+delivery = "imap"
+
+[account.imap]
+host = "imap.gmail.com"
+user = "goro@gmail.com"
+auth = "xoauth2"
+
+[account.imap.oauth2]
+provider = "google"
+client_id = "cid-1011"
+client_secret = "imap-client-secret"
 "#;
 
 #[test]
@@ -187,10 +227,89 @@ fn every_imap_key_parses() {
     assert_eq!(imaps[0].flags, ["\\Seen"]);
     assert_eq!(imaps[0].folder, "Fetched");
     assert!(imaps[0].cert_sha256.is_some());
-    assert!(matches!(&imaps[0].password, PasswordSource::Command(v) if v[0] == "pass"));
+    let password = |i: &Imap| match &i.login {
+        ImapLogin::Password(p) => p.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert!(matches!(password(imaps[0]), PasswordSource::Command(v) if v[0] == "pass"));
     assert_eq!((imaps[1].tls, imaps[1].port), (ImapTls::Starttls, 143));
-    assert!(matches!(&imaps[1].password, PasswordSource::Inline(_)));
-    assert!(matches!(&imaps[2].password, PasswordSource::File(_)));
+    assert!(matches!(password(imaps[1]), PasswordSource::Inline(_)));
+    assert!(matches!(password(imaps[2]), PasswordSource::File(_)));
+    let ImapLogin::Bearer { mechanism, oauth2 } = &imaps[3].login else {
+        panic!("{:?}", imaps[3].login)
+    };
+    assert_eq!(*mechanism, Bearer::OAuthBearer);
+    assert_eq!(oauth2.token_url, "https://login.example.com/token");
+    assert_eq!(oauth2.scopes, ["imap", "offline_access"]);
+    assert_eq!(oauth2.client_id, "cid-789");
+    assert_eq!(
+        oauth2.client_secret,
+        Some(crate::oauth::ClientSecret::File(PathBuf::from(
+            "/etc/popfetch/imap-client-secret"
+        )))
+    );
+}
+
+/// An ISP's POP3 with a password into Gmail with OAuth: the README's "Fetch into Gmail" shape.
+const GMAIL_OAUTH: &str = "delivery = \"imap\"\n[account.imap]\nhost = \"imap.gmail.com\"\nuser = \"me@gmail.com\"\nauth = \"xoauth2\"\n[account.imap.oauth2]\nprovider = \"google\"\nclient_id = \"cid\"\nclient_secret_file = \"/etc/popfetch/google-secret\"";
+
+#[test]
+fn imap_oauth_takes_the_oauth2_keys_under_its_own_table() {
+    let c = parse(&with(GMAIL_OAUTH)).unwrap();
+    let Delivery::Imap(imap) = &c.accounts[0].delivery else {
+        panic!("{:?}", c.accounts[0].delivery)
+    };
+    let ImapLogin::Bearer { mechanism, oauth2 } = &imap.login else {
+        panic!("{:?}", imap.login)
+    };
+    assert_eq!(*mechanism, Bearer::XOAuth2);
+    assert_eq!(oauth2.provider, Some(crate::oauth::Provider::Google));
+    assert_eq!(oauth2.scopes, ["https://mail.google.com/"]);
+    assert_eq!(oauth2.token_url, "https://oauth2.googleapis.com/token");
+    // The POP3 side keeps its password; nothing of the IMAP side's OAuth leaks into it.
+    assert!(c.accounts[0].oauth2.is_none());
+    assert!(c.accounts[0].password.is_some());
+}
+
+#[test]
+fn imap_oauth_problems_name_the_imap_keys_with_a_line() {
+    let pw =
+        "delivery = \"imap\"\n[account.imap]\nhost = \"h.example\"\nuser = \"u\"\npassword = \"p\"";
+    for (text, key, needle) in [
+        (
+            format!("{pw}\n[account.imap.oauth2]\nprovider = \"google\"\nclient_id = \"c\""),
+            "imap.oauth2",
+            "only used with imap.auth",
+        ),
+        (format!("{pw}\nauth = \"xoauth2\""), "imap.password", "not used with an oauth2 login"),
+        (
+            "delivery = \"imap\"\n[account.imap]\nhost = \"h.example\"\nuser = \"u\"\nauth = \"xoauth2\"".to_owned(),
+            "imap.oauth2",
+            "missing",
+        ),
+        (format!("{pw}\nauth = \"plain\""), "imap.auth", "is not one of"),
+        (
+            GMAIL_OAUTH.replace("client_id = \"cid\"", "client_id = \"\""),
+            "imap.oauth2.client_id",
+            "non-empty",
+        ),
+        (
+            GMAIL_OAUTH.replace("provider = \"google\"", "token_url = \"http://t.example/\""),
+            "imap.oauth2.token_url",
+            "https://",
+        ),
+        (
+            GMAIL_OAUTH.replace("provider = \"google\"", "provider = \"yahoo\""),
+            "imap.oauth2.provider",
+            "is not one of",
+        ),
+    ] {
+        let ps = problems(&with(&text));
+        assert!(
+            ps.iter().any(|p| p.key.as_deref() == Some(key) && p.message.contains(needle) && p.line > 0),
+            "{text}: {ps:#?}"
+        );
+    }
 }
 
 const IMAP: &str = "delivery = \"imap\"\n[account.imap]\nhost = \"imap.example.net\"\nuser = \"me@example.net\"\npassword_file = \"/etc/popfetch/imap.pw\"";
@@ -207,7 +326,9 @@ fn imap_parses_with_its_defaults_and_every_key() {
             ca_file: None,
             cert_sha256: None,
             user: "me@example.net".into(),
-            password: PasswordSource::File(PathBuf::from("/etc/popfetch/imap.pw")),
+            login: ImapLogin::Password(PasswordSource::File(PathBuf::from(
+                "/etc/popfetch/imap.pw"
+            ))),
             folder: "INBOX".into(),
             flags: Vec::new(),
         }))

@@ -1,6 +1,8 @@
 //! Validation of `[account.imap]` (issue 14): the IMAP server a `delivery = "imap"` account APPENDs its messages
 //! to. Its TLS settings and password keys mean what the account's own mean for POP3; there is no plaintext mode
-//! (an IMAP login always goes over TLS).
+//! (an IMAP login always goes over TLS). `auth = "xoauth2" | "oauthbearer"` logs in with a bearer token instead,
+//! from an `[account.imap.oauth2]` table of its own (the keys of `[account.oauth2]`): the IMAP side is often another
+//! provider than the POP3 side (an ISP's POP3 into Gmail).
 
 use std::ops::Range;
 use std::path::PathBuf;
@@ -10,6 +12,7 @@ use toml::Spanned;
 use super::PasswordSource;
 use super::raw::RawImap;
 use super::validate::{Checker, PasswordKeys, password_source};
+use crate::oauth::Settings;
 
 /// The longest `user` sent in LOGIN or AUTHENTICATE PLAIN.
 const MAX_USER_LEN: usize = 255;
@@ -35,12 +38,42 @@ pub struct Imap {
     /// SHA-256 pin of the server's certificate, as the account's `cert_sha256`.
     pub cert_sha256: Option<[u8; 32]>,
     pub user: String,
-    pub password: PasswordSource,
+    /// How popfetch logs in: a password, or a bearer token.
+    pub login: ImapLogin,
     /// The mailbox name (default `INBOX`); printable ASCII, sent as a quoted string with `&` as `&-` (RFC 3501
     /// §5.1.3). It is never created: a missing folder is a configuration error.
     pub folder: String,
     /// System flags (`\Seen`) and keywords set on each appended message; default none (unread).
     pub flags: Vec<String>,
+}
+
+/// How the IMAP destination authenticates (`auth` in `[account.imap]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImapLogin {
+    /// `auth = "auto"` (the default): AUTHENTICATE PLAIN when offered, else LOGIN, with this password.
+    Password(PasswordSource),
+    /// `auth = "xoauth2"` or `"oauthbearer"`: SASL with an access token from `[account.imap.oauth2]`, kept in
+    /// its own token file (`popfetch auth ACCOUNT --imap`).
+    Bearer { mechanism: Bearer, oauth2: Settings },
+}
+
+/// The SASL bearer-token mechanisms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bearer {
+    /// Google's and Microsoft's XOAUTH2.
+    XOAuth2,
+    /// RFC 7628 OAUTHBEARER.
+    OAuthBearer,
+}
+
+impl Bearer {
+    /// The SASL mechanism name, as in `AUTH=` capabilities and AUTHENTICATE.
+    pub fn sasl_name(self) -> &'static str {
+        match self {
+            Bearer::XOAuth2 => "XOAUTH2",
+            Bearer::OAuthBearer => "OAUTHBEARER",
+        }
+    }
 }
 
 /// `[account.imap]` for `delivery = "imap"`; `whole` locates the account (for a missing table).
@@ -96,16 +129,7 @@ pub(crate) fn check(
         }
         u.get_ref().clone()
     });
-    let password = password_source(
-        PasswordKeys {
-            prefix: "imap.",
-            password: &r.password,
-            file: &r.password_file,
-            command: &r.password_command,
-        },
-        &span,
-        c,
-    );
+    let login = login(r, &span, c);
     let folder = match &r.folder {
         None => "INBOX".to_owned(),
         Some(f) => {
@@ -132,10 +156,70 @@ pub(crate) fn check(
         ca_file,
         cert_sha256,
         user: user?,
-        password: password?,
+        login: login?,
         folder,
         flags,
     })
+}
+
+/// `auth` with the password keys or the `[account.imap.oauth2]` table it needs, and without the other.
+fn login(r: &RawImap, span: &Range<usize>, c: &mut Checker<'_>) -> Option<ImapLogin> {
+    let mechanism = c.choice(
+        &r.auth,
+        "imap.auth",
+        &[
+            ("auto", None),
+            ("xoauth2", Some(Bearer::XOAuth2)),
+            ("oauthbearer", Some(Bearer::OAuthBearer)),
+        ],
+        None,
+    );
+    let Some(mechanism) = mechanism else {
+        if let Some(t) = &r.oauth2 {
+            c.err(
+                t.span(),
+                "imap.oauth2",
+                "is only used with imap.auth = \"xoauth2\" or \"oauthbearer\"; remove it or set auth",
+            );
+        }
+        let keys = PasswordKeys {
+            prefix: "imap.",
+            password: &r.password,
+            file: &r.password_file,
+            command: &r.password_command,
+        };
+        return password_source(keys, span, c).map(ImapLogin::Password);
+    };
+    let password_keys = [
+        ("imap.password", r.password.as_ref().map(Spanned::span)),
+        (
+            "imap.password_file",
+            r.password_file.as_ref().map(Spanned::span),
+        ),
+        (
+            "imap.password_command",
+            r.password_command.as_ref().map(Spanned::span),
+        ),
+    ];
+    for (key, at) in password_keys {
+        if let Some(at) = at {
+            c.err(
+                at,
+                key,
+                "is not used with an oauth2 login (the token comes from `popfetch auth ACCOUNT --imap`); remove it",
+            );
+        }
+    }
+    let Some(t) = &r.oauth2 else {
+        c.err(
+            span.clone(),
+            "imap.oauth2",
+            "missing: imap.auth = \"xoauth2\" or \"oauthbearer\" needs an [account.imap.oauth2] table",
+        );
+        return None;
+    };
+    let oauth2 = super::oauth::settings(t.get_ref(), &t.span(), "imap.", c)?;
+    Some(ImapLogin::Bearer { mechanism, oauth2 })
 }
 
 /// A folder name popfetch can send as a quoted string: printable ASCII (non-ASCII names need modified UTF-7,

@@ -33,7 +33,7 @@ use crate::secret::Secret;
 
 pub use delivery::{DEFAULT_MDA_TIMEOUT, Delivery, Lmtp, Mda};
 pub use error::{ConfigError, Problem};
-pub use imap::{Imap, ImapTls};
+pub use imap::{Bearer, Imap, ImapLogin, ImapTls};
 pub use password::{PASSWORD_COMMAND_TIMEOUT, PasswordError, read_secret_file};
 pub use validate::validate_address;
 
@@ -269,6 +269,25 @@ pub fn parse_str_with(
 /// # Errors
 /// [`ConfigError`]: unreadable, too large, unsafe permissions, or invalid content.
 impl Account {
+    /// True when the config file itself holds a secret of this account: an inline `password` or `client_secret`,
+    /// for POP3 or for the IMAP destination. The file must then be private (invariant 5).
+    fn holds_a_secret(&self) -> bool {
+        let inline = |o: Option<&crate::oauth::Settings>| {
+            o.is_some_and(|o| {
+                matches!(o.client_secret, Some(crate::oauth::ClientSecret::Inline(_)))
+            })
+        };
+        let imap = match &self.delivery {
+            Delivery::Imap(i) => match &i.login {
+                ImapLogin::Password(p) => matches!(p, PasswordSource::Inline(_)),
+                ImapLogin::Bearer { oauth2, .. } => inline(Some(oauth2)),
+            },
+            _ => false,
+        };
+        imap || matches!(self.password, Some(PasswordSource::Inline(_)))
+            || inline(self.oauth2.as_ref())
+    }
+
     /// The server and user the account's state file names (compared by [`crate::state::Identity::same_account`]).
     pub fn identity(&self) -> crate::state::Identity {
         crate::state::Identity {
@@ -309,16 +328,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let (text, meta) = perm::read_bounded(path).map_err(|e| e.into_config_error(path))?;
     perm::check_not_writable_by_others(path, &meta)?;
     let config = parse_str(&text, path)?;
-    let inline_client_secret = |a: &Account| {
-        a.oauth2
-            .as_ref()
-            .is_some_and(|o| matches!(o.client_secret, Some(crate::oauth::ClientSecret::Inline(_))))
-    };
-    if config
-        .accounts
-        .iter()
-        .any(|a| matches!(a.password, Some(PasswordSource::Inline(_))) || inline_client_secret(a))
-    {
+    if config.accounts.iter().any(Account::holds_a_secret) {
         perm::check_private(path, &meta).map_err(|e| e.into_config_error(path))?;
     }
     Ok(config)

@@ -57,14 +57,21 @@ pub(crate) fn check(
         );
         return None;
     };
-    settings(t.get_ref(), &t.span(), c)
+    settings(t.get_ref(), &t.span(), "", c)
 }
 
-fn settings(t: &RawOAuth2, whole: &Range<usize>, c: &mut Checker<'_>) -> Option<Settings> {
+/// `[account.oauth2]` or `[account.imap.oauth2]` (`prefix` = `"imap."`, which problems name the keys with).
+pub(crate) fn settings(
+    t: &RawOAuth2,
+    whole: &Range<usize>,
+    prefix: &str,
+    c: &mut Checker<'_>,
+) -> Option<Settings> {
+    let k = |name: &str| format!("{prefix}oauth2.{name}");
     let before = c.issues.len();
     let provider = c.choice_opt(
         &t.provider,
-        "oauth2.provider",
+        &k("provider"),
         &[
             ("google", Provider::Google),
             ("microsoft", Provider::Microsoft),
@@ -82,32 +89,32 @@ fn settings(t: &RawOAuth2, whole: &Range<usize>, c: &mut Checker<'_>) -> Option<
     let authorization_url = url(
         c,
         &t.authorization_url,
-        "oauth2.authorization_url",
+        &k("authorization_url"),
         preset.as_ref().map(|p| p.authorization_url),
     );
     let token_url = url(
         c,
         &t.token_url,
-        "oauth2.token_url",
+        &k("token_url"),
         preset.as_ref().map(|p| p.token_url),
     );
     let device_authorization_url = url(
         c,
         &t.device_authorization_url,
-        "oauth2.device_authorization_url",
+        &k("device_authorization_url"),
         preset.as_ref().and_then(|p| p.device_authorization_url),
     );
     if token_url.is_none() {
         c.err(
             whole.clone(),
-            "oauth2.token_url",
+            &k("token_url"),
             "missing: set provider = \"google\" or \"microsoft\", or token_url",
         );
     }
     if authorization_url.is_none() && device_authorization_url.is_none() {
         c.err(
             whole.clone(),
-            "oauth2.authorization_url",
+            &k("authorization_url"),
             "missing: set provider, or authorization_url and/or device_authorization_url",
         );
     }
@@ -125,7 +132,7 @@ fn settings(t: &RawOAuth2, whole: &Range<usize>, c: &mut Checker<'_>) -> Option<
             {
                 c.err(
                     list.span(),
-                    "oauth2.scopes",
+                    &k("scopes"),
                     "must be a non-empty list of scope names without spaces, quotes or backslashes",
                 );
             }
@@ -136,30 +143,24 @@ fn settings(t: &RawOAuth2, whole: &Range<usize>, c: &mut Checker<'_>) -> Option<
             None => {
                 c.err(
                     whole.clone(),
-                    "oauth2.scopes",
+                    &k("scopes"),
                     "missing: set provider, or scopes",
                 );
                 Vec::new()
             }
         },
     };
-    let client_id = c
-        .required(&t.client_id, whole, "oauth2.client_id")
-        .map(|s| {
-            if s.get_ref().is_empty() || s.get_ref().contains(['\r', '\n', '\0']) {
-                c.err(
-                    s.span(),
-                    "oauth2.client_id",
-                    "must be a non-empty single line",
-                );
-            }
-            s.get_ref().clone()
-        });
+    let client_id = c.required(&t.client_id, whole, &k("client_id")).map(|s| {
+        if s.get_ref().is_empty() || s.get_ref().contains(['\r', '\n', '\0']) {
+            c.err(s.span(), &k("client_id"), "must be a non-empty single line");
+        }
+        s.get_ref().clone()
+    });
     let client_secret = match (&t.client_secret, &t.client_secret_file) {
         (Some(_), Some(f)) => {
             c.err(
                 f.span(),
-                "oauth2.client_secret_file",
+                &k("client_secret_file"),
                 "client_secret is set already; set only one of them",
             );
             None
@@ -168,13 +169,13 @@ fn settings(t: &RawOAuth2, whole: &Range<usize>, c: &mut Checker<'_>) -> Option<
             if s.get_ref().is_empty() || s.get_ref().contains(['\r', '\n', '\0']) {
                 c.err(
                     s.span(),
-                    "oauth2.client_secret",
+                    &k("client_secret"),
                     "must be a non-empty single line",
                 );
             }
             Some(ClientSecret::Inline(Secret::new(s.get_ref().clone())))
         }
-        (None, Some(f)) => Some(ClientSecret::File(c.path(f, "oauth2.client_secret_file"))),
+        (None, Some(f)) => Some(ClientSecret::File(c.path(f, &k("client_secret_file")))),
         (None, None) => None,
     };
     if c.issues.len() > before {

@@ -163,3 +163,30 @@ fn inline_client_secret_needs_a_private_config_file() {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     assert!(load(&path).is_ok());
 }
+
+#[test]
+fn t21_the_imap_destinations_inline_secrets_need_a_private_config_file_too() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    let head = format!(
+        "state_dir = \"{}\"\n[[account]]\nname = \"g\"\nhost = \"pop.example.jp\"\nuser = \"u\"\n\
+         password_file = \"/etc/popfetch/pw\"\ntarget = \"u@example.org\"\ndelivery = \"imap\"\n\
+         [account.imap]\nhost = \"imap.gmail.com\"\nuser = \"u@gmail.com\"\n",
+        dir.path().display()
+    );
+    for (imap, secret) in [
+        ("password = \"imap-s3\"\n", "imap-s3"),
+        (
+            "auth = \"xoauth2\"\n[account.imap.oauth2]\nprovider = \"google\"\nclient_id = \"c\"\nclient_secret = \"cs-s3\"\n",
+            "cs-s3",
+        ),
+    ] {
+        std::fs::write(&path, format!("{head}{imap}")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = load(&path).unwrap_err().to_string();
+        assert!(e.contains("chmod 600") && !e.contains(secret), "{e}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(load(&path).is_ok(), "{imap}");
+    }
+}

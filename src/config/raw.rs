@@ -59,6 +59,15 @@ pub(crate) const KNOWN_KEYS: &[&str] = &[
     "account.imap.password_command",
     "account.imap.folder",
     "account.imap.flags",
+    "account.imap.auth",
+    "account.imap.oauth2.provider",
+    "account.imap.oauth2.authorization_url",
+    "account.imap.oauth2.token_url",
+    "account.imap.oauth2.device_authorization_url",
+    "account.imap.oauth2.scopes",
+    "account.imap.oauth2.client_id",
+    "account.imap.oauth2.client_secret",
+    "account.imap.oauth2.client_secret_file",
     "account.oauth2.provider",
     "account.oauth2.authorization_url",
     "account.oauth2.token_url",
@@ -154,6 +163,8 @@ pub(crate) struct RawImap {
     pub password_command: Option<Spanned<Vec<Str>>>,
     pub folder: Option<Str>,
     pub flags: Option<Spanned<Vec<Str>>>,
+    pub auth: Option<Str>,
+    pub oauth2: Option<Spanned<RawOAuth2>>,
 }
 
 /// `[account.oauth2]` (issue 13).

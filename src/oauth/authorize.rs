@@ -12,7 +12,7 @@ use super::http::Http;
 use super::loopback::Loopback;
 use super::pkce::{self, Pkce};
 use super::refresh::{client_secret, first_tokens, token_request};
-use super::store::TokenStore;
+use super::store::{Holder, TokenStore};
 use super::{OAuthError, Settings, device};
 
 /// How long the code flow waits for the redirect.
@@ -21,7 +21,8 @@ pub const CODE_FLOW_LIMIT: Duration = Duration::from_secs(15 * 60);
 /// What `popfetch auth` needs to know about the account.
 pub struct Request<'a> {
     pub settings: &'a Settings,
-    pub account: &'a str,
+    /// The account, and whether this is its IMAP destination's login (`popfetch auth --imap`).
+    pub holder: Holder<'a>,
     /// The mail login, sent as `login_hint`.
     pub user: &'a str,
     pub state_dir: &'a Path,
@@ -39,7 +40,7 @@ pub async fn authorize(
     paste: impl AsyncBufRead + Unpin,
 ) -> Result<(), OAuthError> {
     let s = req.settings;
-    let secret = client_secret(s, req.account).await?;
+    let secret = client_secret(s, req.holder).await?;
     let http = Http::new(req.timeout)?;
     let say = |out: &mut (dyn Write + Send), text: String| {
         let _ = writeln!(out, "{text}");
@@ -48,8 +49,8 @@ pub async fn authorize(
     let response = if s.device_authorization_url.is_some() {
         let code = device::start(&http, s, secret.as_ref()).await?;
         let mut text = format!(
-            "To authorize popfetch for account {:?}, open {} in a browser (on any machine) and enter the code {}",
-            req.account, code.verification_uri, code.user_code
+            "To authorize popfetch for {}, open {} in a browser (on any machine) and enter the code {}",
+            req.holder, code.verification_uri, code.user_code
         );
         if let Some(c) = &code.verification_uri_complete {
             text.push_str(&format!("\n(or open {c})"));
@@ -59,7 +60,7 @@ pub async fn authorize(
             code.expires_in.div_ceil(60)
         ));
         say(out, text);
-        device::wait(&http, s, req.account, secret.as_ref(), &code).await?
+        device::wait(&http, s, req.holder, secret.as_ref(), &code).await?
     } else {
         let pkce = Pkce::new()?;
         let state = pkce::new_state()?;
@@ -70,11 +71,11 @@ pub async fn authorize(
         say(
             out,
             format!(
-                "To authorize popfetch for account {:?}, open this URL in a browser:\n\n{url}\n\n\
+                "To authorize popfetch for {}, open this URL in a browser:\n\n{url}\n\n\
                  After you approve, the browser is sent to {redirect_uri} and popfetch continues by itself.\n\
                  If the browser runs on another machine, that page will not load: copy the whole URL from its \
                  address bar and paste it here, then press Enter.",
-                req.account
+                req.holder
             ),
         );
         let code = listener.wait(&state, paste, CODE_FLOW_LIMIT).await?;
@@ -87,7 +88,7 @@ pub async fn authorize(
         token_request(
             &http,
             s,
-            req.account,
+            req.holder,
             secret.as_ref(),
             &grant,
             &[&code, &pkce.verifier],
@@ -95,13 +96,13 @@ pub async fn authorize(
         .await?
     };
     let tokens = first_tokens(s, response)?;
-    let store = TokenStore::new(req.state_dir, req.account);
+    let store = TokenStore::of(req.state_dir, req.holder);
     store.save(&tokens)?;
     say(
         out,
         format!(
-            "account {:?}: authorized; the refresh token is stored in {}",
-            req.account,
+            "{}: authorized; the refresh token is stored in {}",
+            req.holder,
             store.path().display()
         ),
     );

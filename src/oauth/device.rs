@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::http::{Http, TokenResponse};
 use super::refresh::token_request;
+use super::store::Holder;
 use super::{OAuthError, Settings};
 use crate::secret::Secret;
 
@@ -100,7 +101,7 @@ pub async fn start(
 pub async fn wait(
     http: &Http,
     s: &Settings,
-    account: &str,
+    holder: Holder<'_>,
     secret: Option<&Secret>,
     code: &DeviceCode,
 ) -> Result<TokenResponse, OAuthError> {
@@ -117,7 +118,7 @@ pub async fn wait(
                 "the code expired before it was approved; run popfetch auth again",
             ));
         }
-        match token_request(http, s, account, secret, &grant, &[&code.device_code]).await {
+        match token_request(http, s, holder, secret, &grant, &[&code.device_code]).await {
             Ok(r) => return Ok(r),
             Err(OAuthError::Refused { error, .. }) => match error.error.as_str() {
                 "authorization_pending" => {}

@@ -27,19 +27,16 @@ impl std::fmt::Display for ProviderError {
 #[derive(Debug, thiserror::Error)]
 pub enum OAuthError {
     /// No refresh token is stored (never authorized, or the token file was removed).
-    #[error("not authorized yet: run `popfetch auth {account}`")]
-    NotAuthorized { account: String },
+    #[error("not authorized yet: run `{command}`")]
+    NotAuthorized { command: String },
     /// The stored token belongs to another client or token endpoint (the config changed).
-    #[error(
-        "the stored token was issued for another client_id or token_url: run `popfetch auth {account}`"
-    )]
-    ClientChanged { account: String },
+    #[error("the stored token was issued for another client_id or token_url: run `{command}`")]
+    ClientChanged { command: String },
     /// The provider refused the refresh token (`invalid_grant`: revoked, expired, password changed).
-    #[error(
-        "the provider refused the stored authorization ({error}): run `popfetch auth {account}`"
-    )]
+    #[error("the provider refused the stored authorization ({error}): run `{command}`")]
     Revoked {
-        account: String,
+        /// `popfetch auth ACCOUNT` (with `--imap` for the IMAP destination's token).
+        command: String,
         error: ProviderError,
     },
     /// The provider refused the request for another reason (`invalid_client`, `unauthorized_client`, ...).
@@ -124,7 +121,7 @@ mod tests {
             description: None,
         };
         let revoked = OAuthError::Revoked {
-            account: "a".into(),
+            command: "popfetch auth a".into(),
             error: pe,
         };
         assert_eq!(revoked.class(), ExitClass::Security);

@@ -2,7 +2,7 @@
 //! one-time authorization flows behind `popfetch auth` (device grant RFC 8628, authorization code with PKCE RFC
 //! 7636 and a loopback redirect RFC 8252), and the SASL payloads XOAUTH2 and OAUTHBEARER (RFC 7628).
 //!
-//! No mail protocol code lives here: `pop3` (and the IMAP destination later) take an access token from
+//! No mail protocol code lives here: `pop3` and the IMAP destination take an access token from
 //! [`access_token`] and a payload from [`sasl`]. Tokens travel as [`crate::secret::Secret`] and never reach a log,
 //! an error, argv or a child's environment.
 //!
@@ -27,3 +27,4 @@ pub mod store;
 pub use error::{OAuthError, ProviderError};
 pub use provider::{ClientSecret, Provider, Settings};
 pub use refresh::access_token;
+pub use store::Holder;

@@ -67,7 +67,7 @@ impl Provider {
 }
 
 /// Where the client secret comes from. Public clients (Microsoft's for desktop apps) have none.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientSecret {
     /// `client_secret` in the config file (which must then be private, like a password).
     Inline(Secret),
@@ -77,7 +77,7 @@ pub enum ClientSecret {
 
 /// One account's OAuth 2.0 client settings, resolved from `[account.oauth2]` (preset plus explicit keys). Every
 /// URL is `https`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     /// The preset used, if any (for messages).
     pub provider: Option<Provider>,

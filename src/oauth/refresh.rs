@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::http::{Http, TokenResponse, token_response};
-use super::store::{TokenStore, Tokens};
+use super::store::{Holder, TokenStore, Tokens};
 use super::{ClientSecret, OAuthError, Settings};
 use crate::secret::Secret;
 
@@ -26,12 +26,17 @@ pub fn now() -> u64 {
 ///
 /// # Errors
 /// [`OAuthError::ClientSecret`] for an unreadable or unsafe file.
-pub async fn client_secret(s: &Settings, account: &str) -> Result<Option<Secret>, OAuthError> {
+pub async fn client_secret(s: &Settings, holder: Holder<'_>) -> Result<Option<Secret>, OAuthError> {
+    let key = if holder.imap {
+        "imap.oauth2.client_secret_file"
+    } else {
+        "oauth2.client_secret_file"
+    };
     Ok(match &s.client_secret {
         None => None,
         Some(ClientSecret::Inline(v)) => Some(v.clone()),
         Some(ClientSecret::File(p)) => {
-            Some(crate::config::read_secret_file(account, "oauth2.client_secret_file", p).await?)
+            Some(crate::config::read_secret_file(holder.account, key, p).await?)
         }
     })
 }
@@ -44,7 +49,7 @@ pub async fn client_secret(s: &Settings, account: &str) -> Result<Option<Secret>
 pub async fn token_request(
     http: &Http,
     s: &Settings,
-    account: &str,
+    holder: Holder<'_>,
     secret: Option<&Secret>,
     grant: &[(&str, &str)],
     secrets: &[&Secret],
@@ -61,7 +66,7 @@ pub async fn token_request(
         Ok(v) => token_response(&s.token_url, &v),
         Err(e) if e.error == "invalid_grant" || e.error == "interaction_required" => {
             Err(OAuthError::Revoked {
-                account: account.to_owned(),
+                command: holder.auth_command(),
                 error: e,
             })
         }
@@ -72,7 +77,7 @@ pub async fn token_request(
     }
 }
 
-/// The access token for `account`: cached while valid for more than [`MIN_VALIDITY`] seconds, else refreshed
+/// The access token of `holder`: cached while valid for more than [`MIN_VALIDITY`] seconds, else refreshed
 /// (every HTTP step bounded by `timeout`) and stored before it is returned.
 ///
 /// # Errors
@@ -80,27 +85,20 @@ pub async fn token_request(
 /// popfetch auth"), transport and 5xx failures (75), token file problems (74).
 pub async fn access_token(
     s: &Settings,
-    account: &str,
+    holder: Holder<'_>,
     state_dir: &Path,
     timeout: Duration,
 ) -> Result<Secret, OAuthError> {
-    let store = TokenStore::new(state_dir, account);
-    let mut tokens = store.load()?.ok_or_else(|| OAuthError::NotAuthorized {
-        account: account.to_owned(),
-    })?;
-    if tokens.token_url != s.token_url || tokens.client_id != s.client_id {
-        return Err(OAuthError::ClientChanged {
-            account: account.to_owned(),
-        });
-    }
+    let store = TokenStore::of(state_dir, holder);
+    let mut tokens = stored_tokens(&store, s, holder)?;
     let start = now();
     if let Some((token, expires_at)) = &tokens.access
         && *expires_at > start + MIN_VALIDITY
     {
-        tracing::debug!("account {account:?}: using the cached oauth2 access token");
+        tracing::debug!("{holder}: using the cached oauth2 access token");
         return Ok(token.clone());
     }
-    let secret = client_secret(s, account).await?;
+    let secret = client_secret(s, holder).await?;
     let http = Http::new(timeout)?;
     let scope = s.scopes.join(" ");
     let refresh = tokens.refresh_token.clone();
@@ -110,16 +108,37 @@ pub async fn access_token(
         // RFC 6749 §6: the same scope as granted; Microsoft's v2.0 endpoint wants it named.
         ("scope", scope.as_str()),
     ];
-    let r = token_request(&http, s, account, secret.as_ref(), &grant, &[&refresh]).await?;
+    let r = token_request(&http, s, holder, secret.as_ref(), &grant, &[&refresh]).await?;
     if r.refresh_token.is_some() {
-        tracing::info!("account {account:?}: the provider rotated the refresh token; saved");
+        tracing::info!("{holder}: the provider rotated the refresh token; saved");
     }
     tokens.refresh_token = r.refresh_token.unwrap_or(refresh);
     // Without expires_in the lifetime is unknown: use the token for this poll only.
     tokens.access = Some((r.access_token.clone(), start + r.expires_in.unwrap_or(0)));
     store.save(&tokens)?;
-    tracing::debug!("account {account:?}: refreshed the oauth2 access token");
+    tracing::debug!("{holder}: refreshed the oauth2 access token");
     Ok(r.access_token)
+}
+
+/// The tokens stored for `holder`, issued for the client and token endpoint of `s` (`popfetch check` looks at them
+/// offline the same way).
+///
+/// # Errors
+/// [`OAuthError::NotAuthorized`], [`OAuthError::ClientChanged`], [`OAuthError::Store`].
+pub fn stored_tokens(
+    store: &TokenStore,
+    s: &Settings,
+    holder: Holder<'_>,
+) -> Result<Tokens, OAuthError> {
+    let tokens = store.load()?.ok_or_else(|| OAuthError::NotAuthorized {
+        command: holder.auth_command(),
+    })?;
+    if tokens.token_url != s.token_url || tokens.client_id != s.client_id {
+        return Err(OAuthError::ClientChanged {
+            command: holder.auth_command(),
+        });
+    }
+    Ok(tokens)
 }
 
 /// Drop the cached access token (the mail server refused it), keeping the refresh token, so that the next poll
@@ -127,8 +146,8 @@ pub async fn access_token(
 ///
 /// # Errors
 /// [`OAuthError::Store`].
-pub fn forget_access_token(state_dir: &Path, account: &str) -> Result<(), OAuthError> {
-    let store = TokenStore::new(state_dir, account);
+pub fn forget_access_token(state_dir: &Path, holder: Holder<'_>) -> Result<(), OAuthError> {
+    let store = TokenStore::of(state_dir, holder);
     if let Some(mut t) = store.load()?
         && t.access.is_some()
     {

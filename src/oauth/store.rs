@@ -42,6 +42,33 @@ struct File {
     expires_at: Option<u64>,
 }
 
+/// Whose tokens: an account's POP3 login, or the login of its IMAP destination (issue 14). The two are often
+/// different providers (an ISP's POP3 into Gmail), so each has its own token file and its own `popfetch auth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Holder<'a> {
+    pub account: &'a str,
+    /// The `[account.imap]` login rather than the POP3 one.
+    pub imap: bool,
+}
+
+impl Holder<'_> {
+    /// The command that (re)authorizes this holder.
+    pub fn auth_command(&self) -> String {
+        let flag = if self.imap { " --imap" } else { "" };
+        format!("popfetch auth {}{flag}", self.account)
+    }
+}
+
+impl std::fmt::Display for Holder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "account {:?}", self.account)?;
+        if self.imap {
+            f.write_str(" (IMAP destination)")?;
+        }
+        Ok(())
+    }
+}
+
 /// The token file of one account.
 #[derive(Debug, Clone)]
 pub struct TokenStore {
@@ -51,8 +78,21 @@ pub struct TokenStore {
 impl TokenStore {
     /// The store of `account` in `state_dir` (account names are validated by the config: no `/`).
     pub fn new(state_dir: &Path, account: &str) -> TokenStore {
+        TokenStore::of(
+            state_dir,
+            Holder {
+                account,
+                imap: false,
+            },
+        )
+    }
+
+    /// The store of `holder`: `<account>.oauth2`, or `<account>.imap-oauth2` for the IMAP destination. Account
+    /// names may contain `.` but the two suffixes end differently, so no name's file is another's.
+    pub fn of(state_dir: &Path, holder: Holder<'_>) -> TokenStore {
+        let suffix = if holder.imap { "imap-oauth2" } else { "oauth2" };
         TokenStore {
-            path: state_dir.join(format!("{account}.oauth2")),
+            path: state_dir.join(format!("{}.{suffix}", holder.account)),
         }
     }
 
@@ -127,7 +167,10 @@ impl TokenStore {
                 .create(dir)
                 .map_err(|e| self.err("cannot create its directory", Some(e)))?;
         }
-        let tmp = self.path.with_extension("oauth2.tmp");
+        // The name plus `.tmp` (not `with_extension`, which would map `a.imap-oauth2` onto `a.oauth2`'s temp file).
+        let mut tmp = self.path.clone().into_os_string();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
         // A stale temp file from a crash is simply replaced; it is never read.
         match fs::remove_file(&tmp) {
             Ok(()) => {}
@@ -252,5 +295,39 @@ mod tests {
         fs::remove_file(store.path()).unwrap();
         std::os::unix::fs::symlink("/etc/passwd", store.path()).unwrap();
         assert!(store.load().is_err());
+    }
+
+    #[test]
+    fn the_imap_destination_has_its_own_file_and_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let pop = Holder {
+            account: "a.imap",
+            imap: false,
+        };
+        let imap = Holder {
+            account: "a",
+            imap: true,
+        };
+        let (p, i) = (
+            TokenStore::of(dir.path(), pop),
+            TokenStore::of(dir.path(), imap),
+        );
+        assert_eq!(p.path(), dir.path().join("a.imap.oauth2"));
+        assert_eq!(i.path(), dir.path().join("a.imap-oauth2"));
+        p.save(&tokens()).unwrap();
+        assert!(
+            i.load().unwrap().is_none(),
+            "one holder's tokens are not the other's"
+        );
+        i.save(&tokens()).unwrap();
+        let mut names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["a.imap-oauth2", "a.imap.oauth2"]);
+        assert_eq!(imap.auth_command(), "popfetch auth a --imap");
+        assert_eq!(pop.auth_command(), "popfetch auth a.imap");
+        assert_eq!(imap.to_string(), "account \"a\" (IMAP destination)");
     }
 }

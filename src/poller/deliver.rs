@@ -443,10 +443,10 @@ pub(crate) fn prepare(
 pub(super) fn print_diff(ctx: &Ctx<'_>, uid: &str, raw: &[u8], edits: &[Edit], after: &str) {
     use std::io::{IsTerminal, Write};
     let name = format!("account {:?} uid {uid:?}", ctx.acct.name);
-    let text = crate::diff::render(
+    let text = crate::inspect::diff::render(
         raw,
         edits,
-        &crate::diff::Style {
+        &crate::inspect::diff::Style {
             before: &format!("{name} as fetched"),
             after: &format!("{name} {after}"),
             color: std::io::stdout().is_terminal(),
@@ -459,9 +459,9 @@ pub(super) fn print_diff(ctx: &Ctx<'_>, uid: &str, raw: &[u8], edits: &[Edit], a
     }
 }
 
-/// `; reason: ...` in plain words for an MTA refusal ([`crate::explain`]), or nothing.
+/// `; reason: ...` in plain words for an MTA refusal ([`crate::inspect::explain`]), or nothing.
 pub(super) fn explained(e: &smtp::SmtpError) -> String {
-    crate::explain::describe(e.code(), e.text())
+    crate::inspect::explain::describe(e.code(), e.text())
         .map(|r| format!("; {r}"))
         .unwrap_or_default()
 }

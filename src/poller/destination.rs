@@ -61,19 +61,11 @@ impl<'a> Destination<'a> {
             }
             Delivery::Mda(mda) => Destination::Mda(mda),
             Delivery::Maildir(root) => Destination::Maildir(root),
-            Delivery::Imap(imap) => {
-                let password = imap
-                    .password
-                    .resolve(&acct.name)
+            Delivery::Imap(imap) => Destination::Imap(Box::new(
+                super::login::open_imap(acct, imap, &config.state_dir, secrets)
                     .await
-                    .map_err(|e| DeliveryError::Imap(deliver::imap::ImapError::Password(e)))?;
-                secrets.add(&password);
-                Destination::Imap(Box::new(
-                    deliver::imap::Session::open(imap, &password, acct.timeout, secrets)
-                        .await
-                        .map_err(DeliveryError::Imap)?,
-                ))
-            }
+                    .map_err(DeliveryError::Imap)?,
+            )),
         })
     }
 
@@ -221,7 +213,7 @@ impl DeliveryError {
         }
     }
 
-    /// `; reason: ...` in plain words for an MTA refusal ([`crate::explain`]), or nothing.
+    /// `; reason: ...` in plain words for an MTA refusal ([`crate::inspect::explain`]), or nothing.
     pub(super) fn explained(&self) -> String {
         match self {
             DeliveryError::Smtp(e) => super::deliver::explained(e),

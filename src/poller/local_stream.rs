@@ -13,14 +13,13 @@
 
 use super::deliver::{Ctx, Delivery, Done, conclude, describe_edits, prepare, print_diff};
 use super::destination::{Committed, DeliveryError, Destination};
-use super::retr_check::{self, RetrCheck};
+use super::retr_check::RetrCheck;
+use super::stream::Passed;
 use super::{Failure, Pending, pop3_fail, state_fail};
 use crate::deliver::imap::command::internal_date;
 use crate::deliver::spool::{self, Spool};
 use crate::deliver::{LocalError, maildir};
 use crate::failpoint;
-use crate::headers::Edit;
-use crate::headers::stream::BodyNormalizer;
 use crate::pop3::Client;
 use crate::smtp::Envelope;
 use crate::state::State;
@@ -118,58 +117,6 @@ pub(super) fn clean_spool(ctx: &Ctx<'_>, state: &State) {
             ctx.acct.name,
             path.display()
         ),
-    }
-}
-
-/// RETR bytes counted and normalised as they pass, for the RETR/LIST check (P-19) and the log line.
-#[derive(Default)]
-pub(super) struct Passed {
-    norm: BodyNormalizer,
-    /// Octets retrieved (dot-unstuffed, before normalisation).
-    pub(super) got: u64,
-    line_ends: u64,
-}
-
-impl Passed {
-    /// Count `raw` (retrieved octets) and append its body part, normalised, to `out`; `end`: the message ended.
-    pub(super) fn push(&mut self, raw: &[u8], body: &[u8], end: bool, out: &mut Vec<u8>) {
-        self.got += raw.len() as u64;
-        self.line_ends += raw.iter().filter(|&&b| b == b'\n').count() as u64;
-        self.norm.push(body, out);
-        if end {
-            self.norm.finish(out);
-        }
-    }
-
-    /// The RETR/LIST judgement (P-19); a message LIST did not name (P-18) has no size to check against.
-    pub(super) fn check(&self, p: &Pending, announced: Option<u64>) -> RetrCheck {
-        if p.listed {
-            retr_check::check_counts(p.size, announced, self.got, self.line_ends)
-        } else {
-            RetrCheck::Consistent
-        }
-    }
-
-    /// The header pipeline's edits plus the body's normalised line endings, merged into one count.
-    pub(super) fn edits(&self, mut edits: Vec<Edit>) -> Vec<Edit> {
-        let (lf, cr) = (self.norm.bare_lf, self.norm.bare_cr);
-        if lf + cr == 0 {
-            return edits;
-        }
-        match edits
-            .iter_mut()
-            .find(|e| matches!(e, Edit::NormalizedLineEndings { .. }))
-        {
-            Some(Edit::NormalizedLineEndings { bare_lf, bare_cr }) => {
-                *bare_lf += lf;
-                *bare_cr += cr;
-            }
-            _ => edits.push(Edit::NormalizedLineEndings {
-                bare_lf: lf,
-                bare_cr: cr,
-            }),
-        }
-        edits
     }
 }
 

@@ -1,10 +1,12 @@
 //! The login step of a poll: get the account's credential (a password from its source, or an OAuth 2.0 access
-//! token from [`crate::oauth`], refreshed when needed) and authenticate the POP3 session with it.
+//! token from [`crate::oauth`], refreshed when needed) and authenticate the POP3 session with it; the same for the
+//! IMAP destination's login (issue 14), which has its own settings and token file.
 
 use std::path::Path;
 
 use super::{Failure, chain, pop3_fail};
-use crate::config::Account;
+use crate::config::{Account, Imap, ImapLogin};
+use crate::deliver::imap::{self, ImapError};
 use crate::oauth;
 use crate::pop3::{Client, Pop3Error};
 use crate::secret::Secret;
@@ -29,7 +31,7 @@ pub(super) async fn credential(
         s
     };
     if let Some(settings) = &acct.oauth2 {
-        return oauth::access_token(settings, &acct.name, state_dir, acct.timeout)
+        return oauth::access_token(settings, pop3_holder(acct), state_dir, acct.timeout)
             .await
             .map(|t| Credential::Bearer(known(t)))
             .map_err(|e| Failure::of(e.class(), chain(&e)));
@@ -76,11 +78,81 @@ pub(super) async fn login(
                 )
                 .await;
             if let Err(Pop3Error::BearerRefused { .. } | Pop3Error::Server { .. }) = &r
-                && let Err(e) = oauth::refresh::forget_access_token(state_dir, &acct.name)
+                && let Err(e) = oauth::refresh::forget_access_token(state_dir, pop3_holder(acct))
             {
                 tracing::warn!("account {:?}: {}", acct.name, chain(&e));
             }
             r.map_err(pop3_fail)
         }
+    }
+}
+
+/// The POP3 login's token holder (the IMAP destination has its own, [`imap_holder`]).
+pub(crate) fn pop3_holder(acct: &Account) -> oauth::Holder<'_> {
+    oauth::Holder {
+        account: &acct.name,
+        imap: false,
+    }
+}
+
+/// Open the IMAP destination's session: get its credential, connect and log in; a bearer token the server refused
+/// is dropped from the cache, as for POP3. Used by a poll and by `popfetch check --connect`.
+///
+/// # Errors
+/// [`ImapError`]: the credential (a password source, the token refresh) or the session.
+pub(crate) async fn open_imap(
+    acct: &Account,
+    cfg: &Imap,
+    state_dir: &Path,
+    secrets: &Secrets,
+) -> Result<imap::Session, ImapError> {
+    let credential = imap_credential(acct, cfg, state_dir, secrets).await?;
+    let r = imap::Session::open(cfg, &credential, acct.timeout, secrets).await;
+    if let (
+        imap::Credential::Bearer { .. },
+        Err(ImapError::Login { .. } | ImapError::BearerRefused { .. }),
+    ) = (&credential, &r)
+        && let Err(e) = oauth::refresh::forget_access_token(state_dir, imap_holder(acct))
+    {
+        tracing::warn!("account {:?}: {}", acct.name, chain(&e));
+    }
+    r
+}
+
+/// The IMAP destination's credential: its password, or an access token for `[account.imap.oauth2]`, refreshed
+/// when needed (before the IMAP connection, as for POP3). Added to `secrets` as soon as it is known.
+async fn imap_credential(
+    acct: &Account,
+    cfg: &Imap,
+    state_dir: &Path,
+    secrets: &Secrets,
+) -> Result<imap::Credential, ImapError> {
+    Ok(match &cfg.login {
+        ImapLogin::Password(source) => {
+            let p = source
+                .resolve(&acct.name)
+                .await
+                .map_err(ImapError::Password)?;
+            secrets.add(&p);
+            imap::Credential::Password(p)
+        }
+        ImapLogin::Bearer { mechanism, oauth2 } => {
+            let token = oauth::access_token(oauth2, imap_holder(acct), state_dir, acct.timeout)
+                .await
+                .map_err(ImapError::OAuth)?;
+            secrets.add(&token);
+            imap::Credential::Bearer {
+                mechanism: *mechanism,
+                token,
+            }
+        }
+    })
+}
+
+/// The IMAP destination's token holder.
+pub(crate) fn imap_holder(acct: &Account) -> oauth::Holder<'_> {
+    oauth::Holder {
+        account: &acct.name,
+        imap: true,
     }
 }

@@ -42,6 +42,7 @@ use deliver::{Ctx, deliver_all, note_dele};
 pub(crate) use deliver::{describe_edits, prepare};
 use destination::Destination;
 pub use dry_run::BANNER as DRY_RUN_BANNER;
+pub(crate) use login::{imap_holder, open_imap, pop3_holder};
 pub(crate) use mailbox::list_mailbox;
 pub(crate) use plan::Pending;
 use plan::{Plan, Policy, Step};
@@ -65,7 +66,7 @@ pub struct PollOptions {
     pub shutdown: Shutdown,
     /// Fetch and show what would be done, change nothing: no SMTP, no DELE, no state write ([`dry_run`]).
     pub dry_run: bool,
-    /// Print each message's header diff (before/after the pipeline) to stdout ([`crate::diff`]).
+    /// Print each message's header diff (before/after the pipeline) to stdout ([`crate::inspect::diff`]).
     pub diff: bool,
     /// Record every message on the server as delivered without fetching or deleting anything (keep accounts
     /// only; the migration step and the way out of the UIDL-change guard, catalog C-08/C-13).
@@ -595,6 +596,7 @@ pub(crate) async fn open_pop3(
             .max_message_size
             .saturating_add(acct.max_message_size / 16 + 4096),
         secrets: secrets.clone(),
+        trace: crate::inspect::trace::Trace::log(),
     };
     let mut client = Client::connect(&acct.host, acct.port, security, &connector, pop3_opts)
         .await

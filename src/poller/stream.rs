@@ -117,11 +117,9 @@ pub(super) async fn stream_one(
             .map(|d| (d, bytes));
     }
     link.trace_header(&header);
-    let mut got = held.len() as u64;
-    let mut line_ends = held.iter().filter(|&&b| b == b'\n').count() as u64;
-    let mut norm = BodyNormalizer::default();
+    let mut passed = Passed::default();
     let mut out = header;
-    norm.push(&held[end..], &mut out);
+    passed.push(&held, &held[end..], false, &mut out);
     drop(held);
     let mut buf = Vec::new();
     let sent: Result<(), Broke> = async {
@@ -136,13 +134,8 @@ pub(super) async fn stream_one(
                     return Err(Broke::Pop3(e));
                 }
             };
-            got += buf.len() as u64;
-            line_ends += buf.iter().filter(|&&b| b == b'\n').count() as u64;
             out.clear();
-            norm.push(&buf, &mut out);
-            if done {
-                norm.finish(&mut out);
-            }
+            passed.push(&buf, &buf, done, &mut out);
             link.write_content(&out).await.map_err(Broke::Smtp)?;
             if done {
                 return Ok(());
@@ -159,7 +152,7 @@ pub(super) async fn stream_one(
             let done = Done {
                 check: RetrCheck::Consistent,
                 edits: String::new(),
-                bytes: got,
+                bytes: passed.got,
             };
             link.abandon();
             let e = DeliveryError::Smtp(e);
@@ -170,30 +163,10 @@ pub(super) async fn stream_one(
         }
         Ok(()) => {}
     }
-    client.trace_retr_end(got.saturating_sub(end as u64));
+    client.trace_retr_end(passed.got.saturating_sub(end as u64));
     failpoint::hit("after_retr");
-    // A message LIST did not name (P-18) has no size to check against.
-    let check = if p.listed {
-        retr_check::check_counts(p.size, announced, got, line_ends)
-    } else {
-        RetrCheck::Consistent
-    };
-    let mut edits = filtered.edits;
-    if norm.bare_lf + norm.bare_cr > 0 {
-        match edits
-            .iter_mut()
-            .find(|e| matches!(e, Edit::NormalizedLineEndings { .. }))
-        {
-            Some(Edit::NormalizedLineEndings { bare_lf, bare_cr }) => {
-                *bare_lf += norm.bare_lf;
-                *bare_cr += norm.bare_cr;
-            }
-            _ => edits.push(Edit::NormalizedLineEndings {
-                bare_lf: norm.bare_lf,
-                bare_cr: norm.bare_cr,
-            }),
-        }
-    }
+    let check = passed.check(p, announced);
+    let edits = passed.edits(filtered.edits);
     let result = link
         .end_data()
         .await
@@ -202,12 +175,64 @@ pub(super) async fn stream_one(
     let done = Done {
         check,
         edits: describe_edits(&edits),
-        bytes: got,
+        bytes: passed.got,
     };
     let bytes = done.bytes;
     conclude(ctx, &dest_name, state, p, envelope, result, done)
         .await
         .map(|d| (d, bytes))
+}
+
+/// RETR bytes counted and normalised as they pass, for the RETR/LIST check (P-19) and the log line.
+#[derive(Default)]
+pub(super) struct Passed {
+    norm: BodyNormalizer,
+    /// Octets retrieved (dot-unstuffed, before normalisation).
+    pub(super) got: u64,
+    line_ends: u64,
+}
+
+impl Passed {
+    /// Count `raw` (retrieved octets) and append its body part, normalised, to `out`; `end`: the message ended.
+    pub(super) fn push(&mut self, raw: &[u8], body: &[u8], end: bool, out: &mut Vec<u8>) {
+        self.got += raw.len() as u64;
+        self.line_ends += raw.iter().filter(|&&b| b == b'\n').count() as u64;
+        self.norm.push(body, out);
+        if end {
+            self.norm.finish(out);
+        }
+    }
+
+    /// The RETR/LIST judgement (P-19); a message LIST did not name (P-18) has no size to check against.
+    pub(super) fn check(&self, p: &Pending, announced: Option<u64>) -> RetrCheck {
+        if p.listed {
+            retr_check::check_counts(p.size, announced, self.got, self.line_ends)
+        } else {
+            RetrCheck::Consistent
+        }
+    }
+
+    /// The header pipeline's edits plus the body's normalised line endings, merged into one count.
+    pub(super) fn edits(&self, mut edits: Vec<Edit>) -> Vec<Edit> {
+        let (lf, cr) = (self.norm.bare_lf, self.norm.bare_cr);
+        if lf + cr == 0 {
+            return edits;
+        }
+        match edits
+            .iter_mut()
+            .find(|e| matches!(e, Edit::NormalizedLineEndings { .. }))
+        {
+            Some(Edit::NormalizedLineEndings { bare_lf, bare_cr }) => {
+                *bare_lf += lf;
+                *bare_cr += cr;
+            }
+            _ => edits.push(Edit::NormalizedLineEndings {
+                bare_lf: lf,
+                bare_cr: cr,
+            }),
+        }
+        edits
+    }
 }
 
 /// Which side broke a streamed transfer.

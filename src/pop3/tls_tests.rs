@@ -193,7 +193,7 @@ async fn t10_untrusted_ca_is_a_security_error() {
 async fn t10_sha256_pin_matches_and_mismatches() {
     // The pin trusts exactly this certificate, whatever its name or issuer.
     let pki = pki(&["other.test"]);
-    let pin: [u8; 32] = sha2::Sha256::digest(pki.cert.as_ref()).into();
+    let pin: [u8; 32] = sha2::Sha256::digest(pki.leaf.cert_der.as_ref()).into();
     bounded(async {
         let (port, server) = tls_server(pki.acceptor(), true).await;
         let conn = connector(&TlsSettings {

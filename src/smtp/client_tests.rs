@@ -3,7 +3,6 @@
 //! a connection is never reused after an out-of-step reply.
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use super::*;
@@ -17,10 +16,7 @@ async fn scripted(
     greeting: &'static [u8],
     steps: Vec<Step>,
 ) -> (u16, JoinHandle<Result<Vec<u8>, String>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let h = tokio::spawn(async move {
-        let (mut s, _) = listener.accept().await.unwrap();
+    crate::test_peer::serve(move |mut s| async move {
         s.write_all(greeting).await.unwrap();
         for (i, (want, answer)) in steps.into_iter().enumerate() {
             let mut got = vec![0; want.len()];
@@ -39,8 +35,8 @@ async fn scripted(
         let mut rest = Vec::new();
         let _ = s.read_to_end(&mut rest).await;
         Ok(rest)
-    });
-    (port, h)
+    })
+    .await
 }
 
 const GREETING: &[u8] = b"220 mx.test ESMTP\r\n";
@@ -55,6 +51,7 @@ async fn connect(port: u16, protocol: Protocol) -> Mta {
         Timeouts::default(),
         protocol,
         &Secrets::none(),
+        &Trace::log(),
     )
     .await
     .unwrap()

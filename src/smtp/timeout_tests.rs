@@ -6,7 +6,6 @@
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
 
 use super::*;
 use crate::error::ExitClass;
@@ -38,10 +37,7 @@ fn short() -> Timeouts {
 /// An MTA that sends `replies[0]` as its greeting, answers each following command (or, after a 354, the whole
 /// content up to the terminator) with the next reply, and then reads on without ever answering again.
 async fn scripted_mta(replies: &'static [&'static str]) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        let (sock, _) = listener.accept().await.unwrap();
+    let (port, _task) = crate::test_peer::serve(move |sock| async move {
         let (r, mut w) = sock.into_split();
         let mut r = BufReader::new(r);
         let mut in_data = false;
@@ -70,8 +66,22 @@ async fn scripted_mta(replies: &'static [&'static str]) -> u16 {
                 return;
             }
         }
-    });
+    })
+    .await;
     port
+}
+
+/// A session with the scripted MTA on `port`, with the short deadlines.
+async fn connect(port: u16) -> Result<Mta, SmtpError> {
+    Mta::connect(
+        "127.0.0.1",
+        port,
+        "me.test",
+        short(),
+        &Secrets::none(),
+        &Trace::log(),
+    )
+    .await
 }
 
 fn envelope() -> Envelope {
@@ -94,7 +104,7 @@ fn assert_temporary(e: &SmtpError, phase: Phase) {
 async fn s23_a_silent_greeting_times_out_as_temporary() {
     let port = scripted_mta(&[]).await;
     let t = Instant::now();
-    let Err(e) = Mta::connect("127.0.0.1", port, "me.test", short(), &Secrets::none()).await else {
+    let Err(e) = connect(port).await else {
         panic!("connected to a silent MTA")
     };
     assert_temporary(&e, Phase::Greeting);
@@ -104,9 +114,7 @@ async fn s23_a_silent_greeting_times_out_as_temporary() {
 #[tokio::test]
 async fn s23_no_reply_to_mail_or_to_end_of_data_is_temporary() {
     let port = scripted_mta(&["220 mx.test ESMTP", "250 mx.test"]).await;
-    let mut mta = Mta::connect("127.0.0.1", port, "me.test", short(), &Secrets::none())
-        .await
-        .unwrap();
+    let mut mta = connect(port).await.unwrap();
     let e = mta
         .deliver(&envelope(), b"Subject: x\r\n\r\nbody\r\n")
         .await
@@ -122,9 +130,7 @@ async fn s23_no_reply_to_mail_or_to_end_of_data_is_temporary() {
         "354 go ahead",
     ])
     .await;
-    let mut mta = Mta::connect("127.0.0.1", port, "me.test", short(), &Secrets::none())
-        .await
-        .unwrap();
+    let mut mta = connect(port).await.unwrap();
     let t = Instant::now();
     let e = mta
         .deliver(&envelope(), b"Subject: x\r\n\r\nbody\r\n")

@@ -113,7 +113,7 @@ fn base64_lines(data: &[u8]) -> String {
 #[test]
 #[ignore = "needs dovecot and postfix: run tests/interop/run.sh"]
 fn p_content_arrives_once_byte_identical() {
-    let s = servers!("p_content_arrives_once_byte_identical");
+    let s = Servers::start("p_content_arrives_once_byte_identical");
     let messages = content_messages();
     s.put(&messages.iter().map(|(_, m)| m.clone()).collect::<Vec<_>>());
     let run = s.run(&s.config(Tls::Implicit, &s.path("CA_FILE"), ""));

@@ -278,7 +278,8 @@ fn run_twice(
 #[test]
 #[ignore = "needs dovecot, postfix and the unpacked courier-pop: run tests/interop/run.sh"]
 fn i18_courier_corpus_over_implicit_tls_arrives_byte_exact_and_is_deleted() {
-    let s = servers!("i18_courier_corpus_over_implicit_tls_arrives_byte_exact_and_is_deleted");
+    let s =
+        Servers::start("i18_courier_corpus_over_implicit_tls_arrives_byte_exact_and_is_deleted");
     let c = Courier::start(&s);
     let corpus = courier_corpus();
     c.put(&corpus.iter().map(|(_, m)| m.clone()).collect::<Vec<_>>());
@@ -302,7 +303,7 @@ fn i18_courier_corpus_over_implicit_tls_arrives_byte_exact_and_is_deleted() {
 #[test]
 #[ignore = "needs dovecot, postfix and the unpacked courier-pop: run tests/interop/run.sh"]
 fn i18_courier_stls_keep_true_delivers_once_and_deletes_nothing() {
-    let s = servers!("i18_courier_stls_keep_true_delivers_once_and_deletes_nothing");
+    let s = Servers::start("i18_courier_stls_keep_true_delivers_once_and_deletes_nothing");
     let c = Courier::start(&s);
     let corpus = vec![
         ("courier-utf8".to_string(), utf8_header_message()),

@@ -55,7 +55,7 @@ pub(super) fn the_case<'a>(files: &'a [Vec<u8>], case: &str) -> &'a [u8] {
 #[test]
 #[ignore = "needs dovecot and postfix: run tests/interop/run.sh"]
 fn d12_maildir_gets_the_content_corpus_byte_exact() {
-    let s = servers!("d12_maildir_gets_the_content_corpus_byte_exact");
+    let s = Servers::start("d12_maildir_gets_the_content_corpus_byte_exact");
     let root = s.dir.join("popfetch-maildir");
     let extra = format!(
         "delivery = \"maildir\"\nmaildir = {:?}",
@@ -82,7 +82,7 @@ fn d12_maildir_gets_the_content_corpus_byte_exact() {
 #[test]
 #[ignore = "needs dovecot and postfix: run tests/interop/run.sh"]
 fn d12_procmail_as_the_mda_writes_the_content_corpus_byte_exact() {
-    let s = servers!("d12_procmail_as_the_mda_writes_the_content_corpus_byte_exact");
+    let s = Servers::start("d12_procmail_as_the_mda_writes_the_content_corpus_byte_exact");
     let root = s.dir.join("procmail-maildir");
     let rc = s.dir.join("procmailrc");
     fs::write(
@@ -108,7 +108,7 @@ fn d12_procmail_as_the_mda_writes_the_content_corpus_byte_exact() {
 #[test]
 #[ignore = "needs dovecot and postfix: run tests/interop/run.sh"]
 fn d12_dovecot_lda_as_the_mda_delivers_the_content_corpus_byte_exact() {
-    let s = servers!("d12_dovecot_lda_as_the_mda_delivers_the_content_corpus_byte_exact");
+    let s = Servers::start("d12_dovecot_lda_as_the_mda_delivers_the_content_corpus_byte_exact");
     // dovecot-lda looks the user up in the suite's Dovecot userdb and writes as that user, into a Maildir of
     // its own (not the POP3 one popfetch fetches from).
     let root = s.dir.join("lda-maildir");
@@ -191,14 +191,15 @@ fn lmtp_delivers(s: &Servers, lmtp: &str) {
 #[test]
 #[ignore = "needs dovecot and postfix: run tests/interop/run.sh"]
 fn d12_lmtp_over_tcp_to_dovecot_delivers_the_content_corpus_byte_exact() {
-    let s = servers!("d12_lmtp_over_tcp_to_dovecot_delivers_the_content_corpus_byte_exact");
+    let s = Servers::start("d12_lmtp_over_tcp_to_dovecot_delivers_the_content_corpus_byte_exact");
     lmtp_delivers(&s, &format!("127.0.0.1:{}", s.get("LMTP_PORT")));
 }
 
 #[test]
 #[ignore = "needs dovecot and postfix: run tests/interop/run.sh"]
 fn d12_lmtp_over_a_unix_socket_to_dovecot_delivers_the_content_corpus_byte_exact() {
-    let s =
-        servers!("d12_lmtp_over_a_unix_socket_to_dovecot_delivers_the_content_corpus_byte_exact");
+    let s = Servers::start(
+        "d12_lmtp_over_a_unix_socket_to_dovecot_delivers_the_content_corpus_byte_exact",
+    );
     lmtp_delivers(&s, &format!("unix:{}", s.get("LMTP_SOCKET")));
 }

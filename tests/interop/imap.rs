@@ -24,7 +24,7 @@ fn imap_table(s: &Servers, tls: &str, extra: &str) -> String {
 #[test]
 #[ignore = "needs dovecot (imapd) and postfix: run tests/interop/run.sh"]
 fn i14_dovecot_imap_gets_the_content_corpus_byte_exact_over_imaps() {
-    let s = servers!("i14_dovecot_imap_gets_the_content_corpus_byte_exact_over_imaps");
+    let s = Servers::start("i14_dovecot_imap_gets_the_content_corpus_byte_exact_over_imaps");
     let messages = content_messages();
     s.put(&messages.iter().map(|(_, m)| m.clone()).collect::<Vec<_>>());
     let config = s.config(
@@ -67,7 +67,7 @@ fn i14_dovecot_imap_gets_the_content_corpus_byte_exact_over_imaps() {
 #[test]
 #[ignore = "needs dovecot (imapd) and postfix: run tests/interop/run.sh"]
 fn i14_starttls_flags_and_a_missing_folder() {
-    let s = servers!("i14_starttls_flags_and_a_missing_folder");
+    let s = Servers::start("i14_starttls_flags_and_a_missing_folder");
     s.put(&[
         simple("imap-1", "", "one\r\n"),
         simple("imap-2", "", "two\r\n"),

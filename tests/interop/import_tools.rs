@@ -188,7 +188,7 @@ fn switch_over(s: &Servers, kind: &str, rc: &Path, tool: &str, uid_file: &Path, 
 #[ignore = "needs dovecot and postfix: run tests/interop/run.sh"]
 fn i16_fetchmail_keep_then_import_delivers_only_new_mail() {
     have("fetchmail");
-    let s = servers!("i16_fetchmail_keep_then_import_delivers_only_new_mail");
+    let s = Servers::start("i16_fetchmail_keep_then_import_delivers_only_new_mail");
     put_three(&s, "fetchmail");
     let rc = s.dir.join("fetchmailrc");
     write_rc(
@@ -235,7 +235,7 @@ fn i16_fetchmail_keep_then_import_delivers_only_new_mail() {
 #[ignore = "needs dovecot and postfix: run tests/interop/run.sh"]
 fn i16_getmail_keep_then_import_delivers_only_new_mail() {
     have("getmail");
-    let s = servers!("i16_getmail_keep_then_import_delivers_only_new_mail");
+    let s = Servers::start("i16_getmail_keep_then_import_delivers_only_new_mail");
     put_three(&s, "getmail");
     let maildir = user_maildir(&s, "getmail-maildir");
     let getmaildir = s.dir.join("getmail");
@@ -278,7 +278,7 @@ fn i16_getmail_keep_then_import_delivers_only_new_mail() {
 #[ignore = "needs dovecot and postfix: run tests/interop/run.sh"]
 fn i16_mpop_keep_then_import_delivers_only_new_mail() {
     have("mpop");
-    let s = servers!("i16_mpop_keep_then_import_delivers_only_new_mail");
+    let s = Servers::start("i16_mpop_keep_then_import_delivers_only_new_mail");
     put_three(&s, "mpop");
     let maildir = user_maildir(&s, "mpop-maildir");
     // mpop replaces its uidls file through a temporary file beside it: a directory of the mail user's.

@@ -5,7 +5,7 @@ use super::*;
 #[test]
 #[ignore = "needs dovecot and postfix: run tests/interop/run.sh"]
 fn c_keep_true_three_runs_each_delivered_once() {
-    let s = servers!("c_keep_true_three_runs_each_delivered_once");
+    let s = Servers::start("c_keep_true_three_runs_each_delivered_once");
     let config = s.config(Tls::Implicit, &s.path("CA_FILE"), "keep = true");
     s.put(&[
         simple("keep-1", "", "one\r\n"),
@@ -47,7 +47,7 @@ fn c_keep_true_three_runs_each_delivered_once() {
 #[test]
 #[ignore = "needs dovecot and postfix: run tests/interop/run.sh"]
 fn c_keep_false_empties_the_mailbox() {
-    let s = servers!("c_keep_false_empties_the_mailbox");
+    let s = Servers::start("c_keep_false_empties_the_mailbox");
     s.put(&[
         simple("del-1", "", "one\r\n"),
         simple("del-2", "", "two\r\n"),

@@ -12,10 +12,7 @@ use super::{IGNORE_WHY, Servers, maildir_messages};
 #[ignore = "needs dovecot and postfix: run tests/interop/run.sh"]
 fn lmtp_dovecot_answers_each_recipient_after_the_end_of_data() {
     assert!(IGNORE_WHY.contains("run.sh"));
-    let Some(s) = Servers::start("lmtp_dovecot_answers_each_recipient_after_the_end_of_data")
-    else {
-        return;
-    };
+    let s = Servers::start("lmtp_dovecot_answers_each_recipient_after_the_end_of_data");
     let port: u16 = s.get("LMTP_PORT").parse().unwrap();
     let target = s.get("TARGET").to_string();
     let (user, domain) = target.split_once('@').unwrap();
@@ -36,6 +33,7 @@ fn lmtp_dovecot_answers_each_recipient_after_the_end_of_data() {
             Timeouts::default(),
             Protocol::Lmtp,
             &popfetch::untrusted::Secrets::none(),
+            &popfetch::inspect::trace::Trace::log(),
         )
         .await
         .unwrap();

@@ -7,7 +7,7 @@ use super::*;
 #[test]
 #[ignore = "needs dovecot and postfix: run tests/interop/run.sh"]
 fn s_thousand_messages_one_smtp_connection() {
-    let s = servers!("s_thousand_messages_one_smtp_connection");
+    let s = Servers::start("s_thousand_messages_one_smtp_connection");
     let messages: Vec<Vec<u8>> = (0..1000)
         .map(|i| simple(&format!("many-{i:04}"), "", &format!("message {i}\r\n")))
         .collect();
@@ -63,7 +63,7 @@ fn s_thousand_messages_one_smtp_connection() {
 #[test]
 #[ignore = "needs dovecot and postfix: run tests/interop/run.sh"]
 fn s_postfix_down_tempfail_then_delivers() {
-    let s = servers!("s_postfix_down_tempfail_then_delivers");
+    let s = Servers::start("s_postfix_down_tempfail_then_delivers");
     let originals = [
         simple("down-1", "", "one\r\n"),
         simple("down-2", "", "two\r\n"),
@@ -111,7 +111,8 @@ fn s_postfix_down_tempfail_then_delivers() {
 #[test]
 #[ignore = "needs dovecot and postfix: run tests/interop/run.sh"]
 fn s03_postfix_sender_restriction_rejects_one_message_and_the_poll_goes_on() {
-    let s = servers!("s03_postfix_sender_restriction_rejects_one_message_and_the_poll_goes_on");
+    let s =
+        Servers::start("s03_postfix_sender_restriction_rejects_one_message_and_the_poll_goes_on");
     s.script(
         "postconf",
         &["smtpd_sender_restrictions = check_sender_access inline:{blocked@spam.example=REJECT}"],
@@ -170,7 +171,7 @@ fn s03_postfix_sender_restriction_rejects_one_message_and_the_poll_goes_on() {
 #[ignore = "needs dovecot and postfix: run tests/interop/run.sh"]
 fn harness_postfix_rejects_bare_lf_and_delivers_clean_mail() {
     use std::io::{BufRead, BufReader, Write};
-    let s = servers!("harness_postfix_rejects_bare_lf_and_delivers_clean_mail");
+    let s = Servers::start("harness_postfix_rejects_bare_lf_and_delivers_clean_mail");
     let port: u16 = s.get("SMTP_PORT").parse().expect("SMTP_PORT");
     let session = |body: &[u8]| -> String {
         let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to Postfix");

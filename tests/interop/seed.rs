@@ -24,7 +24,7 @@ fn seed_messages(s: &Servers) -> Vec<Vec<u8>> {
 #[test]
 #[ignore = "needs dovecot and postfix: run tests/interop/run.sh"]
 fn h01_seed_loop_bounces_with_drop_delivered_to_none() {
-    let s = servers!("h01_seed_loop_bounces_with_drop_delivered_to_none");
+    let s = Servers::start("h01_seed_loop_bounces_with_drop_delivered_to_none");
     s.put(&seed_messages(&s));
     let config = s.config(
         Tls::Implicit,
@@ -79,7 +79,7 @@ fn h01_seed_loop_bounces_with_drop_delivered_to_none() {
 #[test]
 #[ignore = "needs dovecot and postfix: run tests/interop/run.sh"]
 fn h01_seed_delivered_with_default_rule_other_delivered_to_survives() {
-    let s = servers!("h01_seed_delivered_with_default_rule_other_delivered_to_survives");
+    let s = Servers::start("h01_seed_delivered_with_default_rule_other_delivered_to_survives");
     let originals = seed_messages(&s);
     s.put(&originals);
     let config = s.config(Tls::Implicit, &s.path("CA_FILE"), "");

@@ -6,7 +6,7 @@ use std::process::Command;
 use super::*;
 
 fn tls_delivers(tls: Tls, test: &str) {
-    let s = servers!(test);
+    let s = Servers::start(test);
     let original = simple(test, "", "over TLS\r\n");
     s.put(std::slice::from_ref(&original));
     let run = s.run(&s.config(tls, &s.path("CA_FILE"), ""));
@@ -45,7 +45,7 @@ fn t_stls_delivers() {
 #[test]
 #[ignore = "needs dovecot and postfix: run tests/interop/run.sh"]
 fn t_wrong_ca_refused_before_any_credential() {
-    let s = servers!("t_wrong_ca_refused_before_any_credential");
+    let s = Servers::start("t_wrong_ca_refused_before_any_credential");
     s.put(&[simple("wrong-ca", "", "must stay on the server\r\n")]);
     for tls in [Tls::Implicit, Tls::Stls] {
         let run = s.run(&s.config(tls, &s.path("WRONG_CA_FILE"), ""));
@@ -90,7 +90,7 @@ fn t_wrong_ca_refused_before_any_credential() {
 #[test]
 #[ignore = "needs dovecot and postfix: run tests/interop/run.sh"]
 fn check_connect_reports_both_servers_and_changes_nothing() {
-    let s = servers!("check_connect_reports_both_servers_and_changes_nothing");
+    let s = Servers::start("check_connect_reports_both_servers_and_changes_nothing");
     s.put(&[
         simple("check-1", "", "stays\r\n"),
         simple("check-2", "", "stays too\r\n"),

@@ -1,8 +1,10 @@
 //! `FakeImap`: a scripted IMAP server (RFC 9051 subset) for the APPEND destination (issue 14). It greets with a
 //! chosen capability list, takes LOGIN or AUTHENTICATE PLAIN for one user, and answers each APPEND with the next
-//! scripted reply, reading the literal first (or refusing before the continuation). It records every byte the
-//! client sent, the literals it received, and protocol violations (a literal sent before the `+` of a
-//! synchronizing literal, a wrong password).
+//! scripted reply, reading the literal first (or refusing before the continuation). With `bearer_token` it takes
+//! AUTHENTICATE XOAUTH2 and OAUTHBEARER for that token, and answers any other token with the RFC 7628 §3.2.2
+//! error challenge, then a tagged NO after the client's answer. It records every byte the client sent, the
+//! literals it received, and protocol violations (a literal sent before the `+` of a synchronizing literal, a
+//! wrong password, a wrong answer to the error challenge).
 
 use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
@@ -28,6 +30,8 @@ pub struct ImapBehavior {
     /// of a synchronizing literal (the literal is never read); `!STALL` sends nothing at all; `BYE` answers the
     /// literal with an untagged BYE, `BYE-MID` sends it after half the literal.
     pub appends: Vec<String>,
+    /// The access token AUTHENTICATE XOAUTH2 / OAUTHBEARER accepts (advertise the mechanisms in `caps`).
+    pub bearer_token: Option<String>,
 }
 
 impl ImapBehavior {
@@ -39,6 +43,7 @@ impl ImapBehavior {
             user: user.into(),
             password: password.into(),
             appends: Vec::new(),
+            bearer_token: None,
         }
     }
 }
@@ -133,22 +138,26 @@ fn session(w: &mut Wire, b: &ImapBehavior, log: &Arc<Mutex<Log>>) -> Option<()> 
             }
             "AUTHENTICATE" => {
                 let mut parts = rest.split(' ');
-                let _mech = parts.next();
+                let mech = parts.next().unwrap_or("").to_ascii_uppercase();
                 let payload = match parts.next() {
                     Some(ir) => ir.to_string(),
                     None => {
                         w.send(b"+ \r\n").ok()?;
-                        String::from_utf8_lossy(&w.read_line(8192).ok()?)
+                        String::from_utf8_lossy(&w.read_line(64 * 1024).ok()?)
                             .trim_end()
                             .to_string()
                     }
                 };
-                let want = base64::engine::general_purpose::STANDARD
-                    .encode(format!("\0{}\0{}", b.user, b.password));
-                let ok = payload == want;
-                if !ok {
-                    violation("AUTHENTICATE PLAIN with a wrong payload".into());
-                }
+                let ok = if mech == "PLAIN" {
+                    let want = B64.encode(format!("\0{}\0{}", b.user, b.password));
+                    let ok = payload == want;
+                    if !ok {
+                        violation("AUTHENTICATE PLAIN with a wrong payload".into());
+                    }
+                    ok
+                } else {
+                    bearer(w, b, &mech, &payload, &violation)?
+                };
                 w.send(login_reply(&tag, ok, &b.caps).as_bytes()).ok()?;
             }
             "APPEND" => {
@@ -205,6 +214,49 @@ fn session(w: &mut Wire, b: &ImapBehavior, log: &Arc<Mutex<Log>>) -> Option<()> 
             _ => w.send(format!("{tag} BAD unknown\r\n").as_bytes()).ok()?,
         }
     }
+}
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// XOAUTH2 or OAUTHBEARER: true when the payload carries the expected token for the user in the layout of the
+/// mechanism; otherwise the error challenge is sent and the client's answer checked (%x01 for OAUTHBEARER, an
+/// empty response for XOAUTH2).
+fn bearer(
+    w: &mut Wire,
+    b: &ImapBehavior,
+    mech: &str,
+    payload: &str,
+    violation: &dyn Fn(String),
+) -> Option<bool> {
+    let token = b.bearer_token.as_deref().unwrap_or("");
+    let raw = String::from_utf8(B64.decode(payload).unwrap_or_default()).unwrap_or_default();
+    let (ok, ack) = match mech {
+        "XOAUTH2" => (
+            raw == format!("user={}\x01auth=Bearer {token}\x01\x01", b.user),
+            "",
+        ),
+        "OAUTHBEARER" => (
+            raw.starts_with(&format!("n,a={},\x01host=", b.user))
+                && raw.ends_with(&format!("\x01auth=Bearer {token}\x01\x01")),
+            "AQ==",
+        ),
+        _ => {
+            violation(format!("AUTHENTICATE {mech}"));
+            return Some(false);
+        }
+    };
+    if ok {
+        return Some(true);
+    }
+    let challenge =
+        r#"{"status":"invalid_token","schemes":"bearer","scope":"https://mail.example.test/"}"#;
+    w.send(format!("+ {}\r\n", B64.encode(challenge)).as_bytes())
+        .ok()?;
+    let answer = w.read_line(1024).ok()?;
+    if answer != format!("{ack}\r\n").as_bytes() {
+        violation(format!("{mech} error challenge answered with {answer:?}"));
+    }
+    Some(false)
 }
 
 fn login_reply(tag: &str, ok: bool, caps: &str) -> String {

@@ -14,6 +14,18 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use tokio_rustls::rustls::{ServerConfig, ServerConnection, StreamOwned};
 
+/// A token file's content.
+pub fn stored(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// Fails when a token (as such or inside any base64 payload) shows in `text`.
+pub fn assert_no_token(text: &str, tokens: &[&str]) {
+    for t in tokens {
+        assert!(!text.contains(t), "token {t:?} leaked:\n{text}");
+    }
+}
+
 /// One request the fake received.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -87,7 +99,8 @@ pub const CLIENT_ID: &str = "popfetch-test-client";
 pub const USER_CODE: &str = "WDJB-MJHT";
 pub const DEVICE_CODE: &str = "device-code-secret-1";
 
-fn now() -> u64 {
+/// Seconds since the epoch.
+pub fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -157,6 +170,17 @@ impl FakeAuthServer {
         let mut st = lock(&self.state);
         let (a, r, _) = issue(&mut st, true);
         (a, r.unwrap())
+    }
+
+    /// Mint tokens as [`FakeAuthServer::seed`] and the token file `popfetch auth` would write for them, the access
+    /// token expiring at `expires_at` (Unix seconds). Returns (access, refresh, file content).
+    pub fn seed_json(&self, expires_at: u64) -> (String, String, String) {
+        let (access, refresh) = self.seed();
+        let json = format!(
+            "{{\"version\":1,\"token_url\":\"{}\",\"client_id\":\"{CLIENT_ID}\",\"refresh_token\":\"{refresh}\",\"access_token\":\"{access}\",\"expires_at\":{expires_at}}}\n",
+            self.url("token")
+        );
+        (access, refresh, json)
     }
 
     /// The access token the next grant will issue (tokens are numbered), so a POP3 fake can expect it.

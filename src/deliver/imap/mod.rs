@@ -1,14 +1,15 @@
 //! IMAP APPEND as a destination (issue 14): one session per poll to the `[account.imap]` server, opened before the
 //! first RETR, then one `APPEND` per message; the tagged `OK` is the commit (the poller then records the UID and
 //! `DELE`s). An own small client rather than a crate: it sends five commands (CAPABILITY, STARTTLS, LOGIN or
-//! AUTHENTICATE PLAIN, APPEND, LOGOUT), with a deadline on every step and byte-exact literals; the parsing is in
-//! [`codec`], the command lines in [`command`].
+//! AUTHENTICATE PLAIN / XOAUTH2 / OAUTHBEARER, APPEND, LOGOUT), with a deadline on every step and byte-exact
+//! literals; the parsing is in [`codec`], the command lines in [`command`], the login in `auth`.
 //!
 //! Outcomes (issue 14): `NO [TRYCREATE]` is a configuration error naming the folder (never created silently);
 //! `NO [OVERQUOTA]`, `NO [UNAVAILABLE]`, `BYE`, a timeout or a lost connection keep the message (exit 75); any other
 //! `NO` or `BAD` refuses this message (journalled, exit 1). `[ALERT]` text is shown, escaped and scrubbed of
 //! secrets like all server text ([`Secrets::show`]).
 
+mod auth;
 pub mod codec;
 pub mod command;
 
@@ -23,12 +24,15 @@ use tracing::{debug, warn};
 
 use crate::config::{Imap, ImapTls, PasswordError};
 use crate::error::ExitClass;
+use crate::oauth::OAuthError;
+use crate::oauth::sasl::Challenge;
 use crate::pop3::stream::{Sniff, Stream};
-use crate::secret::Secret;
 use crate::tls::{TlsError, TlsSettings};
 use crate::untrusted::{REPLY, Secrets};
 use codec::{Code, CodecError, Response, Status};
 use command::Literal;
+
+pub use auth::Credential;
 
 /// Bytes of a message written per step, each under the timeout.
 const CHUNK: usize = 64 * 1024;
@@ -77,6 +81,17 @@ pub enum ImapError {
     NoLogin,
     #[error("IMAP login as {user:?} failed: {text}")]
     Login { user: String, text: String },
+    #[error("IMAP server does not offer AUTH={mechanism}; check imap.auth in [account.imap]")]
+    MechanismNotOffered { mechanism: &'static str },
+    /// The server refused the bearer token, with an error challenge (RFC 7628 §3.2.2) when it sent one.
+    #[error("IMAP server refused the oauth2 token of {user:?}{}: {text}", challenge.as_ref().map(|c| format!(" ({c})")).unwrap_or_default())]
+    BearerRefused {
+        user: String,
+        challenge: Option<Challenge>,
+        text: String,
+    },
+    #[error("IMAP destination's oauth2 token")]
+    OAuth(#[source] OAuthError),
     #[error("IMAP password: {0}")]
     Password(#[source] PasswordError),
     /// The folder does not exist; popfetch never creates it.
@@ -100,8 +115,11 @@ impl ImapError {
             ImapError::Handshake(_)
             | ImapError::NoStarttls
             | ImapError::NoLogin
-            | ImapError::Login { .. } => ExitClass::Security,
+            | ImapError::Login { .. }
+            | ImapError::MechanismNotOffered { .. }
+            | ImapError::BearerRefused { .. } => ExitClass::Security,
             ImapError::Password(e) => e.class(),
+            ImapError::OAuth(e) => e.class(),
             ImapError::Protocol { .. } | ImapError::Codec { .. } => ExitClass::Protocol,
             ImapError::Connect { .. }
             | ImapError::Timeout { .. }
@@ -136,13 +154,13 @@ pub struct Session {
 }
 
 impl Session {
-    /// Connect, secure the link, authenticate as `cfg.user` with `password` (already known to `secrets`).
+    /// Connect, secure the link, authenticate as `cfg.user` with `credential` (already known to `secrets`).
     ///
     /// # Errors
     /// Any [`ImapError`]; nothing was appended.
     pub async fn open(
         cfg: &Imap,
-        password: &Secret,
+        credential: &Credential,
         wait: Duration,
         secrets: &Secrets,
     ) -> Result<Session, ImapError> {
@@ -204,7 +222,7 @@ impl Session {
             s.simple("CAPABILITY", "capability").await?;
         }
         if !preauth {
-            s.login(&cfg.user, password).await?;
+            s.login(cfg, credential).await?;
         }
         Ok(s)
     }
@@ -266,59 +284,6 @@ impl Session {
                 }
             }
         }
-    }
-
-    /// LOGIN, or AUTHENTICATE PLAIN when offered (RFC 9051 §6.2.2, §6.2.3). The payload goes into the secrets.
-    async fn login(&mut self, user: &str, password: &Secret) -> Result<(), ImapError> {
-        let phase = "login";
-        let tag = self.next_tag();
-        let payload = command::plain(user, password.expose());
-        self.secrets.add_bytes(payload.as_bytes());
-        let (line, send_payload) = if self.has("AUTH=PLAIN") {
-            if self.has("SASL-IR") {
-                (format!("{tag} AUTHENTICATE PLAIN {payload}\r\n"), false)
-            } else {
-                (format!("{tag} AUTHENTICATE PLAIN\r\n"), true)
-            }
-        } else if self.has("LOGINDISABLED") || !password.expose().is_ascii() {
-            return Err(ImapError::NoLogin);
-        } else {
-            (
-                format!(
-                    "{tag} LOGIN {} {}\r\n",
-                    command::quoted(user),
-                    command::quoted(password.expose())
-                ),
-                false,
-            )
-        };
-        self.write(line.as_bytes(), phase).await?;
-        if send_payload {
-            match self.read_until_tagged_or_continue(&tag, phase).await? {
-                None => {
-                    self.write(format!("{payload}\r\n").as_bytes(), phase)
-                        .await?
-                }
-                Some(done) => return self.login_result(user, done),
-            }
-        }
-        let done = self.tagged(&tag, phase).await?;
-        self.login_result(user, done)
-    }
-
-    fn login_result(&mut self, user: &str, (status, code, text): Done) -> Result<(), ImapError> {
-        if status != Status::Ok {
-            return Err(ImapError::Login {
-                user: user.to_owned(),
-                text: self.show(&text),
-            });
-        }
-        // Capabilities may change after login (RFC 9051 §6.2.3); an OK may carry the new list.
-        match code {
-            Some(Code::Capability(caps)) => self.caps = caps,
-            _ => self.caps.clear(),
-        }
-        Ok(())
     }
 
     /// Append one message (CRLF line endings) to the folder; `now` is the internal date when its Date field is
@@ -453,7 +418,7 @@ impl Session {
     /// Read up to the tagged response for `tag`.
     async fn tagged(&mut self, tag: &str, phase: &'static str) -> Result<Done, ImapError> {
         loop {
-            if let Some(done) = self.step(tag, phase, false).await? {
+            if let Ok(done) = self.step(tag, phase, false).await? {
                 return Ok(done);
             }
         }
@@ -465,17 +430,17 @@ impl Session {
         tag: &str,
         phase: &'static str,
     ) -> Result<Option<Done>, ImapError> {
-        self.step(tag, phase, true).await
+        Ok(self.step(tag, phase, true).await?.ok())
     }
 
-    /// One response: untagged ones are handled and `Ok(None)` returned only for a continuation when
-    /// `want_continue`; otherwise loops until the tagged response.
+    /// Untagged responses are handled; returns the tagged response for `tag` or, when `want_continue`, the text
+    /// of a continuation request (`Err`, a SASL challenge for AUTHENTICATE).
     async fn step(
         &mut self,
         tag: &str,
         phase: &'static str,
         want_continue: bool,
-    ) -> Result<Option<Done>, ImapError> {
+    ) -> Result<Result<Done, Vec<u8>>, ImapError> {
         loop {
             match self.read(phase).await? {
                 Response::Tagged {
@@ -485,7 +450,7 @@ impl Session {
                     text,
                 } if t == tag => {
                     self.note(&code, &text);
-                    return Ok(Some((status, code, text)));
+                    return Ok(Ok((status, code, text)));
                 }
                 Response::Tagged { tag: t, .. } => {
                     return Err(ImapError::Protocol {
@@ -506,7 +471,7 @@ impl Session {
                 Response::Untagged { code, text, .. } => self.note(&code, &text),
                 Response::Capability(caps) => self.caps = caps,
                 Response::Data => {}
-                Response::Continue(_) if want_continue => return Ok(None),
+                Response::Continue(text) if want_continue => return Ok(Err(text)),
                 Response::Continue(_) => {
                     return Err(ImapError::Protocol {
                         phase,
