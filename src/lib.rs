@@ -1,28 +1,44 @@
 //! popfetch: fetch mail from POP3 accounts and reinject it, byte-exact, into the local MTA over SMTP.
 //!
 //! # Layout
-//! Data flows one way: `config` → `poller` → `pop3` → `headers` → `smtp` → `state`.
+//! Data flows one way: `config` → `poller` → `pop3` → `headers` → `smtp` or `deliver` → `state`. The same list,
+//! with the flow of a poll, is in `docs/design.md` ("Modules").
 //!
-//! - [`config`]: TOML → validated [`config::Config`]; pure `parse_str`.
+//! Entry points:
+//! - [`cli`]: the command line (clap types, no I/O); `main.rs` dispatches.
+//! - [`poller`]: one poll of one account, enforcing the delivery order: a pure plan (what to fetch, what to leave)
+//!   executed by the run, or by the dry run (`poller::dry_run`, a mode of the poller) that fetches and shows but
+//!   changes nothing.
+//! - [`daemon`]: `popfetch daemon`: per-account schedules, backoff, signals, the single-instance lock.
+//! - [`check`]: `popfetch check`: what can be verified before a poll, offline and `--connect`.
+//! - [`import`]: `popfetch import`: another fetcher's configuration and UID state → popfetch's.
+//!
+//! Protocols and destinations (each handed its secrets and its trace sink by the poller):
 //! - [`pop3`]: a sans-IO codec plus one client that owns its stream and read buffer.
 //! - [`tls`]: rustls client configs (system roots, CA file, SHA-256 pin), ring provider only.
-//! - [`headers`]: the header pipeline, pure functions over raw bytes.
 //! - [`smtp`]: reinjection into the MTA: popfetch's own SMTP/LMTP client, one connection per poll.
-//! - [`state`]: the per-account UID journal and lock.
+//! - [`deliver`]: the local destinations: an MDA, a Maildir, IMAP APPEND.
 //! - [`oauth`]: OAuth 2.0 tokens for XOAUTH2/OAUTHBEARER logins: the token store, refresh, `popfetch auth`'s
-//!   flows and the SASL payloads (no mail protocol code; `pop3` and later destinations use it).
-//! - [`untrusted`]: server bytes made into text: the one escaping policy, secrets scrubbing, where lines end.
-//! - [`error`]: the exit classes every error maps to; [`secret`]: a value that never prints; [`failpoint`]: named
-//!   crash points for the kill -9 tests (debug builds only).
-//! - [`daemon`]: `popfetch daemon`: per-account schedules, backoff, signals, the single-instance lock.
-//! - [`logging`]: where log lines go (stderr, journald, syslog).
+//!   flows and the SASL payloads (no mail protocol code; `pop3` and the destinations use it).
+//!
+//! Data:
+//! - [`config`]: TOML → validated [`config::Config`]; pure `parse_str`.
+//! - [`headers`]: the header pipeline, pure functions over raw bytes.
+//! - [`state`]: the per-account UID journal and lock.
 //! - [`status`]: per-account status files, `popfetch status` and the Prometheus metrics file.
-//! - [`poller`]: one poll of one account, enforcing the delivery order below: a pure plan (what to fetch, what to
-//!   leave) executed by the run, or by the dry run that fetches and shows but changes nothing.
-//! - [`diff`], [`explain`], [`trace`]: seeing what popfetch does (`--diff`, MTA refusals in plain words, the
-//!   `-vv` protocol trace); [`progress`]: the bars of a run on a terminal.
-//! - [`import`]: `popfetch import`: another fetcher's configuration and UID state → popfetch's.
+//!
 //! - [`multidrop`]: which local recipients a message from a domain's catch-all mailbox goes to (issue 15).
+//!
+//! Seeing what happens:
+//! - [`inspect`]: `--diff`, MTA refusals in plain words, and the `-vv` protocol trace, a sink handed to the
+//!   clients ([`inspect::trace::Trace`]).
+//! - [`logging`]: where log lines go (stderr, journald, syslog); [`progress`]: the bars of a run on a terminal.
+//!
+//! Shared below everything:
+//! - [`untrusted`]: server bytes made into text: the one escaping policy, secrets scrubbing, where lines end.
+//! - [`error`]: the exit classes and which failure maps to which (one table); [`secret`]: a value that never
+//!   prints; `process`: child processes in their own process group; [`failpoint`]: named crash points for the
+//!   kill -9 tests (debug builds only).
 //!
 //! The flow of a poll and the numbered invariants that comments cite ("invariant 1") are in `docs/design.md`.
 //!
@@ -37,12 +53,11 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod deliver;
-pub mod diff;
 pub mod error;
-pub mod explain;
 pub mod failpoint;
 pub mod headers;
 pub mod import;
+pub mod inspect;
 pub mod logging;
 pub mod multidrop;
 pub mod oauth;
@@ -55,7 +70,6 @@ pub mod smtp;
 pub mod state;
 pub mod status;
 pub mod tls;
-pub mod trace;
 pub mod untrusted;
 
 #[cfg(test)]

@@ -388,10 +388,10 @@ fn filter(path: &Path, args: FilterArgs) -> ExitClass {
         } else {
             args.file.display().to_string()
         };
-        let text = popfetch::diff::render(
+        let text = popfetch::inspect::diff::render(
             &raw,
             &out.edits,
-            &popfetch::diff::Style {
+            &popfetch::inspect::diff::Style {
                 before: &name,
                 after: &format!("{name} filtered for account {:?}", acct.name),
                 color: std::io::IsTerminal::is_terminal(&std::io::stderr()),

@@ -8,7 +8,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use popfetch::explain::{Reason, classify, describe};
+use popfetch::inspect::explain::{Reason, classify, describe};
 use support::*;
 use tempfile::TempDir;
 

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use crate::config::{Account, Config, Delivery, ImapLogin};
 use crate::error::ExitClass;
+use crate::inspect::trace::Trace;
 use crate::poller::{open_imap, open_pop3, pop3_fail};
 use crate::smtp::{self, Mta};
 use crate::state::Snapshot;
@@ -185,7 +186,9 @@ async fn probe_destination(
 async fn probe_mta(config: &Config, acct: &Account, secrets: &Secrets) -> (ExitClass, String) {
     let s = &config.smtp;
     let timeouts = smtp::Timeouts::default();
-    let mut mta = match Mta::connect(&s.host, s.port, &s.helo_name, timeouts, secrets).await {
+    let trace = Trace::log();
+    let mut mta = match Mta::connect(&s.host, s.port, &s.helo_name, timeouts, secrets, &trace).await
+    {
         Ok(m) => m,
         Err(e) => {
             return (

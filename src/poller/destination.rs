@@ -213,7 +213,7 @@ impl DeliveryError {
         }
     }
 
-    /// `; reason: ...` in plain words for an MTA refusal ([`crate::explain`]), or nothing.
+    /// `; reason: ...` in plain words for an MTA refusal ([`crate::inspect::explain`]), or nothing.
     pub(super) fn explained(&self) -> String {
         match self {
             DeliveryError::Smtp(e) => super::deliver::explained(e),

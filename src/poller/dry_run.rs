@@ -287,10 +287,10 @@ fn show_delivery(
     if opts.diff {
         // Into the account's block, so the report stays in order.
         let name = format!("account {:?} uid {uid:?}", acct.name);
-        out.push_str(&crate::diff::render(
+        out.push_str(&crate::inspect::diff::render(
             raw,
             &filtered.edits,
-            &crate::diff::Style {
+            &crate::inspect::diff::Style {
                 before: &format!("{name} as fetched"),
                 after: &format!("{name} as it would be delivered"),
                 color: io::IsTerminal::is_terminal(&io::stdout()),

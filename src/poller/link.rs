@@ -15,6 +15,7 @@ use tracing::{debug, info, warn};
 use std::time::Duration;
 
 use crate::config::{Lmtp, SmtpConfig};
+use crate::inspect::trace::Trace;
 use crate::smtp::{self, Accepted, Envelope, MailHints, Mta, Phase, Protocol, SmtpError};
 use crate::untrusted::Secrets;
 
@@ -288,7 +289,16 @@ async fn connect(server: Server<'_>, secrets: &Secrets) -> Result<Mta, SmtpError
     let timeouts = smtp::Timeouts::default();
     let (at, helo_name) = match server {
         Server::Smtp(smtp) => {
-            return Mta::connect(&smtp.host, smtp.port, &smtp.helo_name, timeouts, secrets).await;
+            let trace = Trace::log();
+            return Mta::connect(
+                &smtp.host,
+                smtp.port,
+                &smtp.helo_name,
+                timeouts,
+                secrets,
+                &trace,
+            )
+            .await;
         }
         Server::Lmtp { at, helo_name } => (at, helo_name),
     };
@@ -321,7 +331,17 @@ async fn connect(server: Server<'_>, secrets: &Secrets) -> Result<Mta, SmtpError
             Box::new(tcp)
         }
     };
-    Mta::over(io, addr, helo_name, timeouts, Protocol::Lmtp, secrets).await
+    let trace = Trace::log();
+    Mta::over(
+        io,
+        addr,
+        helo_name,
+        timeouts,
+        Protocol::Lmtp,
+        secrets,
+        &trace,
+    )
+    .await
 }
 
 /// `fut` bounded by the connect deadline.

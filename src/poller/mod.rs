@@ -2,10 +2,11 @@
 //!
 //! This is the only module that knows the delivery order (design.md, "The flow of one poll"):
 //! lock → connect/authenticate → UIDL+LIST → MTA EHLO → for each new message: RETR → header pipeline →
-//! MAIL/RCPT/DATA → on 2xx: fsync the UID → DELE → QUIT both sides → compact the state.
+//! MAIL/RCPT/DATA → on 2xx: record the UID, fsync (shared with the next message's *begun* record) → DELE → QUIT
+//! both sides → compact the state.
 //!
-//! Invariant 1 (delete only after commit) holds because `send_dele` is reached only after
-//! `State::record_delivered` returned Ok; invariant 2 (no implicit deletion) holds because every DELE sent was for a
+//! Invariant 1 (delete only after commit) holds because `send_dele` is reached only for a UID whose *delivered*
+//! record an fsync has covered (`commit.rs`, `State::take_durable`); invariant 2 (no implicit deletion) holds because every DELE sent was for a
 //! recorded UID, so QUIT can never commit the deletion of an unrecorded message. On a state error the POP3 link
 //! is dropped without QUIT all the same: on any doubt, keep mail on the server.
 
@@ -23,6 +24,7 @@ use crate::status::{WaitReason, Waiting};
 use crate::tls;
 use crate::untrusted::{Secrets, Shown};
 
+mod commit;
 mod deliver;
 mod destination;
 mod dry_run;
@@ -65,7 +67,7 @@ pub struct PollOptions {
     pub shutdown: Shutdown,
     /// Fetch and show what would be done, change nothing: no SMTP, no DELE, no state write ([`dry_run`]).
     pub dry_run: bool,
-    /// Print each message's header diff (before/after the pipeline) to stdout ([`crate::diff`]).
+    /// Print each message's header diff (before/after the pipeline) to stdout ([`crate::inspect::diff`]).
     pub diff: bool,
     /// Record every message on the server as delivered without fetching or deleting anything (keep accounts
     /// only; the migration step and the way out of the UIDL-change guard, catalog C-08/C-13).
@@ -595,6 +597,7 @@ pub(crate) async fn open_pop3(
             .max_message_size
             .saturating_add(acct.max_message_size / 16 + 4096),
         secrets: secrets.clone(),
+        trace: crate::inspect::trace::Trace::log(),
     };
     let mut client = Client::connect(&acct.host, acct.port, security, &connector, pop3_opts)
         .await

@@ -3,8 +3,8 @@
 //! Postfix evaluates sender restrictions at `RCPT TO` (`smtpd_delay_reject = yes`), so a blocked sender refuses
 //! one message's `RCPT TO` exactly as a wrong target refuses every message's. Taking each such refusal as a
 //! configuration error stalled the account at that message for ever (issue 9). The evidence, in order:
-//! 1. the reply alone ([`crate::explain::refuses_recipient`], judged in [`crate::smtp::SmtpError::verdict`]);
-//! 2. the envelope: the text names the target and not the sender ([`crate::explain::names_only_target`]);
+//! 1. the reply alone ([`crate::inspect::explain::refuses_recipient`], judged in [`crate::smtp::SmtpError::verdict`]);
+//! 2. the envelope: the text names the target and not the sender ([`crate::inspect::explain::names_only_target`]);
 //! 3. the poll: the same refusal (code and text) for two different senders.
 //!
 //! Without any of these the refusal is this message's: it is held here and journalled as rejected when the
@@ -18,7 +18,7 @@ use super::deliver::explained;
 use super::{Failure, Pending, Report, state_fail};
 use crate::config::Account;
 use crate::error::ExitClass;
-use crate::explain;
+use crate::inspect::explain;
 use crate::smtp::{Phase, SmtpError, Verdict};
 use crate::state::State;
 

@@ -20,6 +20,7 @@ use super::codec::{self, BodyDecoder, Capabilities, StatusLine};
 use super::stream::Stream;
 use super::{Pop3Error, ServerError};
 use crate::config::TlsMode;
+use crate::inspect::trace::Trace;
 use crate::untrusted::Secrets;
 use wire::unsolicited;
 
@@ -45,6 +46,8 @@ pub struct Options {
     /// The account's secrets, scrubbed from every server text the client shows (catalog T-20). The client adds
     /// the AUTH payloads it computes.
     pub secrets: Secrets,
+    /// Where the `-vv` trace goes, handed in by whoever opens the session; the client labels it `pop3`.
+    pub trace: Trace,
 }
 
 impl Default for Options {
@@ -54,6 +57,7 @@ impl Default for Options {
             max_line: 64 * 1024,
             max_message: 64 * 1024 * 1024,
             secrets: Secrets::new(),
+            trace: Trace::log(),
         }
     }
 }
@@ -145,6 +149,8 @@ pub struct Client {
     inflight: Option<InFlight>,
     /// Scrubbed from any server text we show (T-20); shared with the caller.
     secrets: Secrets,
+    /// The caller's trace sink, for this POP3 conversation.
+    trace: Trace,
     /// Set by a failure or a cancelled command: the wire may be out of step.
     poisoned: bool,
     /// A RETR body is being streamed ([`Client::next_head`] → [`Client::retr_chunk`]).
@@ -190,6 +196,7 @@ impl Client {
         let _ = tcp.set_nodelay(true);
         let peer = tcp.peer_addr().ok().map(|a| a.ip());
         let secrets = opts.secrets.clone();
+        let trace = opts.trace.of("pop3", &secrets);
         let mut c = Client {
             stream: Stream::Plain(tcp),
             buf: Vec::new(),
@@ -204,6 +211,7 @@ impl Client {
             ready: VecDeque::new(),
             inflight: None,
             secrets,
+            trace,
             poisoned: false,
             streaming: false,
         };

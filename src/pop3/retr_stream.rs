@@ -5,6 +5,7 @@
 
 use super::wire::unsolicited;
 use super::{Client, Expect, Pending, Reply};
+use crate::inspect::trace::Side;
 use crate::pop3::{Pop3Error, ServerError};
 
 /// The head of the next reply, for a caller that streams message bodies.
@@ -110,17 +111,17 @@ impl Client {
 
     /// Trace (`-vv`) a streamed RETR that ended within what the caller held: as [`Client::next_reply`] does.
     pub fn trace_retr(&self, whole: &[u8]) {
-        crate::trace::message("pop3 S", whole, &self.secrets);
+        self.trace.message(Side::Server, whole);
     }
 
     /// Trace the header block of a RETR that is being streamed on; [`Client::trace_retr_end`] follows.
     pub fn trace_retr_head(&self, header: &[u8]) {
-        crate::trace::message_head("pop3 S", header, &self.secrets);
+        self.trace.message_head(Side::Server, header);
     }
 
     /// Trace the end of a streamed RETR: the size of the body after the header block.
     pub fn trace_retr_end(&self, body_len: u64) {
-        crate::trace::message_end("pop3 S", body_len);
+        self.trace.message_end(Side::Server, body_len);
     }
 }
 

@@ -62,6 +62,7 @@ pub(super) fn opts() -> Options {
         max_line: 64 * 1024,
         max_message: 1 << 20,
         secrets: crate::untrusted::Secrets::new(),
+        trace: crate::inspect::trace::Trace::log(),
     }
 }
 

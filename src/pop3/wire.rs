@@ -8,13 +8,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{Instant, timeout, timeout_at};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls;
-use tracing::{debug, trace};
+use tracing::debug;
 
 use super::{Client, Expect, FLOOR_RATE, InFlight, READ_CHUNK};
+use crate::inspect::trace::Side;
 use crate::pop3::codec::{self, AuthLine, BodyDecoder, Capabilities, CodecError, StatusLine};
 use crate::pop3::stream::{Sniff, Stream};
 use crate::pop3::{Pop3Error, ServerError};
-use crate::untrusted::{self, lines};
+use crate::untrusted;
 
 impl Client {
     /// Start an operation: refuse on a poisoned session, and poison it until [`Client::leave`] (so a cancelled
@@ -134,7 +135,7 @@ impl Client {
         shown: &str,
         phase: &'static str,
     ) -> Result<(), Pop3Error> {
-        trace!("pop3 C: {shown}");
+        self.trace.command(shown);
         let mut bytes = Vec::with_capacity(line.len() + 2);
         bytes.extend_from_slice(line.as_bytes());
         bytes.extend_from_slice(b"\r\n");
@@ -190,12 +191,12 @@ impl Client {
                         });
                     };
                     let body = body.into_body();
-                    // A message: its header block, then the size of the rest (crate::trace), so bodies stay
+                    // A message: its header block, then the size of the rest (crate::inspect::trace), so bodies stay
                     // out of logs. A listing (CAPA, UIDL, LIST): its lines.
                     if phase == "retr" {
-                        crate::trace::message("pop3 S", &body, &self.secrets);
+                        self.trace.message(Side::Server, &body);
                     } else {
-                        crate::trace::lines("pop3 S", &body, &self.secrets);
+                        self.trace.listing(&body);
                     }
                     return Ok((st, Some(body)));
                 }
@@ -323,10 +324,7 @@ impl Client {
     }
 
     pub(super) fn trace_status(&self, line: &[u8]) {
-        if tracing::enabled!(tracing::Level::TRACE) {
-            let line = lines::text(line);
-            trace!("pop3 S: {}", self.secrets.show(line, untrusted::LINE));
-        }
+        self.trace.wire_lines(Side::Server, line);
     }
 
     pub(super) fn server_error(&self, st: &StatusLine) -> ServerError {

@@ -51,6 +51,7 @@ async fn connect(port: u16, protocol: Protocol) -> Mta {
         Timeouts::default(),
         protocol,
         &Secrets::none(),
+        &Trace::log(),
     )
     .await
     .unwrap()

@@ -1,6 +1,6 @@
 //! [`Conn`]: the byte stream to the MTA (TCP, or a unix socket for LMTP) with its one read buffer. It writes
 //! commands and content, reads replies through [`super::reply`], bounds every wait, and traces the conversation at
-//! `-vv` (crate::trace). Which commands to send is [`super::Mta`]'s business.
+//! `-vv` (through the [`Trace`] sink the caller hands in). Which commands to send is [`super::Mta`]'s business.
 //!
 //! A connection that saw an I/O error, a timeout or a garbled reply is *poisoned*: every later call fails at once,
 //! so a stream that may be out of step (half a reply read, content half written) is never used again.
@@ -9,10 +9,9 @@ use std::io;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tracing::trace;
 
 use super::reply::{self, Reply, ReplyError};
-use crate::untrusted::{self, Secrets};
+use crate::inspect::trace::{Side, Trace};
 
 /// Any byte stream the client can run over.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
@@ -39,27 +38,23 @@ pub(super) struct Conn {
     io: Box<dyn Io>,
     buf: Vec<u8>,
     poisoned: bool,
-    /// `"smtp"` or `"lmtp"`, for trace lines.
-    label: &'static str,
-    /// Scrubbed from every traced line (an MTA could echo a secret).
-    secrets: Secrets,
-    trace: bool,
+    /// The caller's trace sink, labelled `smtp` or `lmtp`; it scrubs every line (an MTA could echo a secret).
+    trace: Trace,
 }
 
 impl Conn {
-    pub(super) fn new(io: Box<dyn Io>, label: &'static str, secrets: Secrets) -> Conn {
+    pub(super) fn new(io: Box<dyn Io>, trace: Trace) -> Conn {
         Conn {
             io,
             buf: Vec::new(),
             poisoned: false,
-            label,
-            secrets,
-            trace: tracing::enabled!(tracing::Level::TRACE),
+            trace,
         }
     }
 
-    pub(super) fn label(&self) -> &'static str {
-        self.label
+    /// The trace of this conversation.
+    pub(super) fn trace(&self) -> &Trace {
+        &self.trace
     }
 
     pub(super) fn is_poisoned(&self) -> bool {
@@ -93,14 +88,7 @@ impl Conn {
             match reply::parse_reply(&self.buf) {
                 Err(e) => return Err(WireError::Garbled(e)),
                 Ok(Some((r, used))) => {
-                    if self.trace {
-                        for line in self.buf[..used].split_inclusive(|&b| b == b'\n') {
-                            let line = line.strip_suffix(b"\n").unwrap_or(line);
-                            let line = line.strip_suffix(b"\r").unwrap_or(line);
-                            let text = self.secrets.show(line, untrusted::LINE);
-                            trace!("{} S: {text}", self.label);
-                        }
-                    }
+                    self.trace.wire_lines(Side::Server, &self.buf[..used]);
                     self.buf.drain(..used);
                     return Ok(r);
                 }
@@ -121,20 +109,11 @@ impl Conn {
         lines: &[u8],
         limit: Duration,
     ) -> Result<(), WireError> {
-        if self.trace {
-            for line in lines.split_inclusive(|&b| b == b'\n') {
-                let line = line.strip_suffix(b"\r\n").unwrap_or(line);
-                trace!(
-                    "{} C: {}",
-                    self.label,
-                    self.secrets.show(line, untrusted::LINE)
-                );
-            }
-        }
+        self.trace.wire_lines(Side::Client, lines);
         self.write(lines, limit).await
     }
 
-    /// Write content bytes (already stuffed) within `limit`; nothing is traced here (see crate::trace::message).
+    /// Write content bytes (already stuffed) within `limit`; nothing is traced here (see [`Conn::trace_content`]).
     pub(super) async fn write(&mut self, bytes: &[u8], limit: Duration) -> Result<(), WireError> {
         if self.poisoned {
             return Err(WireError::Poisoned);
@@ -150,10 +129,8 @@ impl Conn {
         }
     }
 
-    /// Trace the content sent after 354: its header block, then a count of the rest (crate::trace).
+    /// Trace the content sent after 354: its header block, then a count of the rest.
     pub(super) fn trace_content(&self, message: &[u8]) {
-        if self.trace {
-            crate::trace::message(&format!("{} C", self.label), message, &self.secrets);
-        }
+        self.trace.message(Side::Client, message);
     }
 }

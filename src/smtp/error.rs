@@ -115,7 +115,7 @@ pub enum Verdict {
 
 impl SmtpError {
     /// How the poller must treat this failure, judged from the reply alone. A 5xx to RCPT TO is about the target
-    /// only when its code or text says so ([`crate::explain::refuses_recipient`]); otherwise it is this message's
+    /// only when its code or text says so ([`crate::inspect::explain::refuses_recipient`]); otherwise it is this message's
     /// rejection (Postfix applies sender restrictions at RCPT TO), and the poller may still find it is about the
     /// target from the envelope or from a second sender refused alike (`poller::refusal`).
     pub fn verdict(&self) -> Verdict {
@@ -123,7 +123,8 @@ impl SmtpError {
             SmtpError::Reply {
                 code, phase, text, ..
             } if (500..600).contains(code) => {
-                let about_target = *phase == Phase::Rcpt && crate::explain::refuses_recipient(text);
+                let about_target =
+                    *phase == Phase::Rcpt && crate::inspect::explain::refuses_recipient(text);
                 if *code == 530 || *phase == Phase::Greeting || about_target {
                     Verdict::Misconfigured
                 } else {

@@ -7,12 +7,13 @@
 //! Neighbours: the poller hands in a message that the header pipeline already normalised to CRLF (design
 //! invariant 6); a connection that saw an I/O error, a timeout, a garbled or out-of-sequence reply is never used
 //! again. At TRACE level (`-vv`) the conversation is logged as `smtp C:`/`smtp S:` lines, the message content only
-//! up to its header block (crate::trace).
+//! up to its header block (through the caller's [`Trace`]).
 
 use std::time::Duration;
 
 use tokio::net::TcpStream;
 
+use crate::inspect::trace::Trace;
 use crate::untrusted::{Secrets, Shown};
 
 mod conn;
@@ -110,6 +111,7 @@ impl Mta {
         helo_name: &str,
         timeouts: Timeouts,
         secrets: &Secrets,
+        trace: &Trace,
     ) -> Result<Mta, SmtpError> {
         let addr = format!("{host}:{port}");
         let tcp =
@@ -140,13 +142,14 @@ impl Mta {
             timeouts,
             Protocol::Smtp,
             secrets,
+            trace,
         )
         .await
     }
 
     /// Run the session over an already connected stream (a unix socket for LMTP, or TCP): greeting, then EHLO
     /// (falling back to HELO on 500, 502 or 504, RFC 5321 §3.2) or LHLO. `addr` names the peer in errors; every
-    /// text the MTA sends is shown through `secrets` ([`crate::untrusted`]).
+    /// text the MTA sends is shown through `secrets` ([`crate::untrusted`]); the conversation goes to `trace`.
     ///
     /// # Errors
     /// As [`Mta::connect`].
@@ -157,13 +160,14 @@ impl Mta {
         timeouts: Timeouts,
         protocol: Protocol,
         secrets: &Secrets,
+        trace: &Trace,
     ) -> Result<Mta, SmtpError> {
         let label = match protocol {
             Protocol::Smtp => "smtp",
             Protocol::Lmtp => "lmtp",
         };
         let mut mta = Mta {
-            conn: Conn::new(io, label, secrets.clone()),
+            conn: Conn::new(io, trace.of(label, secrets)),
             addr,
             timeouts,
             caps: Capabilities::default(),

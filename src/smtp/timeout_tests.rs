@@ -71,6 +71,19 @@ async fn scripted_mta(replies: &'static [&'static str]) -> u16 {
     port
 }
 
+/// A session with the scripted MTA on `port`, with the short deadlines.
+async fn connect(port: u16) -> Result<Mta, SmtpError> {
+    Mta::connect(
+        "127.0.0.1",
+        port,
+        "me.test",
+        short(),
+        &Secrets::none(),
+        &Trace::log(),
+    )
+    .await
+}
+
 fn envelope() -> Envelope {
     Envelope {
         from: Some("sender@remote.test".into()),
@@ -91,7 +104,7 @@ fn assert_temporary(e: &SmtpError, phase: Phase) {
 async fn s23_a_silent_greeting_times_out_as_temporary() {
     let port = scripted_mta(&[]).await;
     let t = Instant::now();
-    let Err(e) = Mta::connect("127.0.0.1", port, "me.test", short(), &Secrets::none()).await else {
+    let Err(e) = connect(port).await else {
         panic!("connected to a silent MTA")
     };
     assert_temporary(&e, Phase::Greeting);
@@ -101,9 +114,7 @@ async fn s23_a_silent_greeting_times_out_as_temporary() {
 #[tokio::test]
 async fn s23_no_reply_to_mail_or_to_end_of_data_is_temporary() {
     let port = scripted_mta(&["220 mx.test ESMTP", "250 mx.test"]).await;
-    let mut mta = Mta::connect("127.0.0.1", port, "me.test", short(), &Secrets::none())
-        .await
-        .unwrap();
+    let mut mta = connect(port).await.unwrap();
     let e = mta
         .deliver(&envelope(), b"Subject: x\r\n\r\nbody\r\n")
         .await
@@ -119,9 +130,7 @@ async fn s23_no_reply_to_mail_or_to_end_of_data_is_temporary() {
         "354 go ahead",
     ])
     .await;
-    let mut mta = Mta::connect("127.0.0.1", port, "me.test", short(), &Secrets::none())
-        .await
-        .unwrap();
+    let mut mta = connect(port).await.unwrap();
     let t = Instant::now();
     let e = mta
         .deliver(&envelope(), b"Subject: x\r\n\r\nbody\r\n")

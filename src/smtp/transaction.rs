@@ -11,6 +11,7 @@ use super::{
     utf8_header,
 };
 use crate::failpoint;
+use crate::inspect::trace::Side;
 
 /// Content is written to the MTA in pieces of about this size.
 const WRITE_CHUNK: usize = 64 * 1024;
@@ -188,7 +189,7 @@ impl Mta {
     /// Trace the header block of streamed content (`-vv`); the body's size follows at [`Mta::end_data`].
     pub fn trace_header(&mut self, header: &[u8]) {
         if let Some(d) = self.data.as_mut() {
-            crate::trace::message_head(&format!("{} C", self.conn.label()), header, &self.secrets);
+            self.conn.trace().message_head(Side::Client, header);
             d.traced_head = Some(header.len() as u64);
         }
     }
@@ -237,10 +238,9 @@ impl Mta {
             return Err(self.lost(Phase::EndOfData));
         };
         if let Some(head) = d.traced_head {
-            crate::trace::message_end(
-                &format!("{} C", self.conn.label()),
-                d.fed.saturating_sub(head),
-            );
+            self.conn
+                .trace()
+                .message_end(Side::Client, d.fed.saturating_sub(head));
         }
         let DataPhase {
             per,

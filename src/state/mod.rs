@@ -24,6 +24,7 @@ mod decode;
 mod error;
 mod files;
 pub mod format;
+mod group;
 mod recipients;
 mod snapshot;
 
@@ -62,6 +63,10 @@ pub struct State {
     poisoned: bool,
     /// The format version of the file on disk (0: no file yet); per-recipient records need 2 ([`mod@format`]).
     disk_version: u32,
+    /// Group commit ([`group`]): what the caller waits to do for records appended since the last fsync, and for
+    /// those an fsync has since covered.
+    deferred: Vec<u32>,
+    durable: Vec<u32>,
     /// Held for the flock; released when dropped (closing the descriptor releases it).
     _lock: File,
 }
@@ -181,6 +186,8 @@ impl State {
             existed: false,
             poisoned: false,
             disk_version: 0,
+            deferred: Vec::new(),
+            durable: Vec::new(),
             _lock: lock,
         };
         if check_regular(&state.path)? {
@@ -433,6 +440,10 @@ impl State {
             self.poisoned = true;
         }
         result?;
+        if sync {
+            // fdatasync covers every byte appended before it: the deferred records are durable now.
+            self.durable.append(&mut self.deferred);
+        }
         for record in records {
             format::apply(&mut self.entries, record);
         }
@@ -484,6 +495,8 @@ impl State {
             self.poisoned = true;
             return Err(e);
         }
+        // The snapshot holds every record appended before it, fsynced: the deferred ones are durable now.
+        self.durable.append(&mut self.deferred);
         Ok(())
     }
 }

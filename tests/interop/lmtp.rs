@@ -33,6 +33,7 @@ fn lmtp_dovecot_answers_each_recipient_after_the_end_of_data() {
             Timeouts::default(),
             Protocol::Lmtp,
             &popfetch::untrusted::Secrets::none(),
+            &popfetch::inspect::trace::Trace::log(),
         )
         .await
         .unwrap();
