@@ -69,13 +69,16 @@ fi
 
 # --- build --------------------------------------------------------------------------------------------------
 # The invoking user's cargo when run under sudo (root usually has no toolchain).
-CARGO=${CARGO:-$(command -v cargo || true)}
-if [ -z "$CARGO" ] && [ -n "${SUDO_USER:-}" ]; then
-    CARGO=$(sudo -u "$SUDO_USER" -i sh -c 'command -v cargo' || true)
+# POPFETCH=/path/to/popfetch measures that binary instead (e.g. an experiment beside a release build).
+if [ -z "${POPFETCH:-}" ]; then
+    CARGO=${CARGO:-$(command -v cargo || true)}
+    if [ -z "$CARGO" ] && [ -n "${SUDO_USER:-}" ]; then
+        CARGO=$(sudo -u "$SUDO_USER" -i sh -c 'command -v cargo' || true)
+    fi
+    [ -n "$CARGO" ] || die "cargo not found (set CARGO=/path/to/cargo)"
+    (cd "$ROOT" && "$CARGO" build --release --locked --quiet)
+    POPFETCH=$ROOT/target/release/popfetch
 fi
-[ -n "$CARGO" ] || die "cargo not found (set CARGO=/path/to/cargo)"
-(cd "$ROOT" && "$CARGO" build --release --locked --quiet)
-POPFETCH=$ROOT/target/release/popfetch
 [ -x "$POPFETCH" ] || die "$POPFETCH missing after the build"
 
 # --- world --------------------------------------------------------------------------------------------------

@@ -120,11 +120,12 @@ fn s08_421_on_the_fresh_connection_is_a_temporary_failure_after_one_reconnect() 
     // Message 2 was fetched, not delivered: no QUIT, so message 1's DELE is not committed yet (P-27).
     assert_eq!(w.pop.mailbox_uids(), vec!["uid-1", "uid-2", "uid-3"]);
     assert!(!w.pop.sessions()[0].quit);
+    // Message 1's DELE went out after message 2's RETR reply (group commit, src/poller/commit.rs), so its reply
+    // was never read before the connection was dropped: not counted as marked.
     let line = summary_line(&out.stderr);
     assert!(
-        line.contains(
-            "3 new, 1 delivered, 0 rejected, 0 skipped, 0 deleted, 1 marked for deletion on the next poll; "
-        ) && line.ends_with(" s; result tempfail"),
+        line.contains("3 new, 1 delivered, 0 rejected, 0 skipped, 0 deleted; ")
+            && line.ends_with(" s; result tempfail"),
         "{line}"
     );
     // The next run deletes message 1 without delivering it again and delivers the rest once.

@@ -115,6 +115,24 @@ fn crash_cell(point: &str, k: usize, m: usize) -> Result<(), String> {
                 out.stderr
             ));
         }
+    } else if matches!(point, "after_state_fsync" | "after_dele") && k < m {
+        // Group commit (src/poller/commit.rs): message k's *delivered* record was made durable by the fsync of
+        // message k+1's *begun* record, so the kill finds k+1 begun: named as a possible duplicate, although the
+        // MTA never had it (as for mid_data).
+        if !dups.is_empty() {
+            return Err(format!("{spec} m={m}: duplicates {dups:?}"));
+        }
+        let next = k + 1;
+        if !out
+            .stderr
+            .contains(&format!("uid \"uid-{next}\": possible duplicate"))
+            || logged != 1
+        {
+            return Err(format!(
+                "{spec} m={m}: begun message {next} not named once: {}",
+                out.stderr
+            ));
+        }
     } else {
         if !dups.is_empty() {
             return Err(format!(

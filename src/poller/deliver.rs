@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::{info, warn};
 
+use super::commit;
 use super::destination::{DeliveryError, Destination};
 use super::local_stream;
 use super::refusal::RcptRefusals;
@@ -59,10 +60,23 @@ pub(super) async fn deliver_all(
 ) -> Result<(), Failure> {
     let mut refusals = RcptRefusals::default();
     local_stream::clean_spool(ctx, state);
-    let outcome = deliver_loop(ctx, client, dest, state, todo, report, &mut refusals).await;
+    let mut outcome = deliver_loop(ctx, client, dest, state, todo, report, &mut refusals).await;
     if matches!(&outcome, Err(f) if f.class == ExitClass::State) {
         // The journal is in doubt: record nothing more; the held messages are simply tried again.
         return outcome;
+    }
+    // The last delivered records' fsync, then their DELEs ([`commit`]). After a POP3 failure the fsync still
+    // runs (the records are kept), and the DELE is left to the next run.
+    let flushed = if outcome.is_ok() {
+        commit::flush(ctx.acct, client, state).await
+    } else {
+        state.sync().map_err(state_fail)
+    };
+    if let Err(f) = flushed {
+        if f.class == ExitClass::State {
+            return Err(f);
+        }
+        outcome = outcome.and(Err(f));
     }
     refusals.record(ctx.acct, state, report)?;
     outcome
@@ -235,6 +249,8 @@ async fn deliver_one(
     let edits = describe_edits(&filtered.edits);
 
     state.begin(&p.uid).map_err(state_fail)?;
+    // That fsync also made the previous message's *delivered* record durable: its DELE may go now ([`commit`]).
+    commit::release(acct, client, state).await?;
     let result = dest.deliver(&envelope, &filtered.message).await;
     let done = Done {
         check,
@@ -242,7 +258,7 @@ async fn deliver_one(
         bytes: raw.len() as u64,
     };
     let dest = dest.to_string();
-    conclude(ctx, client, &dest, state, p, envelope, result, done).await
+    conclude(ctx, &dest, state, p, envelope, result, done).await
 }
 
 /// What the log line and the journal need of a message whose transaction ended.
@@ -259,7 +275,6 @@ pub(super) struct Done {
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn conclude(
     ctx: &Ctx<'_>,
-    client: &mut Client,
     dest: &str,
     state: &mut State,
     p: &Pending,
@@ -277,29 +292,29 @@ pub(super) async fn conclude(
     match result {
         Ok(committed) => {
             failpoint::hit("after_eod_250");
-            // The MTA has it: make the UID durable before anything can delete the server copy. A message whose
-            // RETR did not match LIST is recorded as kept: delivered (nothing is lost either way) and never
-            // deleted, now or by a later poll, since the server copy may be the only faithful one.
+            // The MTA has it: record the UID; its DELE waits until an fsync made the record durable (group
+            // commit, [`commit`]: the next message's *begun* record or the end of the loop). A message whose
+            // RETR did not match LIST is recorded as kept, fsynced at once: delivered (nothing is lost either
+            // way) and never deleted, now or by a later poll, since the server copy may be the only faithful one.
             let kept = match &check {
                 RetrCheck::Consistent => {
-                    state.record_delivered(&p.uid).map_err(state_fail)?;
+                    state
+                        .record_delivered_deferred(&p.uid, p.n)
+                        .map_err(state_fail)?;
                     None
                 }
                 RetrCheck::Keep(why) => {
                     state.record_kept(&p.uid).map_err(state_fail)?;
+                    failpoint::hit("after_state_fsync");
                     Some(why)
                 }
             };
-            failpoint::hit("after_state_fsync");
             if let Some(why) = kept {
                 warn!(
                     "account {:?}: uid {:?}: {why}; delivered, and kept on the server for good: compare it with \
                      the delivered copy and delete it there yourself (popfetch never fetches or deletes it again)",
                     acct.name, p.uid,
                 );
-            } else if !acct.keep {
-                client.send_dele(p.n).await.map_err(pop3_fail)?;
-                failpoint::hit("after_dele");
             }
             info!(
                 "account {:?}: uid {:?}: {} bytes from <{sender}> delivered to <{}> ({}){}{edits}",

@@ -2,10 +2,11 @@
 //!
 //! This is the only module that knows the delivery order (design.md, "The flow of one poll"):
 //! lock → connect/authenticate → UIDL+LIST → MTA EHLO → for each new message: RETR → header pipeline →
-//! MAIL/RCPT/DATA → on 2xx: fsync the UID → DELE → QUIT both sides → compact the state.
+//! MAIL/RCPT/DATA → on 2xx: record the UID, fsync (shared with the next message's *begun* record) → DELE → QUIT
+//! both sides → compact the state.
 //!
-//! Invariant 1 (delete only after commit) holds because `send_dele` is reached only after
-//! `State::record_delivered` returned Ok; invariant 2 (no implicit deletion) holds because every DELE sent was for a
+//! Invariant 1 (delete only after commit) holds because `send_dele` is reached only for a UID whose *delivered*
+//! record an fsync has covered (`commit.rs`, `State::take_durable`); invariant 2 (no implicit deletion) holds because every DELE sent was for a
 //! recorded UID, so QUIT can never commit the deletion of an unrecorded message. On a state error the POP3 link
 //! is dropped without QUIT all the same: on any doubt, keep mail on the server.
 
@@ -23,6 +24,7 @@ use crate::status::{WaitReason, Waiting};
 use crate::tls;
 use crate::untrusted::{Secrets, Shown};
 
+mod commit;
 mod deliver;
 mod destination;
 mod dry_run;

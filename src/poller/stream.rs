@@ -112,7 +112,7 @@ pub(super) async fn stream_one(
             bytes: held.len() as u64,
         };
         let bytes = done.bytes;
-        return conclude(ctx, client, &dest_name, state, p, envelope, Err(e), done)
+        return conclude(ctx, &dest_name, state, p, envelope, Err(e), done)
             .await
             .map(|d| (d, bytes));
     }
@@ -157,7 +157,7 @@ pub(super) async fn stream_one(
             link.abandon();
             let e = DeliveryError::Smtp(e);
             let bytes = done.bytes;
-            return conclude(ctx, client, &dest_name, state, p, envelope, Err(e), done)
+            return conclude(ctx, &dest_name, state, p, envelope, Err(e), done)
                 .await
                 .map(|d| (d, bytes));
         }
@@ -178,7 +178,7 @@ pub(super) async fn stream_one(
         bytes: passed.got,
     };
     let bytes = done.bytes;
-    conclude(ctx, client, &dest_name, state, p, envelope, result, done)
+    conclude(ctx, &dest_name, state, p, envelope, result, done)
         .await
         .map(|d| (d, bytes))
 }

@@ -23,6 +23,7 @@
 mod error;
 mod files;
 pub mod format;
+mod group;
 mod snapshot;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -58,6 +59,10 @@ pub struct State {
     file: Option<File>,
     existed: bool,
     poisoned: bool,
+    /// Group commit ([`group`]): what the caller waits to do for records appended since the last fsync, and for
+    /// those an fsync has since covered.
+    deferred: Vec<u32>,
+    durable: Vec<u32>,
     /// Held for the flock; released when dropped (closing the descriptor releases it).
     _lock: File,
 }
@@ -160,6 +165,8 @@ impl State {
             file: None,
             existed: false,
             poisoned: false,
+            deferred: Vec::new(),
+            durable: Vec::new(),
             _lock: lock,
         };
         if check_regular(&state.path)? {
@@ -416,6 +423,10 @@ impl State {
             self.poisoned = true;
         }
         result?;
+        if sync {
+            // fdatasync covers every byte appended before it: the deferred records are durable now.
+            self.durable.append(&mut self.deferred);
+        }
         format::apply(&mut self.entries, record);
         Ok(())
     }

@@ -125,6 +125,47 @@ fn c03_begin_without_outcome_is_interrupted_after_reopen() {
 }
 
 #[test]
+fn group_commit_hands_back_a_dele_only_after_an_fsync_covered_its_record() {
+    // Issue 11 (src/state/group.rs): "delivered m1" is appended without its own fsync; its DELE token comes back
+    // only once the next fsync (m2's *begun* record, or `sync`) covered it (invariant 1).
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = open(tmp.path()).unwrap();
+    s.begin("m1").unwrap();
+    s.record_delivered_deferred("m1", 1).unwrap();
+    assert!(s.is_delivered("m1"));
+    assert_eq!(s.take_durable(), Vec::<u32>::new(), "not fsynced yet");
+    s.begin("m2").unwrap();
+    assert_eq!(s.take_durable(), vec![1]);
+    assert_eq!(s.take_durable(), Vec::<u32>::new(), "handed back once");
+    s.record_delivered_deferred("m2", 2).unwrap();
+    s.begin("m3").unwrap();
+    s.record_delivered_deferred("m3", 3).unwrap();
+    s.sync().unwrap();
+    assert_eq!(s.take_durable(), vec![2, 3], "in the order recorded");
+    s.sync().unwrap();
+    assert_eq!(s.take_durable(), Vec::<u32>::new());
+    drop(s);
+    // The records themselves are in the journal: all three delivered, none interrupted.
+    let s = open(tmp.path()).unwrap();
+    assert!(s.is_delivered("m1") && s.is_delivered("m2") && s.is_delivered("m3"));
+    assert!(s.interrupted().is_empty());
+}
+
+#[test]
+fn group_commit_on_a_first_write_keeps_the_file_header_and_waits_for_begin() {
+    // A deferred record that creates the file: the header is written (and fsynced) by the creation, the record
+    // itself still waits for an fsync before its DELE may go.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = open(tmp.path()).unwrap();
+    s.record_delivered_deferred("m1", 7).unwrap();
+    assert_eq!(s.take_durable(), Vec::<u32>::new());
+    s.sync().unwrap();
+    assert_eq!(s.take_durable(), vec![7]);
+    drop(s);
+    assert!(open(tmp.path()).unwrap().is_delivered("m1"));
+}
+
+#[test]
 fn abandon_in_this_run_clears_the_mark() {
     let tmp = tempfile::tempdir().unwrap();
     let mut s = open(tmp.path()).unwrap();
