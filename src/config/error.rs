@@ -5,8 +5,6 @@ use std::fmt;
 use std::ops::Range;
 use std::path::PathBuf;
 
-use crate::error::ExitClass;
-
 /// Why the configuration cannot be used. `Display` is complete on its own (one line per problem, each prefixed
 /// with the file path), so callers print it once and need not walk a source chain.
 #[derive(Debug, thiserror::Error)]
@@ -52,13 +50,6 @@ pub enum ConfigError {
         path: PathBuf,
         problems: Vec<Problem>,
     },
-}
-
-impl ConfigError {
-    /// Every configuration error is [`ExitClass::Config`] (exit 78).
-    pub fn class(&self) -> ExitClass {
-        ExitClass::Config
-    }
 }
 
 /// One problem in the file, located by 1-based line and column (in characters).

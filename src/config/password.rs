@@ -10,7 +10,6 @@ use tokio::io::AsyncReadExt;
 
 use super::PasswordSource;
 use super::perm::{self, FileError};
-use crate::error::ExitClass;
 use crate::secret::Secret;
 
 /// How long `password_command` may run before it is killed.
@@ -64,13 +63,6 @@ pub enum PasswordError {
         source_name: String,
         problem: &'static str,
     },
-}
-
-impl PasswordError {
-    /// Every password problem is a configuration problem (exit 78): a human has to fix the file or the program.
-    pub fn class(&self) -> ExitClass {
-        ExitClass::Config
-    }
 }
 
 impl PasswordSource {

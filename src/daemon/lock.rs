@@ -11,8 +11,6 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::error::ExitClass;
-
 /// The lock file's name inside `state_dir`.
 pub const LOCK_FILE: &str = "daemon.lock";
 
@@ -30,16 +28,6 @@ pub enum LockError {
         #[source]
         error: std::io::Error,
     },
-}
-
-impl LockError {
-    /// [`LockError::Held`] is "try later" (75), as for a per-account lock; I/O trouble is a state problem (74).
-    pub fn class(&self) -> ExitClass {
-        match self {
-            LockError::Held { .. } => ExitClass::TempFail,
-            LockError::Io { .. } => ExitClass::State,
-        }
-    }
 }
 
 /// The held lock; released when dropped (or when the process dies).
@@ -115,6 +103,7 @@ const O_NOFOLLOW: i32 = 0o400000;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ExitClass;
 
     #[test]
     fn d10_second_lock_in_same_dir_names_the_holder() {

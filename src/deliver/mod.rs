@@ -17,8 +17,6 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
-use crate::error::ExitClass;
-
 /// Why a local destination did not take a message.
 #[derive(Debug, Error)]
 pub enum LocalError {
@@ -86,27 +84,6 @@ fn stderr_note(stderr: &str) -> String {
 }
 
 impl LocalError {
-    /// The exit class of a poll that stops here.
-    pub fn class(&self) -> ExitClass {
-        match self {
-            LocalError::Refused { .. } => ExitClass::Partial,
-            LocalError::Temporary { .. } | LocalError::Pipe { .. } => ExitClass::TempFail,
-            LocalError::Spawn { .. } => ExitClass::Config,
-            // A full disk or quota may free up by itself; anything else (read-only, permissions, not a directory)
-            // needs a person, like a state file that cannot be written.
-            LocalError::Internal(_) => ExitClass::Internal,
-            LocalError::Maildir { source, .. } | LocalError::Spool { source, .. }
-                if matches!(
-                    source.kind(),
-                    io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
-                ) =>
-            {
-                ExitClass::TempFail
-            }
-            LocalError::Maildir { .. } | LocalError::Spool { .. } => ExitClass::State,
-        }
-    }
-
     /// For a refusal for good: the code and text journalled in the state (the exit status, and what the MDA said).
     pub fn refusal(&self) -> Option<(u16, String)> {
         match self {

@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 
 use crate::config::PasswordError;
-use crate::error::ExitClass;
 use crate::tls::TlsError;
 
 /// An OAuth error response (RFC 6749 §5.2, RFC 8628 §3.5): the `error` code and the description, both escaped.
@@ -87,32 +86,10 @@ pub enum OAuthError {
     Flow { what: String },
 }
 
-impl OAuthError {
-    /// The exit class: a refused grant or client is an authentication failure (77, the daemon stops the account);
-    /// an unreachable or failing provider is temporary (75); the token file is state (74).
-    pub fn class(&self) -> ExitClass {
-        match self {
-            OAuthError::NotAuthorized { .. }
-            | OAuthError::ClientChanged { .. }
-            | OAuthError::Revoked { .. }
-            | OAuthError::Refused { .. }
-            | OAuthError::Flow { .. }
-            | OAuthError::TlsRefused { .. } => ExitClass::Security,
-            OAuthError::Unreachable { .. } | OAuthError::Timeout { .. } => ExitClass::TempFail,
-            OAuthError::Status { status, .. } if *status >= 500 || *status == 429 => {
-                ExitClass::TempFail
-            }
-            OAuthError::Status { .. } | OAuthError::BadResponse { .. } => ExitClass::Protocol,
-            OAuthError::Store { .. } => ExitClass::State,
-            OAuthError::ClientSecret(_) | OAuthError::Tls(_) => ExitClass::Config,
-            OAuthError::Client(_) => ExitClass::Internal,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ExitClass;
 
     #[test]
     fn classes() {

@@ -20,7 +20,6 @@ use tokio_rustls::rustls;
 pub use client::{Client, Head, Options, Reply, Security};
 pub use codec::{Capabilities, CodecError, RespCode};
 
-use crate::error::ExitClass;
 use crate::untrusted::Shown;
 
 /// A `-ERR` reply: its response code and its text, escaped and with secrets scrubbed.
@@ -141,35 +140,6 @@ pub enum Pop3Error {
 }
 
 impl Pop3Error {
-    /// The exit class this failure maps to.
-    pub fn class(&self) -> ExitClass {
-        match self {
-            Pop3Error::Connect { .. }
-            | Pop3Error::Timeout { .. }
-            | Pop3Error::Io { .. }
-            | Pop3Error::Closed { .. } => ExitClass::TempFail,
-            // Not speaking TLS at all is a protocol mismatch, except plain POP3 (`PlainPop3`, a configuration
-            // mismatch refused by policy); every other handshake failure is a verification or negotiation refusal.
-            Pop3Error::Tls(rustls::Error::InvalidMessage(_)) => ExitClass::Protocol,
-            Pop3Error::Tls(_)
-            | Pop3Error::PlainPop3
-            | Pop3Error::StlsNotOffered
-            | Pop3Error::StlsRefused { .. }
-            | Pop3Error::PlaintextRefused
-            | Pop3Error::AuthNotOffered { .. }
-            | Pop3Error::NoApopTimestamp
-            | Pop3Error::BearerRefused { .. } => ExitClass::Security,
-            Pop3Error::TlsConfig(_) | Pop3Error::BadCredential => ExitClass::Config,
-            Pop3Error::Protocol { .. }
-            | Pop3Error::NotStatus { .. }
-            | Pop3Error::Codec { .. }
-            | Pop3Error::TooLarge { .. } => ExitClass::Protocol,
-            Pop3Error::LoginDelay { .. } => ExitClass::TempFail,
-            Pop3Error::Server { command, error } => server_class(command, error),
-            Pop3Error::Aborted | Pop3Error::Misuse { .. } => ExitClass::Internal,
-        }
-    }
-
     /// True when the session can no longer be used (anything but a refusal decided before or by one command).
     pub(crate) fn is_fatal(&self) -> bool {
         !matches!(
@@ -186,25 +156,10 @@ impl Pop3Error {
     }
 }
 
-/// RFC 3206: `[AUTH]` means bad credentials, `[SYS/TEMP]` / `[IN-USE]` / `[LOGIN-DELAY]` try later, `[SYS/PERM]`
-/// give up. Without a code, `-ERR` to an authentication command counts as an authentication failure (P-11), to the
-/// greeting as an outage, and to anything else as a server fault.
-fn server_class(command: &str, error: &ServerError) -> ExitClass {
-    match &error.code {
-        Some(RespCode::Auth) => ExitClass::Security,
-        Some(RespCode::InUse | RespCode::LoginDelay | RespCode::SysTemp) => ExitClass::TempFail,
-        Some(RespCode::SysPerm) => ExitClass::Unavailable,
-        Some(RespCode::Other(_)) | None => match command {
-            "USER" | "PASS" | "AUTH" | "APOP" => ExitClass::Security,
-            "greeting" => ExitClass::TempFail,
-            _ => ExitClass::Protocol,
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ExitClass;
 
     fn server(command: &'static str, code: Option<RespCode>) -> Pop3Error {
         Pop3Error::Server {

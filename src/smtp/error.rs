@@ -3,7 +3,6 @@
 use std::fmt;
 
 use super::reply::ReplyError;
-use crate::error::ExitClass;
 use crate::untrusted::Shown;
 
 /// Which envelope address.
@@ -137,23 +136,6 @@ impl SmtpError {
         }
     }
 
-    /// The exit class of this failure.
-    pub fn class(&self) -> ExitClass {
-        if let SmtpError::Address { role, .. } = self {
-            // The target comes from the configuration. A sender passed the header pipeline's stricter check
-            // (`headers::valid_envelope_address`) or the configuration's, so refusing it here is a bug.
-            return match role {
-                AddressRole::Recipient => ExitClass::Config,
-                AddressRole::Sender => ExitClass::Internal,
-            };
-        }
-        match self.verdict() {
-            Verdict::Temporary => ExitClass::TempFail,
-            Verdict::Rejected => ExitClass::Partial,
-            Verdict::Misconfigured => ExitClass::Config,
-        }
-    }
-
     /// True when the MTA ended the session for having had enough of this connection rather than refusing the
     /// message: `421` at any step (RFC 5321 §3.8: the server closes the channel; Exim's
     /// `smtp_accept_max_per_connection`), or `452` with enhanced code `4.5.3` to MAIL (OpenSMTPD's
@@ -236,6 +218,7 @@ fn quoted(line: &Shown) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ExitClass;
 
     #[test]
     fn s03_rcpt_5xx_about_the_recipient_is_misconfiguration_and_eod_5xx_a_rejection() {

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use super::{MAX_STATE_BYTES, format};
-use crate::error::ExitClass;
 
 /// Why the state of an account cannot be used or written.
 #[derive(Error, Debug)]
@@ -58,16 +57,6 @@ pub enum StateError {
         #[source]
         source: io::Error,
     },
-}
-
-impl StateError {
-    /// Exit class: a held lock is temporary (the other run finishes); everything else needs a human.
-    pub fn class(&self) -> ExitClass {
-        match self {
-            StateError::Locked { .. } => ExitClass::TempFail,
-            _ => ExitClass::State,
-        }
-    }
 }
 
 pub(super) fn io_err(path: &Path, op: &'static str) -> impl FnOnce(io::Error) -> StateError {

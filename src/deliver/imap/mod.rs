@@ -23,7 +23,6 @@ use tokio::time::timeout;
 use tracing::{debug, warn};
 
 use crate::config::{Imap, ImapTls, PasswordError};
-use crate::error::ExitClass;
 use crate::oauth::OAuthError;
 use crate::oauth::sasl::Challenge;
 use crate::pop3::stream::{Sniff, Stream};
@@ -108,29 +107,6 @@ pub enum ImapError {
 }
 
 impl ImapError {
-    pub fn class(&self) -> ExitClass {
-        match self {
-            ImapError::Rejected { .. } => ExitClass::Partial,
-            ImapError::TryCreate { .. } | ImapError::TlsConfig(_) => ExitClass::Config,
-            ImapError::Handshake(_)
-            | ImapError::NoStarttls
-            | ImapError::NoLogin
-            | ImapError::Login { .. }
-            | ImapError::MechanismNotOffered { .. }
-            | ImapError::BearerRefused { .. } => ExitClass::Security,
-            ImapError::Password(e) => e.class(),
-            ImapError::OAuth(e) => e.class(),
-            ImapError::Protocol { .. } | ImapError::Codec { .. } => ExitClass::Protocol,
-            ImapError::Connect { .. }
-            | ImapError::Timeout { .. }
-            | ImapError::Io { .. }
-            | ImapError::Closed { .. }
-            | ImapError::Bye { .. }
-            | ImapError::Refused { .. }
-            | ImapError::Deferred { .. } => ExitClass::TempFail,
-        }
-    }
-
     /// For a refusal for good: what the state journals.
     pub fn refusal(&self) -> Option<(u16, String)> {
         match self {
