@@ -33,6 +33,7 @@ mod local_stream;
 mod login;
 mod mailbox;
 mod plan;
+mod recipients;
 mod refusal;
 pub(crate) mod retr_check;
 mod seen;
