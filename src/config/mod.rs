@@ -34,6 +34,7 @@ use std::time::Duration;
 
 use crate::secret::Secret;
 
+pub(crate) use delivery::check_placeholders;
 pub use delivery::{DEFAULT_MDA_TIMEOUT, Delivery, Lmtp, Mda};
 pub use error::{ConfigError, Problem};
 pub use imap::{Bearer, Imap, ImapLogin, ImapTls};

@@ -266,7 +266,7 @@ fn show_delivery(
         Delivery::Lmtp(at) => format!("over LMTP to {at} with MAIL FROM:<{from}> {rcpts}"),
         Delivery::Mda(mda) => format!(
             "to the MDA {:?} (LF line endings on its stdin)",
-            crate::deliver::mda::expand(&mda.argv, &envelope.to, from)
+            mda.argv_for(&envelope.to, from)
         ),
         Delivery::Maildir(root) => format!(
             "into the Maildir {} (LF line endings, with Return-Path: <{from}> and Delivered-To: {})",
