@@ -12,10 +12,7 @@ type Translated = (Vec<(&'static str, Value)>, Vec<Note>);
 
 /// The keys of `[account.multidrop]` (dotted, inside the `[[account]]` table) and notes, or why the poll cannot be
 /// translated (then the account is written commented out).
-pub(super) fn translate(
-    s: &Settings,
-    names: &[LocalName],
-) -> Result<Translated, String> {
+pub(super) fn translate(s: &Settings, names: &[LocalName]) -> Result<Translated, String> {
     let mut notes = Vec::new();
     let domains: Vec<String> = match s.get("localdomains").map(|v| &v.val) {
         Some(Val::List(list)) if !list.is_empty() => list
