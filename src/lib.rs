@@ -27,6 +27,8 @@
 //! - [`state`]: the per-account UID journal and lock.
 //! - [`status`]: per-account status files, `popfetch status` and the Prometheus metrics file.
 //!
+//! - [`multidrop`]: which local recipients a message from a domain's catch-all mailbox goes to (issue 15).
+//!
 //! Seeing what happens:
 //! - [`inspect`]: `--diff`, MTA refusals in plain words, and the `-vv` protocol trace, a sink handed to the
 //!   clients ([`inspect::trace::Trace`]).
@@ -57,6 +59,7 @@ pub mod headers;
 pub mod import;
 pub mod inspect;
 pub mod logging;
+pub mod multidrop;
 pub mod oauth;
 pub mod poller;
 pub mod pop3;

@@ -366,6 +366,11 @@ fn filter(path: &Path, args: FilterArgs) -> ExitClass {
         target: acct.target.to_ascii_lowercase(),
         drop: acct.drop_delivered_to,
         strip: acct.strip_delivered_to.clone(),
+        recipients: acct
+            .multidrop
+            .as_ref()
+            .map(|md| popfetch::multidrop::choose(md, &raw).loop_addresses())
+            .unwrap_or_default(),
         received: None,
     };
     let out = headers::apply(&raw, &rules);

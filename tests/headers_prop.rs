@@ -327,6 +327,7 @@ proptest! {
             target: random_case(TARGET, &target_mask),
             drop,
             strip: vec!["List@Example.Test".into()],
+            recipients: Vec::new(),
             received: received.clone(),
         };
         let mut want = received.clone().unwrap_or_default();
@@ -357,7 +358,7 @@ proptest! {
     fn s11_identity_rules_only_normalise(msg in message(), raw_tail in prop::collection::vec(any::<u8>(), 0..64)) {
         let mut input = wire(&lines(&msg));
         input.extend_from_slice(&raw_tail);
-        let rules = Rules { target: TARGET.into(), drop: DropDeliveredTo::None, strip: Vec::new(), received: None };
+        let rules = Rules { target: TARGET.into(), drop: DropDeliveredTo::None, strip: Vec::new(), recipients: Vec::new(), received: None };
         let out = apply(&input, &rules);
         prop_assert_eq!(&out.message[..], &normalize_line_endings(&input).0[..]);
         assert_crlf_only(&out.message)?;
@@ -367,7 +368,7 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_never_panic(input in prop::collection::vec(any::<u8>(), 0..512)) {
-        let rules = Rules { target: TARGET.into(), drop: DropDeliveredTo::All, strip: Vec::new(), received: Some(received()) };
+        let rules = Rules { target: TARGET.into(), drop: DropDeliveredTo::All, strip: Vec::new(), recipients: Vec::new(), received: Some(received()) };
         let out = apply(&input, &rules);
         assert_crlf_only(&out.message)?;
         let _ = popfetch::headers::return_path(&input);

@@ -160,6 +160,11 @@ const SECTIONS: &[(&str, &str, &str)] = &[
         ".SS \"[account.imap.oauth2]\"",
         "[account.imap.oauth2]",
     ),
+    (
+        "account.multidrop",
+        ".SS \"[account.multidrop]\"",
+        "[account.multidrop]",
+    ),
 ];
 
 fn keys_of(section: &str) -> Vec<&'static str> {

@@ -80,6 +80,7 @@ fn rules_from(config: &[u8]) -> Rules {
         target,
         drop,
         strip,
+        recipients: Vec::new(),
         received,
     }
 }

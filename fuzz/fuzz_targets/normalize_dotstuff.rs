@@ -52,6 +52,7 @@ fuzz_target!(init: popfetch_fuzz::self_check(), |raw: &[u8]| {
             target: "joe@example.test".into(),
             drop: DropDeliveredTo::All,
             strip: Vec::new(),
+            recipients: Vec::new(),
             received: Some(
                 b"Received: from x\r\n\tby y; Thu, 1 Jan 1970 00:00:00 +0000\r\n".to_vec(),
             ),

@@ -197,14 +197,25 @@ async fn probe_mta(config: &Config, acct: &Account, secrets: &Secrets) -> (ExitC
             );
         }
     };
-    let r = mta.probe(&acct.target).await;
+    // A multidrop account has no target: its fallback, else the postmaster of its first domain (which every
+    // domain must have, RFC 5321 §4.5.1), shows that the MTA takes mail for the domain.
+    let to = match &acct.multidrop {
+        None => acct.target.clone(),
+        Some(md) => md.fallback.clone().unwrap_or_else(|| {
+            format!(
+                "postmaster@{}",
+                md.domains.first().map_or("localhost", String::as_str)
+            )
+        }),
+    };
+    let r = mta.probe(&to).await;
     mta.quit().await;
     match r {
         Ok(a) => (
             ExitClass::Ok,
             format!(
                 "MTA {}:{} accepts RCPT TO:<{}>: {} {}",
-                s.host, s.port, acct.target, a.code, a.text
+                s.host, s.port, to, a.code, a.text
             ),
         ),
         Err(e) => (

@@ -57,6 +57,48 @@ pub struct Mda {
     pub timeout: Duration,
 }
 
+impl Mda {
+    /// Substitute `%T` (the target), `%F` (the envelope sender without brackets, empty for the null sender) and `%%`.
+    /// Each argument stays one argument whatever it holds: there is no shell to split it.
+    pub fn argv_for(&self, target: &str, sender: &str) -> Vec<String> {
+        self.argv
+            .iter()
+            .map(|arg| {
+                let mut out = String::with_capacity(arg.len());
+                let mut chars = arg.chars();
+                while let Some(c) = chars.next() {
+                    match (c, c == '%') {
+                        (_, false) => out.push(c),
+                        (_, true) => match chars.next() {
+                            Some('T') => out.push_str(target),
+                            Some('F') => out.push_str(sender),
+                            Some(other) => out.push(other),
+                            None => out.push('%'),
+                        },
+                    }
+                }
+                out
+            })
+            .collect()
+    }
+}
+
+/// Check that `arg` uses only `%T`, `%F` and `%%`; `Err` holds the character after an unknown `%` (or `' '` for a
+/// `%` at the end).
+pub(crate) fn check_placeholders(arg: &str) -> Result<(), char> {
+    let mut chars = arg.chars();
+    while let Some(c) = chars.next() {
+        if c == '%' {
+            match chars.next() {
+                Some('T' | 'F' | '%') => {}
+                Some(other) => return Err(other),
+                None => return Err(' '),
+            }
+        }
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Smtp,
@@ -215,7 +257,7 @@ fn mda_argv(list: &Spanned<Vec<super::raw::Str>>, c: &mut Checker<'_>) -> Vec<St
         if s.get_ref().contains('\0') {
             c.err(s.span(), "mda", "contains a NUL character");
         }
-        if let Err(bad) = crate::deliver::mda::check_placeholders(s.get_ref()) {
+        if let Err(bad) = check_placeholders(s.get_ref()) {
             c.err(
                 s.span(),
                 "mda",

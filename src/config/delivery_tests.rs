@@ -409,3 +409,28 @@ fn imap_problems_are_reported_at_their_key_with_a_line() {
         "{ps:#?}"
     );
 }
+
+#[test]
+fn placeholders_are_checked_and_expanded_per_argument() {
+    assert_eq!(check_placeholders("-d %T -f %F 100%%"), Ok(()));
+    assert_eq!(check_placeholders("%u"), Err('u'));
+    assert_eq!(check_placeholders("50%"), Err(' '));
+    let mda = Mda {
+        argv: ["/usr/bin/procmail", "-d", "%T", "-f", "%F", "%%T", "a b;%T"]
+            .map(String::from)
+            .to_vec(),
+        timeout: DEFAULT_MDA_TIMEOUT,
+    };
+    assert_eq!(
+        mda.argv_for("me@example.org", ""),
+        [
+            "/usr/bin/procmail",
+            "-d",
+            "me@example.org",
+            "-f",
+            "",
+            "%T",
+            "a b;me@example.org"
+        ]
+    );
+}

@@ -9,6 +9,7 @@ mod delivery;
 mod error;
 mod imap;
 pub mod locate;
+mod multidrop;
 mod oauth;
 mod password;
 mod perm;
@@ -19,6 +20,8 @@ mod validate;
 mod delivery_tests;
 #[cfg(test)]
 mod load_tests;
+#[cfg(test)]
+mod multidrop_tests;
 #[cfg(test)]
 mod oauth_tests;
 #[cfg(test)]
@@ -31,9 +34,11 @@ use std::time::Duration;
 
 use crate::secret::Secret;
 
+pub(crate) use delivery::check_placeholders;
 pub use delivery::{DEFAULT_MDA_TIMEOUT, Delivery, Lmtp, Mda};
 pub use error::{ConfigError, Problem};
 pub use imap::{Bearer, Imap, ImapLogin, ImapTls};
+pub use multidrop::{ENVELOPE_HEADERS, Multidrop, in_domains};
 pub use password::{PASSWORD_COMMAND_TIMEOUT, PasswordError, read_secret_file};
 pub use validate::validate_address;
 
@@ -155,7 +160,8 @@ pub struct Account {
     pub auth: AuthMethod,
     /// Explicit consent to send a password over an unencrypted link (`tls = "none"`).
     pub allow_plaintext_password: bool,
-    /// The RCPT TO address; validated (no CR, LF, NUL, SP, `<`, `>`; one `@`).
+    /// The RCPT TO address; validated (no CR, LF, NUL, SP, `<`, `>`; one `@`). Empty exactly when `multidrop` is
+    /// set: a multidrop account's recipients come from each message.
     pub target: String,
     pub keep: bool,
     /// Daemon poll interval (default 300 s).
@@ -172,6 +178,8 @@ pub struct Account {
     pub envelope_from_fallback: Option<String>,
     /// Where the messages go (`delivery`, default SMTP to `[smtp]`).
     pub delivery: Delivery,
+    /// `[account.multidrop]` (issue 15): recipients from the envelope header; `None`: every message to `target`.
+    pub multidrop: Option<Multidrop>,
 }
 
 /// Defaults that depend on the machine rather than on the file. Kept apart so that [`parse_str_with`] stays a pure

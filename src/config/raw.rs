@@ -76,6 +76,10 @@ pub(crate) const KNOWN_KEYS: &[&str] = &[
     "account.oauth2.client_id",
     "account.oauth2.client_secret",
     "account.oauth2.client_secret_file",
+    "account.multidrop.envelope_header",
+    "account.multidrop.domains",
+    "account.multidrop.map",
+    "account.multidrop.fallback",
 ];
 
 const TOP_LEVEL_KEYS: &[&str] = &[
@@ -146,6 +150,7 @@ pub(crate) struct RawAccount {
     pub maildir: Option<Str>,
     pub imap: Option<Spanned<RawImap>>,
     pub oauth2: Option<Spanned<RawOAuth2>>,
+    pub multidrop: Option<Spanned<super::multidrop::RawMultidrop>>,
 }
 
 /// `[account.imap]` (issue 14).

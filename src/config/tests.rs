@@ -254,6 +254,8 @@ fn every_key_is_read() {
             super::oauth_tests::EVERY_OAUTH2_KEY
         } else if key.starts_with("account.imap.") {
             super::delivery_tests::EVERY_IMAP_KEY
+        } else if key.starts_with("account.multidrop.") {
+            super::multidrop_tests::EVERY_MULTIDROP_KEY
         } else {
             EVERY_KEY
         };

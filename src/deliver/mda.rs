@@ -40,45 +40,6 @@ const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 /// EX_TEMPFAIL (sysexits.h).
 const EX_TEMPFAIL: i32 = 75;
 
-/// Check that `arg` uses only `%T`, `%F` and `%%`; `Err` holds the character after an unknown `%` (or `' '` for a
-/// `%` at the end).
-pub fn check_placeholders(arg: &str) -> Result<(), char> {
-    let mut chars = arg.chars();
-    while let Some(c) = chars.next() {
-        if c == '%' {
-            match chars.next() {
-                Some('T' | 'F' | '%') => {}
-                Some(other) => return Err(other),
-                None => return Err(' '),
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Substitute `%T` (the target), `%F` (the envelope sender without brackets, empty for the null sender) and `%%`.
-/// Each argument stays one argument whatever it holds: there is no shell to split it.
-pub fn expand(argv: &[String], target: &str, sender: &str) -> Vec<String> {
-    argv.iter()
-        .map(|arg| {
-            let mut out = String::with_capacity(arg.len());
-            let mut chars = arg.chars();
-            while let Some(c) = chars.next() {
-                match (c, c == '%') {
-                    (_, false) => out.push(c),
-                    (_, true) => match chars.next() {
-                        Some('T') => out.push_str(target),
-                        Some('F') => out.push_str(sender),
-                        Some(other) => out.push(other),
-                        None => out.push('%'),
-                    },
-                }
-            }
-            out
-        })
-        .collect()
-}
-
 /// The PATH the MDA is started with (and looked up in): popfetch's own, or a default when it has none (cron gives
 /// one; a bare `env -i` does not).
 pub fn mda_path() -> std::ffi::OsString {
@@ -105,7 +66,7 @@ pub async fn deliver(
     sender: &str,
     mut message: impl AsyncRead + Unpin,
 ) -> Result<Delivered, LocalError> {
-    let argv = expand(&mda.argv, target, sender);
+    let argv = mda.argv_for(target, sender);
     let program = argv.first().cloned().unwrap_or_default();
     let mut cmd = tokio::process::Command::new(&program);
     cmd.args(&argv[1..])
@@ -278,28 +239,6 @@ fn printable(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn placeholders_are_checked_and_expanded_per_argument() {
-        assert_eq!(check_placeholders("-d %T -f %F 100%%"), Ok(()));
-        assert_eq!(check_placeholders("%u"), Err('u'));
-        assert_eq!(check_placeholders("50%"), Err(' '));
-        let argv: Vec<String> = ["/usr/bin/procmail", "-d", "%T", "-f", "%F", "%%T", "a b;%T"]
-            .map(String::from)
-            .to_vec();
-        assert_eq!(
-            expand(&argv, "me@example.org", ""),
-            [
-                "/usr/bin/procmail",
-                "-d",
-                "me@example.org",
-                "-f",
-                "",
-                "%T",
-                "a b;me@example.org"
-            ]
-        );
-    }
 
     #[test]
     fn the_first_stderr_line_is_bounded_and_escaped() {

@@ -34,6 +34,20 @@ pub fn first_field(raw: &[u8], name: &str) -> Option<Vec<u8>> {
     Some(scan::unfolded_value(raw, field, scan::LineEnds::Any))
 }
 
+/// The unfolded values of the fields called `name` (case-insensitive) above the first `Received` field, top
+/// down: the envelope fields the last hop's delivery added (issue 15, multidrop). A field below a `Received` came
+/// from an earlier hop (the sender's own server, a mailing list) and does not name a recipient of this delivery.
+pub fn fields_above_received(raw: &[u8], name: &str) -> Vec<Vec<u8>> {
+    let section = scan::scan(raw, scan::LineEnds::Any, false);
+    section
+        .fields
+        .iter()
+        .take_while(|f| !f.is_named(raw, "Received"))
+        .filter(|f| f.is_named(raw, name))
+        .map(|f| scan::unfolded_value(raw, f, scan::LineEnds::Any))
+        .collect()
+}
+
 /// What [`apply`] does to one message; built from an account's configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rules {
@@ -43,6 +57,9 @@ pub struct Rules {
     pub drop: DropDeliveredTo,
     /// Further addresses whose `Delivered-To` fields go under [`DropDeliveredTo::Matching`].
     pub strip: Vec<String>,
+    /// A multidrop message's recipients (issue 15), as found and as delivered to: each `Delivered-To` naming one
+    /// goes under [`DropDeliveredTo::Matching`], since the local MTA would see it as a loop.
+    pub recipients: Vec<String>,
     /// The field to prepend, full field bytes incl. trailing CRLF, from [`received_field`]; `None`: prepend nothing.
     pub received: Option<Vec<u8>>,
 }
@@ -56,6 +73,8 @@ pub enum RemovalReason {
     InStripList(String),
     /// `drop_delivered_to = "all"`.
     DropAll,
+    /// It named a recipient of this multidrop message.
+    Recipient(String),
 }
 
 impl fmt::Display for RemovalReason {
@@ -64,6 +83,7 @@ impl fmt::Display for RemovalReason {
             Self::EqualsTarget(target) => write!(f, "equals target {target}"),
             Self::InStripList(address) => write!(f, "listed in strip_delivered_to {address}"),
             Self::DropAll => f.write_str("drop_delivered_to = \"all\""),
+            Self::Recipient(address) => write!(f, "names recipient {address}"),
         }
     }
 }
@@ -145,6 +165,7 @@ struct Matcher<'r> {
     rules: &'r Rules,
     target: String,
     strip: Vec<String>,
+    recipients: Vec<String>,
 }
 
 impl<'r> Matcher<'r> {
@@ -155,6 +176,7 @@ impl<'r> Matcher<'r> {
             rules,
             target: norm(&rules.target),
             strip: rules.strip.iter().map(|a| norm(a)).collect(),
+            recipients: rules.recipients.iter().map(|a| norm(a)).collect(),
         }
     }
 
@@ -175,6 +197,10 @@ impl<'r> Matcher<'r> {
                         address,
                         RemovalReason::EqualsTarget(self.rules.target.clone()),
                     ));
+                }
+                if let Some(i) = self.recipients.iter().position(|s| *s == address) {
+                    let named = self.rules.recipients[i].clone();
+                    return Some((address, RemovalReason::Recipient(named)));
                 }
                 let i = self.strip.iter().position(|s| *s == address)?;
                 Some((

@@ -74,13 +74,23 @@ pub fn received_field(info: &ReceivedInfo) -> Vec<u8> {
             protocol.into(),
             format!("(popfetch {})", env!("CARGO_PKG_VERSION")),
         ],
-        vec![
-            "id".into(),
-            format!("<{}>", sanitize(&info.uid)),
-            "for".into(),
-            format!("<{}>;", sanitize(&info.target)),
-            rfc5322_date(info.unix_time),
-        ],
+        // No `for` clause without one target: a multidrop message to several recipients (RFC 5321 §4.4 names
+        // one; naming them all would tell each recipient who else got it).
+        if info.target.is_empty() {
+            vec![
+                "id".into(),
+                format!("<{}>;", sanitize(&info.uid)),
+                rfc5322_date(info.unix_time),
+            ]
+        } else {
+            vec![
+                "id".into(),
+                format!("<{}>", sanitize(&info.uid)),
+                "for".into(),
+                format!("<{}>;", sanitize(&info.target)),
+                rfc5322_date(info.unix_time),
+            ]
+        },
     ];
     let mut out = String::new();
     for (i, clause) in clauses.iter().enumerate() {

@@ -145,6 +145,7 @@ mod tests {
                 target: "me@x.test".into(),
                 drop: DropDeliveredTo::Matching,
                 strip: vec![],
+                recipients: Vec::new(),
                 received: received.clone(),
             };
             for case in CASES {

@@ -11,6 +11,7 @@ fn rules(drop: DropDeliveredTo) -> Rules {
         target: TARGET.into(),
         drop,
         strip: Vec::new(),
+        recipients: Vec::new(),
         received: None,
     }
 }
@@ -474,6 +475,7 @@ fn drop_modes_strip_list_and_reasons() {
     let msg = b"Delivered-To: joe@example.test\r\nDelivered-To: List@Example.test\r\nDelivered-To: other@example.test\r\nDelivered-To: (nothing)\r\n\r\n";
     let strip = Rules {
         strip: vec!["list@example.TEST".into()],
+        recipients: Vec::new(),
         ..rules(DropDeliveredTo::Matching)
     };
     let out = apply(msg, &strip);

@@ -318,6 +318,7 @@ mod tests {
             target: "me@example.org".into(),
             drop: DropDeliveredTo::Matching,
             strip: vec![],
+            recipients: Vec::new(),
             received: received.map(<[u8]>::to_vec),
         }
     }

@@ -142,6 +142,8 @@ async fn deliver_loop(
         let held = match result {
             Ok(Some(raw)) => Held::Whole(raw),
             // Issue 11: the body follows; small messages still arrive whole.
+            // A multidrop message is read whole: its recipients come from its header (issue 15).
+            Ok(None) if acct.multidrop.is_some() => super::recipients::read_whole(client).await?,
             Ok(None) => stream::hold(client, acct.received).await?,
             Err(e) => {
                 warn!(
@@ -161,7 +163,17 @@ async fn deliver_loop(
                 } else {
                     RetrCheck::Consistent
                 };
-                let d = deliver_one(ctx, client, dest, state, &p, &raw, check).await?;
+                let d = match &acct.multidrop {
+                    Some(md) => {
+                        let m = super::recipients::Message {
+                            p: &p,
+                            raw: &raw,
+                            check,
+                        };
+                        super::recipients::deliver(ctx, client, dest, state, m, md, report).await?
+                    }
+                    None => deliver_one(ctx, client, dest, state, &p, &raw, check).await?,
+                };
                 (d, raw.len() as u64)
             }
             Held::Head { held, header_end } if matches!(dest, Destination::Smtp(_)) => {
@@ -187,6 +199,8 @@ async fn deliver_loop(
                 report.worsen(ExitClass::Partial);
             }
             Delivery::Rejected { code, text } => report.rejected(p.uid.clone(), code, text),
+            // Multidrop: delivered to some recipients; the rest wait for the next poll (already reported).
+            Delivery::Pending => {}
             Delivery::RcptRefused { error, sender } => {
                 refusals.judge(ctx.acct, state, &p, error, sender)?
             }
@@ -225,6 +239,9 @@ pub(super) enum Delivery {
         error: smtp::SmtpError,
         sender: Option<String>,
     },
+    /// Multidrop: delivered to some recipients, others refused temporarily: the message stays on the server and
+    /// the next poll delivers to those only (issue 15).
+    Pending,
 }
 
 async fn deliver_one(
@@ -398,6 +415,16 @@ pub(crate) fn prepare(
     uid: &str,
     raw: &[u8],
 ) -> (headers::Filtered, Envelope) {
+    let chosen = acct
+        .multidrop
+        .as_ref()
+        .map(|md| crate::multidrop::choose(md, raw));
+    // The `for` clause names the one recipient; a multidrop message to several has none.
+    let target = match &chosen {
+        None => acct.target.clone(),
+        Some(c) if c.to.len() == 1 => c.to[0].clone(),
+        Some(_) => String::new(),
+    };
     let received = acct.received.then(|| {
         headers::received_field(&headers::ReceivedInfo {
             server_host: acct.host.clone(),
@@ -405,7 +432,7 @@ pub(crate) fn prepare(
             by_host: by_host.to_owned(),
             encrypted: client.is_encrypted(),
             uid: uid.to_owned(),
-            target: acct.target.clone(),
+            target,
             unix_time: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_secs() as i64)
@@ -416,6 +443,10 @@ pub(crate) fn prepare(
         target: acct.target.to_ascii_lowercase(),
         drop: acct.drop_delivered_to,
         strip: acct.strip_delivered_to.clone(),
+        recipients: chosen
+            .as_ref()
+            .map(crate::multidrop::Chosen::loop_addresses)
+            .unwrap_or_default(),
         received,
     };
     let filtered = headers::apply(raw, &rules);
@@ -433,7 +464,8 @@ pub(crate) fn prepare(
     };
     let envelope = Envelope {
         from,
-        to: acct.target.clone(),
+        // Multidrop: the recipients, for log lines only (each goes into its own RCPT TO).
+        to: chosen.map_or_else(|| acct.target.clone(), |c| c.to.join(", ")),
     };
     (filtered, envelope)
 }

@@ -134,13 +134,22 @@ async fn poll_inner(
             }
         };
         let pending = snap.entry(&uid).is_some_and(|e| e.pending);
+        // Multidrop: the recipients an earlier poll settled are not sent to again.
+        let served: Vec<(String, &str)> = snap
+            .entry(&uid)
+            .map(|e| {
+                let done = e.served.iter().map(|r| (r.clone(), "delivered"));
+                done.chain(e.refused.keys().map(|r| (r.clone(), "refused")))
+                    .collect()
+            })
+            .unwrap_or_default();
         let check = match sizes.get(&n) {
             Some(&listed) => retr_check::check(listed, announced, &raw),
             None => RetrCheck::Consistent,
         };
         show_delivery(
             (config, acct, opts, secrets),
-            (pending, check),
+            (pending, check, &served),
             &client,
             &uid,
             &head,
@@ -214,7 +223,7 @@ fn show_wait(
 /// The "would deliver" line of one fetched message, and its diff with `--diff`.
 fn show_delivery(
     (config, acct, opts, secrets): (&Config, &Account, &PollOptions, &Secrets),
-    (pending, check): (bool, RetrCheck),
+    (pending, check, served): (bool, RetrCheck, &[(String, &str)]),
     client: &Client,
     uid: &str,
     head: &str,
@@ -233,18 +242,31 @@ fn show_delivery(
     } else {
         ""
     };
+    let rcpts = match &acct.multidrop {
+        Some(md) => {
+            let chosen = crate::multidrop::choose(md, raw);
+            let _ = writeln!(out, "{head}: recipients from {}", chosen.describe());
+            chosen
+                .to
+                .iter()
+                .map(|r| match served.iter().find(|(s, _)| s == r) {
+                    Some((_, how)) => format!("({how} earlier: <{r}>)"),
+                    None => format!("RCPT TO:<{r}>"),
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
+        None => format!("RCPT TO:<{}>", envelope.to),
+    };
     let to = match &acct.delivery {
         Delivery::Smtp => format!(
-            "to {}:{} with MAIL FROM:<{from}> RCPT TO:<{}>",
-            config.smtp.host, config.smtp.port, envelope.to
+            "to {}:{} with MAIL FROM:<{from}> {rcpts}",
+            config.smtp.host, config.smtp.port
         ),
-        Delivery::Lmtp(at) => format!(
-            "over LMTP to {at} with MAIL FROM:<{from}> RCPT TO:<{}>",
-            envelope.to
-        ),
+        Delivery::Lmtp(at) => format!("over LMTP to {at} with MAIL FROM:<{from}> {rcpts}"),
         Delivery::Mda(mda) => format!(
             "to the MDA {:?} (LF line endings on its stdin)",
-            crate::deliver::mda::expand(&mda.argv, &envelope.to, from)
+            mda.argv_for(&envelope.to, from)
         ),
         Delivery::Maildir(root) => format!(
             "into the Maildir {} (LF line endings, with Return-Path: <{from}> and Delivered-To: {})",

@@ -84,7 +84,24 @@ impl<'a> Link<'a> {
         envelope: &Envelope,
         message: &[u8],
     ) -> Result<Accepted, SmtpError> {
-        let r = self.run(envelope, Step::Whole(message)).await?;
+        let rcpts = [envelope.to.as_str()];
+        let r = self.run(envelope, Step::Whole(&rcpts, message)).await?;
+        r.and_then(|mut per| per.pop())
+            .unwrap_or_else(|| Err(self.lost(Phase::EndOfData)))
+    }
+
+    /// Deliver one message to several recipients in one transaction (multidrop, issue 15): one `RCPT TO` each,
+    /// and each recipient's outcome (over LMTP, its own reply after the data). `envelope.to` is not used.
+    ///
+    /// # Errors
+    /// As [`Link::deliver`], when the transaction failed as a whole (every recipient refused included).
+    pub(super) async fn deliver_each(
+        &mut self,
+        envelope: &Envelope,
+        rcpts: &[&str],
+        message: &[u8],
+    ) -> Result<smtp::PerRecipient, SmtpError> {
+        let r = self.run(envelope, Step::Whole(rcpts, message)).await?;
         r.ok_or_else(|| self.lost(Phase::EndOfData))
     }
 
@@ -171,7 +188,7 @@ impl<'a> Link<'a> {
         &mut self,
         envelope: &Envelope,
         step: Step<'_>,
-    ) -> Result<Option<Accepted>, SmtpError> {
+    ) -> Result<Option<smtp::PerRecipient>, SmtpError> {
         if let Server::Smtp(smtp) = self.server
             && smtp.batch_limit.reached(self.taken)
             && let Some(mta) = self.mta.take()
@@ -193,7 +210,10 @@ impl<'a> Link<'a> {
             };
             let mta = self.mta.insert(mta);
             let r = match step {
-                Step::Whole(message) => mta.deliver(envelope, message).await.map(Some),
+                Step::Whole(rcpts, message) => mta
+                    .send(envelope.from.as_deref(), rcpts, message)
+                    .await
+                    .map(Some),
                 Step::Open(hints) => {
                     let from = envelope.from.as_deref();
                     mta.open_data(from, &[envelope.to.as_str()], hints)
@@ -205,6 +225,11 @@ impl<'a> Link<'a> {
                 Ok(accepted) => {
                     if accepted.is_some() {
                         self.taken += 1;
+                    }
+                    // An LMTP server that stopped after answering for some recipients: the next message opens a
+                    // new connection.
+                    if self.mta.as_ref().is_some_and(|m| !m.is_usable()) {
+                        self.mta = None;
                     }
                     return Ok(accepted);
                 }
@@ -254,8 +279,8 @@ impl<'a> Link<'a> {
 /// What [`Link::run`] does on the session.
 #[derive(Clone, Copy)]
 enum Step<'m> {
-    /// A whole transaction for a message in hand.
-    Whole(&'m [u8]),
+    /// A whole transaction for a message in hand, to these recipients.
+    Whole(&'m [&'m str], &'m [u8]),
     /// A streamed transaction's start, up to the 354.
     Open(MailHints),
 }

@@ -34,6 +34,7 @@ mod local_stream;
 mod login;
 mod mailbox;
 mod plan;
+mod recipients;
 mod refusal;
 mod report;
 pub(crate) mod retr_check;

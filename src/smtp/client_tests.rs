@@ -312,3 +312,56 @@ async fn lmtp_one_reply_per_accepted_recipient_after_the_end_of_data() {
     mta.quit().await;
     assert_eq!(server.await.unwrap().unwrap(), b"");
 }
+
+#[tokio::test]
+async fn m19_lmtp_answers_given_before_the_server_stopped_stand() {
+    // Issue 15: an LMTP server that stops after answering for the first recipient. That answer stands (the
+    // recipient is served and must not get the message again); the other has no clear answer.
+    let (port, server) = crate::test_peer::serve(|mut s| async move {
+        s.write_all(b"220 lmtp.test LMTP\r\n").await.unwrap();
+        let want: &[u8] = b"LHLO me.test\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<u1@d.test>\r\nRCPT TO:<u2@d.test>\r\n\
+            DATA\r\nSubject: x\r\n\r\nbody\r\n.\r\n";
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        let answers: [(&[u8], &[u8]); 5] = [
+            (b"LHLO me.test\r\n", b"250 lmtp.test\r\n"),
+            (b"MAIL FROM:<a@b.test>\r\n", b"250 2.1.0 Ok\r\n"),
+            (b"RCPT TO:<u1@d.test>\r\n", b"250 2.1.5 Ok\r\n"),
+            (b"RCPT TO:<u2@d.test>\r\n", b"250 2.1.5 Ok\r\n"),
+            (b"DATA\r\n", b"354 go\r\n"),
+        ];
+        let mut step = 0;
+        while !got.ends_with(b"\r\n.\r\n") {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0, "client closed early");
+            got.extend_from_slice(&buf[..n]);
+            while step < answers.len() && got.ends_with(answers[step].0) {
+                s.write_all(answers[step].1).await.unwrap();
+                step += 1;
+            }
+        }
+        s.write_all(b"250 2.0.0 <u1@d.test> Saved\r\n")
+            .await
+            .unwrap();
+        assert_eq!(got, want);
+        // Stops here: the connection closes without the second answer.
+    })
+    .await;
+    let mut mta = connect(port, Protocol::Lmtp).await;
+    let per = mta
+        .send(
+            Some("a@b.test"),
+            &["u1@d.test", "u2@d.test"],
+            b"Subject: x\r\n\r\nbody\r\n",
+        )
+        .await
+        .unwrap();
+    server.await.unwrap();
+    assert_eq!(per[0].as_ref().unwrap().text, "2.0.0 <u1@d.test> Saved");
+    let Err(e) = &per[1] else {
+        panic!("{:?}", per[1])
+    };
+    assert_eq!(e.phase(), Phase::EndOfData);
+    assert_eq!(e.verdict(), Verdict::Temporary);
+    assert!(!mta.is_usable(), "never used again");
+}

@@ -273,17 +273,24 @@ impl Mta {
             }
             Protocol::Lmtp => {
                 let mut out = Vec::with_capacity(per.len());
+                let mut replied = false;
                 for p in per {
                     out.push(match p {
                         Err(e) => Err(e),
-                        Ok(_) => {
-                            let r = self.read(Phase::EndOfData, t.data_end).await?;
-                            if r.class() == 2 {
+                        Ok(_) => match self.read(Phase::EndOfData, t.data_end).await {
+                            Ok(r) if r.class() == 2 => {
+                                replied = true;
                                 Ok(self.accepted(&r))
-                            } else {
+                            }
+                            Ok(r) => {
+                                replied = true;
                                 Err(self.refused(Phase::EndOfData, &r))
                             }
-                        }
+                            // The server stopped after answering for some recipients (RFC 2033 §4.2): those
+                            // answers stand; the rest have no clear answer, each its own error.
+                            Err(e) if replied => Err(e),
+                            Err(e) => return Err(e),
+                        },
                     });
                 }
                 Ok(out)

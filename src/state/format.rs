@@ -1,6 +1,6 @@
 //! The state file format: pure encode and decode, no I/O (the file handling lives in [`super`]).
 //!
-//! # Format, version 1
+//! # Format, versions 1 and 2
 //! Plain text, one record per line, each line ended by a single LF. Fields are separated by exactly one space.
 //! Every free-form field (host, user, UID, rejection text) is percent-encoded: each byte outside `0x21..=0x7E`,
 //! and `%` itself, is written as `%XX` (upper-case hex). A line therefore never contains a space, CR, LF or
@@ -17,7 +17,16 @@
 //! R <uid> <absent> <code> <time> <text>    rejected permanently (5xx) at <time> (Unix seconds)
 //! B <uid> <absent>                         begun: about to be sent to the MTA
 //! A <uid>                                  abandoned: the attempt ended without delivery (clears B)
+//! P <uid> <absent> <rcpt>                  version 2: multidrop, the destination accepted it for <rcpt>
+//! X <uid> <absent> <rcpt> <code> <time> <text>   version 2: multidrop, refused for good for <rcpt>
 //! ```
+//!
+//! Version 2 (issue 15, multidrop) adds the per-recipient records `P` and `X`: a message with several recipients
+//! is settled recipient by recipient, and only once every recipient is settled does its `D` follow (then `DELE`).
+//! `D`, `K` and `R` keep the recipients recorded before them, so the journal says who got the message until the
+//! UID is pruned. A file is written as version 2 only while it holds such records; otherwise as version 1, so an
+//! account without multidrop stays readable by an older popfetch, and an older popfetch refuses a version 2 file
+//! by its version instead of as corrupt.
 //!
 //! `<absent>` counts the consecutive successful listings that did not name the UID; the entry is pruned when it
 //! reaches [`PRUNE_AFTER`] (catalog C-12). Between compactions records are only appended; decoding replays them
@@ -32,12 +41,12 @@
 //! silently reset (design invariant 3). The header is only ever written by an atomic rewrite, so a torn header is
 //! corruption too.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use thiserror::Error;
 
-/// The only format version this code reads and writes.
-pub const VERSION: u32 = 1;
+/// The newest format version this code reads and writes (it reads every version from 1 on).
+pub const VERSION: u32 = 2;
 /// Magic word opening line 1.
 pub const MAGIC: &str = "popfetch-state";
 /// An entry is pruned once its UID was absent from this many consecutive successful listings (C-12).
@@ -101,12 +110,21 @@ pub struct Entry {
     pub pending: bool,
     /// Consecutive successful listings without this UID.
     pub absent: u32,
+    /// Multidrop: the recipients the destination accepted this message for (`P` records).
+    pub served: BTreeSet<String>,
+    /// Multidrop: the recipients that refused it for good (`X` records).
+    pub refused: BTreeMap<String, Rejection>,
 }
 
 impl Entry {
     /// An entry that says nothing can be dropped.
     pub fn is_empty(&self) -> bool {
-        self.outcome.is_none() && !self.pending
+        self.outcome.is_none() && !self.pending && !self.has_recipients()
+    }
+
+    /// Per-recipient records exist (the file must be version 2).
+    pub fn has_recipients(&self) -> bool {
+        !self.served.is_empty() || !self.refused.is_empty()
     }
 }
 
@@ -133,6 +151,17 @@ pub enum Record<'a> {
     Abandon {
         uid: &'a str,
     },
+    Served {
+        uid: &'a str,
+        absent: u32,
+        rcpt: &'a str,
+    },
+    Refused {
+        uid: &'a str,
+        absent: u32,
+        rcpt: &'a str,
+        rejection: &'a Rejection,
+    },
 }
 
 /// A decoded state file.
@@ -145,6 +174,8 @@ pub struct Journal {
     pub valid_len: usize,
     /// Line number (1-based) of an ignored torn last line.
     pub torn_line: Option<usize>,
+    /// The format version of the file.
+    pub version: u32,
 }
 
 /// Why a state file could not be decoded.
@@ -156,7 +187,7 @@ pub enum DecodeError {
     UnsupportedVersion { version: u32 },
 }
 
-fn corrupt(line: usize, why: impl Into<String>) -> DecodeError {
+pub(super) fn corrupt(line: usize, why: impl Into<String>) -> DecodeError {
     DecodeError::Corrupt {
         line,
         why: why.into(),
@@ -214,9 +245,23 @@ fn push_num(out: &mut Vec<u8>, n: impl std::fmt::Display) {
     out.extend_from_slice(n.to_string().as_bytes());
 }
 
-/// The three header lines.
+/// The three header lines of a version 1 file.
 pub fn encode_header(identity: &Identity) -> Vec<u8> {
-    let mut out = format!("{MAGIC} {VERSION}\nserver ").into_bytes();
+    encode_header_version(identity, 1)
+}
+
+/// The version a snapshot of `entries` is written as: 2 only when it holds per-recipient records.
+pub fn version_for(entries: &BTreeMap<String, Entry>) -> u32 {
+    if entries.values().any(Entry::has_recipients) {
+        2
+    } else {
+        1
+    }
+}
+
+/// The three header lines, naming `version`.
+pub fn encode_header_version(identity: &Identity, version: u32) -> Vec<u8> {
+    let mut out = format!("{MAGIC} {version}\nserver ").into_bytes();
     encode_field(&mut out, identity.host.as_bytes());
     out.push(b' ');
     push_num(&mut out, identity.port);
@@ -235,6 +280,8 @@ pub fn encode_record(record: &Record<'_>) -> Vec<u8> {
         Record::Rejected { uid, .. } => (b'R', uid),
         Record::Begin { uid, .. } => (b'B', uid),
         Record::Abandon { uid } => (b'A', uid),
+        Record::Served { uid, .. } => (b'P', uid),
+        Record::Refused { uid, .. } => (b'X', uid),
     };
     out.extend_from_slice(&[tag, b' ']);
     encode_field(&mut out, uid.as_bytes());
@@ -245,17 +292,30 @@ pub fn encode_record(record: &Record<'_>) -> Vec<u8> {
             out.push(b' ');
             push_num(&mut out, absent);
         }
+        Record::Served { absent, rcpt, .. } => {
+            out.push(b' ');
+            push_num(&mut out, absent);
+            out.push(b' ');
+            encode_field(&mut out, rcpt.as_bytes());
+        }
+        Record::Refused {
+            absent,
+            rcpt,
+            rejection,
+            ..
+        } => {
+            out.push(b' ');
+            push_num(&mut out, absent);
+            out.push(b' ');
+            encode_field(&mut out, rcpt.as_bytes());
+            push_rejection(&mut out, rejection);
+        }
         Record::Rejected {
             absent, rejection, ..
         } => {
             out.push(b' ');
             push_num(&mut out, absent);
-            out.push(b' ');
-            push_num(&mut out, rejection.code);
-            out.push(b' ');
-            push_num(&mut out, rejection.unix_time);
-            out.push(b' ');
-            encode_field(&mut out, rejection.text.as_bytes());
+            push_rejection(&mut out, rejection);
         }
         Record::Abandon { .. } => {}
     }
@@ -263,10 +323,20 @@ pub fn encode_record(record: &Record<'_>) -> Vec<u8> {
     out
 }
 
+/// ` <code> <time> <text>` of an `R` or `X` record.
+fn push_rejection(out: &mut Vec<u8>, rejection: &Rejection) {
+    out.push(b' ');
+    push_num(out, rejection.code);
+    out.push(b' ');
+    push_num(out, rejection.unix_time);
+    out.push(b' ');
+    encode_field(out, rejection.text.as_bytes());
+}
+
 /// A whole file: header plus one line per outcome and one per pending mark, in UID order. Decoding it yields
 /// `entries` again (with empty entries dropped).
 pub fn encode_snapshot(identity: &Identity, entries: &BTreeMap<String, Entry>) -> Vec<u8> {
-    let mut out = encode_header(identity);
+    let mut out = encode_header_version(identity, version_for(entries));
     for (uid, e) in entries {
         let absent = e.absent;
         // The outcome goes first: replaying `B` after `D`/`R` keeps both, the reverse order would clear `B`.
@@ -281,6 +351,17 @@ pub fn encode_snapshot(identity: &Identity, entries: &BTreeMap<String, Entry>) -
                 rejection,
             })),
             None => {}
+        }
+        for rcpt in &e.served {
+            out.extend(encode_record(&Record::Served { uid, absent, rcpt }));
+        }
+        for (rcpt, rejection) in &e.refused {
+            out.extend(encode_record(&Record::Refused {
+                uid,
+                absent,
+                rcpt,
+                rejection,
+            }));
         }
         if e.pending {
             out.extend(encode_record(&Record::Begin { uid, absent }));
@@ -299,11 +380,9 @@ pub fn apply(entries: &mut BTreeMap<String, Entry>, record: &Record<'_>) {
                 Outcome::Delivered
             };
             let e = entries.entry(uid.to_string()).or_default();
-            *e = Entry {
-                outcome: Some(outcome),
-                pending: false,
-                absent,
-            };
+            e.outcome = Some(outcome);
+            e.pending = false;
+            e.absent = absent;
         }
         Record::Rejected {
             uid,
@@ -311,15 +390,30 @@ pub fn apply(entries: &mut BTreeMap<String, Entry>, record: &Record<'_>) {
             rejection,
         } => {
             let e = entries.entry(uid.to_string()).or_default();
-            *e = Entry {
-                outcome: Some(Outcome::Rejected(rejection.clone())),
-                pending: false,
-                absent,
-            };
+            e.outcome = Some(Outcome::Rejected(rejection.clone()));
+            e.pending = false;
+            e.absent = absent;
         }
         Record::Begin { uid, absent } => {
             let e = entries.entry(uid.to_string()).or_default();
             e.pending = true;
+            e.absent = absent;
+        }
+        Record::Served { uid, absent, rcpt } => {
+            let e = entries.entry(uid.to_string()).or_default();
+            e.refused.remove(rcpt);
+            e.served.insert(rcpt.to_string());
+            e.absent = absent;
+        }
+        Record::Refused {
+            uid,
+            absent,
+            rcpt,
+            rejection,
+        } => {
+            let e = entries.entry(uid.to_string()).or_default();
+            e.served.remove(rcpt);
+            e.refused.insert(rcpt.to_string(), rejection.clone());
             e.absent = absent;
         }
         Record::Abandon { uid } => {
@@ -333,251 +427,4 @@ pub fn apply(entries: &mut BTreeMap<String, Entry>, record: &Record<'_>) {
     }
 }
 
-/// Strict unsigned decimal: digits only, no sign, no leading zero unless the number is 0 (one spelling per value).
-fn parse_u<T: std::str::FromStr>(field: &[u8]) -> Option<T> {
-    let canonical = !field.is_empty()
-        && field.iter().all(u8::is_ascii_digit)
-        && (field == b"0" || field[0] != b'0');
-    if !canonical {
-        return None;
-    }
-    std::str::from_utf8(field).ok()?.parse().ok()
-}
-
-fn parse_i64(field: &[u8]) -> Option<i64> {
-    // Same canonical spelling rule as `parse_u` for the magnitude; "-0" is not canonical. Parsing the whole
-    // field (sign included) keeps i64::MIN, whose magnitude does not fit.
-    let magnitude = field.strip_prefix(b"-").unwrap_or(field);
-    if (magnitude == b"0" && magnitude.len() != field.len()) || parse_u::<u64>(magnitude).is_none()
-    {
-        return None;
-    }
-    std::str::from_utf8(field).ok()?.parse().ok()
-}
-
-fn fields_exact<'a>(
-    line: &'a [u8],
-    n: usize,
-    lineno: usize,
-    what: &str,
-) -> Result<Vec<&'a [u8]>, DecodeError> {
-    let fields: Vec<&[u8]> = line.splitn(n + 1, |&b| b == b' ').collect();
-    if fields.len() != n {
-        return Err(corrupt(
-            lineno,
-            format!("{what} needs {n} fields, found {}", fields.len()),
-        ));
-    }
-    Ok(fields)
-}
-
-fn field(f: &[u8], lineno: usize, what: &str) -> Result<String, DecodeError> {
-    decode_field(f).map_err(|why| corrupt(lineno, format!("{what}: {why}")))
-}
-
-fn num<T: std::str::FromStr>(f: &[u8], lineno: usize, what: &str) -> Result<T, DecodeError> {
-    parse_u(f).ok_or_else(|| corrupt(lineno, format!("{what} is not a valid number")))
-}
-
-fn decode_server(line: &[u8], lineno: usize) -> Result<(String, u16), DecodeError> {
-    let f = fields_exact(line, 3, lineno, "the server line")?;
-    if f[0] != b"server" {
-        return Err(corrupt(lineno, "expected the server line"));
-    }
-    Ok((field(f[1], lineno, "host")?, num(f[2], lineno, "port")?))
-}
-
-fn decode_user(line: &[u8], lineno: usize) -> Result<String, DecodeError> {
-    let f = fields_exact(line, 2, lineno, "the user line")?;
-    if f[0] != b"user" {
-        return Err(corrupt(lineno, "expected the user line"));
-    }
-    field(f[1], lineno, "user")
-}
-
-fn decode_version(line: &[u8]) -> Result<u32, DecodeError> {
-    let f: Vec<&[u8]> = line.splitn(2, |&b| b == b' ').collect();
-    if f[0] != MAGIC.as_bytes() || f.len() != 2 {
-        return Err(corrupt(
-            1,
-            "not a popfetch state file (no \"popfetch-state VERSION\" header)",
-        ));
-    }
-    parse_u(f[1]).ok_or_else(|| corrupt(1, "the format version is not a number"))
-}
-
-/// Decode a whole state file (module docs). Pure: the caller adds the path and logs a torn line.
-pub fn decode(text: &[u8]) -> Result<Journal, DecodeError> {
-    let valid_len = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    let mut lines = text[..valid_len].split(|&b| b == b'\n');
-    // `split` yields one empty piece after the final LF; it is not a line.
-    let line_count = text[..valid_len].iter().filter(|&&b| b == b'\n').count();
-    let torn_line = (valid_len < text.len()).then_some(line_count + 1);
-    if line_count == 0 {
-        return Err(if text.is_empty() {
-            corrupt(1, "the file is empty (no header)")
-        } else {
-            corrupt(1, "the header is incomplete (no line end)")
-        });
-    }
-    let version = decode_version(lines.next().unwrap_or_default())?;
-    if version != VERSION {
-        return Err(DecodeError::UnsupportedVersion { version });
-    }
-    let missing =
-        |n: usize, what: &str| corrupt(n, format!("the header is incomplete: no {what} line"));
-    let (host, port) = decode_server(
-        lines
-            .next()
-            .filter(|_| line_count >= 2)
-            .ok_or_else(|| missing(2, "server"))?,
-        2,
-    )?;
-    let user = decode_user(
-        lines
-            .next()
-            .filter(|_| line_count >= 3)
-            .ok_or_else(|| missing(3, "user"))?,
-        3,
-    )?;
-    let identity = Identity { host, port, user };
-
-    let mut entries = BTreeMap::new();
-    for (i, line) in lines.take(line_count - 3).enumerate() {
-        let lineno = i + 4;
-        decode_body_line(line, lineno, &identity, &mut entries)?;
-    }
-    Ok(Journal {
-        identity,
-        entries,
-        valid_len,
-        torn_line,
-    })
-}
-
-fn decode_body_line(
-    line: &[u8],
-    lineno: usize,
-    identity: &Identity,
-    entries: &mut BTreeMap<String, Entry>,
-) -> Result<(), DecodeError> {
-    let tag = line.split(|&b| b == b' ').next().unwrap_or_default();
-    match tag {
-        b"D" | b"K" | b"B" => {
-            let f = fields_exact(line, 3, lineno, "a D, K or B record")?;
-            let uid = field(f[1], lineno, "UID")?;
-            let absent = num(f[2], lineno, "absent count")?;
-            let rec = match tag {
-                b"D" => Record::Delivered { uid: &uid, absent },
-                b"K" => Record::Kept { uid: &uid, absent },
-                _ => Record::Begin { uid: &uid, absent },
-            };
-            apply(entries, &rec);
-        }
-        b"R" => {
-            let f = fields_exact(line, 6, lineno, "an R record")?;
-            let uid = field(f[1], lineno, "UID")?;
-            let absent = num(f[2], lineno, "absent count")?;
-            let code = num(f[3], lineno, "reply code")?;
-            let unix_time =
-                parse_i64(f[4]).ok_or_else(|| corrupt(lineno, "time is not a valid number"))?;
-            let rejection = Rejection {
-                code,
-                text: field(f[5], lineno, "reply text")?,
-                unix_time,
-            };
-            apply(
-                entries,
-                &Record::Rejected {
-                    uid: &uid,
-                    absent,
-                    rejection: &rejection,
-                },
-            );
-        }
-        b"A" => {
-            let f = fields_exact(line, 2, lineno, "an A record")?;
-            let uid = field(f[1], lineno, "UID")?;
-            apply(entries, &Record::Abandon { uid: &uid });
-        }
-        // A repeated header line is tolerated when it says the same thing; a different one means two files were
-        // concatenated or edited by hand, and which identity is right cannot be told.
-        b"server" => {
-            if decode_server(line, lineno)? != (identity.host.clone(), identity.port) {
-                return Err(corrupt(lineno, "a second, different server line"));
-            }
-        }
-        b"user" => {
-            if decode_user(line, lineno)? != identity.user {
-                return Err(corrupt(lineno, "a second, different user line"));
-            }
-        }
-        _ if tag == MAGIC.as_bytes() => {
-            if line != format!("{MAGIC} {VERSION}").as_bytes() {
-                return Err(corrupt(lineno, "a second, different version line"));
-            }
-        }
-        _ => return Err(corrupt(lineno, "unknown record type")),
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn p16_field_table() {
-        let ok: &[(&[u8], &str)] = &[
-            (b"", ""),
-            (b"abc", "abc"),
-            (b"%20%25%0a", " %\n"),
-            (b"%C3%A9", "é"),
-            (b"%7F%00", "\u{7f}\0"),
-        ];
-        for (enc, dec) in ok {
-            assert_eq!(decode_field(enc).as_deref(), Ok(*dec), "{enc:?}");
-        }
-        let bad: &[&[u8]] = &[
-            b"%",
-            b"%4",
-            b"%G0",
-            b"a b",
-            b"\t",
-            b"\x7f",
-            b"\xc3\xa9",
-            b"%FF",
-            b"%C3",
-        ];
-        for enc in bad {
-            assert!(decode_field(enc).is_err(), "{enc:?}");
-        }
-        let mut out = Vec::new();
-        encode_field(&mut out, b"%41 ");
-        assert_eq!(out, b"%2541%20");
-    }
-
-    #[test]
-    fn numbers_have_one_spelling() {
-        assert_eq!(parse_u::<u32>(b"0"), Some(0));
-        assert_eq!(parse_u::<u32>(b"4294967295"), Some(u32::MAX));
-        for bad in [
-            &b""[..],
-            b"00",
-            b"01",
-            b"+1",
-            b"-1",
-            b" 1",
-            b"1 ",
-            b"4294967296",
-            b"1e3",
-        ] {
-            assert_eq!(parse_u::<u32>(bad), None, "{bad:?}");
-        }
-        assert_eq!(parse_i64(b"-9223372036854775807"), Some(-i64::MAX));
-        assert_eq!(parse_i64(b"-0"), None);
-        assert_eq!(parse_i64(b"--1"), None);
-        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
-        assert_eq!(parse_i64(b"9223372036854775808"), None);
-    }
-}
+pub use super::decode::decode;

@@ -20,10 +20,12 @@
 //! a failed append or fsync the file's tail is unknown (an fsync error may already have dropped the dirty pages),
 //! so the [`State`] refuses every later write of this run ([`StateError::Poisoned`]) and the caller stops.
 
+mod decode;
 mod error;
 mod files;
 pub mod format;
 mod group;
+mod recipients;
 mod snapshot;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -59,12 +61,30 @@ pub struct State {
     file: Option<File>,
     existed: bool,
     poisoned: bool,
+    /// The format version of the file on disk (0: no file yet); per-recipient records need 2 ([`mod@format`]).
+    disk_version: u32,
     /// Group commit ([`group`]): what the caller waits to do for records appended since the last fsync, and for
     /// those an fsync has since covered.
     deferred: Vec<u32>,
     durable: Vec<u32>,
     /// Held for the flock; released when dropped (closing the descriptor releases it).
     _lock: File,
+}
+
+/// A rejection at this time, its text cut to [`MAX_REJECTION_TEXT`] bytes at a character boundary.
+fn rejection_now(code: u16, text: &str) -> Rejection {
+    let mut cut = text.len().min(MAX_REJECTION_TEXT);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let unix_time = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    Rejection {
+        code,
+        text: text[..cut].to_string(),
+        unix_time,
+    }
 }
 
 /// Decode a state file's bytes and check that it belongs to `identity`: the refusals every reader shares
@@ -165,6 +185,7 @@ impl State {
             file: None,
             existed: false,
             poisoned: false,
+            disk_version: 0,
             deferred: Vec::new(),
             durable: Vec::new(),
             _lock: lock,
@@ -195,6 +216,7 @@ impl State {
             .map(|(u, _)| u.clone())
             .collect();
         self.entries = journal.entries;
+        self.disk_version = journal.version;
         self.file = Some(file);
         self.existed = true;
         Ok(())
@@ -289,18 +311,7 @@ impl State {
     /// Journal a permanent MTA rejection (5xx), fsynced: the UID is not fetched again unless `--retry-rejected`.
     /// `text` is kept up to [`MAX_REJECTION_TEXT`] bytes.
     pub fn record_rejected(&mut self, uid: &str, code: u16, text: &str) -> Result<(), StateError> {
-        let mut cut = text.len().min(MAX_REJECTION_TEXT);
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        let unix_time = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        let rejection = Rejection {
-            code,
-            text: text[..cut].to_string(),
-            unix_time,
-        };
+        let rejection = rejection_now(code, text);
         self.append(
             &Record::Rejected {
                 uid,
@@ -401,12 +412,18 @@ impl State {
 
     /// Append one record; the in-memory state changes only once the bytes are written (and fsynced if `sync`).
     fn append(&mut self, record: &Record<'_>, sync: bool) -> Result<(), StateError> {
+        self.append_all(std::slice::from_ref(record), sync)
+    }
+
+    /// Append records in one write (and one fsync if `sync`); each is a line of its own, so a crash keeps a prefix
+    /// of them.
+    fn append_all(&mut self, records: &[Record<'_>], sync: bool) -> Result<(), StateError> {
         self.check_poisoned()?;
         if self.file.is_none() {
             // The first write creates the file atomically with its header, so a torn header is always corruption.
             self.rewrite(self.entries.clone())?;
         }
-        let bytes = format::encode_record(record);
+        let bytes: Vec<u8> = records.iter().flat_map(format::encode_record).collect();
         let path = &self.path;
         let Some(file) = self.file.as_mut() else {
             return Err(StateError::Poisoned { path: path.clone() });
@@ -427,7 +444,9 @@ impl State {
             // fdatasync covers every byte appended before it: the deferred records are durable now.
             self.durable.append(&mut self.deferred);
         }
-        format::apply(&mut self.entries, record);
+        for record in records {
+            format::apply(&mut self.entries, record);
+        }
         Ok(())
     }
 
@@ -469,12 +488,15 @@ impl State {
             return Err(io_err(&self.path, "rename over")(e));
         }
         // The rename happened: the new file is the state now, durable or not.
+        self.disk_version = format::version_for(&entries);
         self.file = Some(file);
         self.entries = entries;
         if let Err(e) = fsync_dir(&self.dir) {
             self.poisoned = true;
             return Err(e);
         }
+        // The snapshot holds every record appended before it, fsynced: the deferred ones are durable now.
+        self.durable.append(&mut self.deferred);
         Ok(())
     }
 }

@@ -12,6 +12,7 @@ fn delivered(absent: u32) -> Entry {
         outcome: Some(Outcome::Delivered),
         pending: false,
         absent,
+        ..Entry::default()
     }
 }
 
@@ -73,11 +74,13 @@ fn p16_hostile_uids_round_trip_without_injection() {
                 })),
                 pending: true,
                 absent: 1,
+                ..Entry::default()
             },
             _ => Entry {
                 outcome: None,
                 pending: true,
                 absent: 0,
+                ..Entry::default()
             },
         };
         entries.insert(uid.clone(), e);
@@ -165,6 +168,7 @@ fn replay_rules() {
         outcome: Some(Outcome::Kept),
         pending: false,
         absent: 1,
+        ..Entry::default()
     };
     assert_eq!(j.entries.get("k1"), Some(&kept));
     let again = decode(&encode_snapshot(&ident(), &j.entries)).unwrap();
@@ -179,7 +183,8 @@ fn replay_rules() {
         Some(&Entry {
             outcome: Some(Outcome::Delivered),
             pending: true,
-            absent: 0
+            absent: 0,
+            ..Entry::default()
         })
     );
     assert_eq!(
@@ -276,7 +281,7 @@ fn c07_identical_duplicate_header_is_tolerated() {
 #[test]
 fn c15_unknown_version_is_unsupported() {
     for (text, version) in [
-        ("popfetch-state 2\nanything at all\n", 2),
+        ("popfetch-state 3\nanything at all\n", 3),
         ("popfetch-state 0\n", 0),
     ] {
         assert_eq!(

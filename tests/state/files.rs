@@ -363,8 +363,8 @@ fn c14_foreign_state_is_refused() {
 
 #[test]
 fn c15_newer_version_is_refused_untouched() {
-    let err = refused_untouched(b"popfetch-state 2\nserver x 1\nuser y\nZ new 1\n", |e| {
-        matches!(e, StateError::UnsupportedVersion { version: 2, .. })
+    let err = refused_untouched(b"popfetch-state 3\nserver x 1\nuser y\nZ new 1\n", |e| {
+        matches!(e, StateError::UnsupportedVersion { version: 3, .. })
     });
     assert!(err.to_string().contains("newer popfetch"));
 }

@@ -193,7 +193,10 @@ impl ConfigBuilder {
             if let Some(p) = &a.password {
                 let _ = writeln!(t, "password = {}", toml_str(p));
             }
-            let _ = writeln!(t, "target = {}", toml_str(&a.target));
+            // An empty target is left out (a multidrop account has none).
+            if !a.target.is_empty() {
+                let _ = writeln!(t, "target = {}", toml_str(&a.target));
+            }
             if let Some(keep) = a.keep {
                 let _ = writeln!(t, "keep = {keep}");
             }

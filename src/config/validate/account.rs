@@ -8,7 +8,7 @@ use toml::Spanned;
 use super::password::{PasswordKeys, password_source};
 use super::{Checker, tls};
 use crate::config::raw::RawAccount;
-use crate::config::{Account, AuthMethod, DropDeliveredTo, delivery, oauth};
+use crate::config::{Account, AuthMethod, DropDeliveredTo, delivery, multidrop, oauth};
 
 /// `interval` bounds (seconds): below 10 s a daemon hammers the server; a week is the longest sane period.
 const INTERVAL_RANGE: (i64, i64) = (10, 7 * 24 * 3600);
@@ -87,9 +87,14 @@ pub(super) fn account(acct: Spanned<RawAccount>, c: &mut Checker<'_>) -> Option<
         )
     };
     let allow_plaintext_password = tls::allow_plaintext_password(&r, tls, &whole, c);
-    let target = c
-        .required(&r.target, &whole, "target")
-        .map(|t| c.address(t, "target"));
+    let multidrop = multidrop::check(&r, c);
+    let target = match &r.multidrop {
+        // Recipients come from each message (issue 15); `multidrop::check` reports a target set beside it.
+        Some(_) => Some(String::new()),
+        None => c
+            .required(&r.target, &whole, "target")
+            .map(|t| c.address(t, "target")),
+    };
     let keep = r.keep.as_ref().is_some_and(|b| *b.get_ref());
     let interval = c.int_in(&r.interval, "interval", INTERVAL_RANGE, 300);
     let timeout = c.int_in(&r.timeout, "timeout", TIMEOUT_RANGE, 60);
@@ -162,5 +167,6 @@ pub(super) fn account(acct: Spanned<RawAccount>, c: &mut Checker<'_>) -> Option<
         max_message_size,
         envelope_from_fallback,
         delivery: delivery?,
+        multidrop,
     })
 }

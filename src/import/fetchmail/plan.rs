@@ -541,7 +541,7 @@ fn mda_argv(cmd: &str, local: &str) -> Result<Vec<String>, &'static str> {
     }
     if argv
         .iter()
-        .any(|w| crate::deliver::mda::check_placeholders(w).is_err())
+        .any(|w| crate::config::check_placeholders(w).is_err())
     {
         return Err("has a % placeholder popfetch does not know (it has %T, %F and %%)");
     }
