@@ -349,3 +349,24 @@ fn check_connect_logs_in_to_the_imap_destination_with_the_token_and_appends_noth
     );
     assert_no_token(&out.all(), &[&access, &refresh]);
 }
+
+#[test]
+fn t20_a_server_echoing_the_token_and_the_payload_gets_both_scrubbed() {
+    let rig = Rig::new();
+    let (access, refresh) = rig.seed(now() + 3600);
+    let mut b = ImapBehavior::new(
+        Some(rig.world.pki.default_server_config()),
+        "IMAP4rev1 SASL-IR AUTH=XOAUTH2",
+        IMAP_USER,
+        "no-password",
+    );
+    b.bearer_token = Some("some-other-token".into());
+    b.echo_refused = true;
+    let imap = FakeImap::start(b);
+    let cfg = rig.config(&imap, "xoauth2", false);
+    let out = rig.run(&cfg, &["run", "-vv"]);
+    assert_eq!(out.code, 77, "{}", out.all());
+    assert!(out.stderr.contains("refused [redacted]"), "{}", out.stderr);
+    assert_no_token(&out.all(), &[&access, &refresh, &xoauth2(&access)]);
+    assert!(imap.violations().is_empty(), "{:?}", imap.violations());
+}

@@ -32,6 +32,8 @@ pub struct ImapBehavior {
     pub appends: Vec<String>,
     /// The access token AUTHENTICATE XOAUTH2 / OAUTHBEARER accepts (advertise the mechanisms in `caps`).
     pub bearer_token: Option<String>,
+    /// A refused AUTHENTICATE's NO quotes what the client sent, as base64 and decoded (catalog T-20).
+    pub echo_refused: bool,
 }
 
 impl ImapBehavior {
@@ -44,6 +46,7 @@ impl ImapBehavior {
             password: password.into(),
             appends: Vec::new(),
             bearer_token: None,
+            echo_refused: false,
         }
     }
 }
@@ -158,7 +161,14 @@ fn session(w: &mut Wire, b: &ImapBehavior, log: &Arc<Mutex<Log>>) -> Option<()> 
                 } else {
                     bearer(w, b, &mech, &payload, &violation)?
                 };
-                w.send(login_reply(&tag, ok, &b.caps).as_bytes()).ok()?;
+                let reply = if !ok && b.echo_refused {
+                    let raw = B64.decode(&payload).unwrap_or_default();
+                    let raw = String::from_utf8_lossy(&raw).replace(['\x01', '\0'], " ");
+                    format!("{tag} NO [AUTHENTICATIONFAILED] refused {payload} ({raw})\r\n")
+                } else {
+                    login_reply(&tag, ok, &b.caps)
+                };
+                w.send(reply.as_bytes()).ok()?;
             }
             "APPEND" => {
                 let (n, sync) = literal_size(&text)?;
