@@ -9,7 +9,6 @@ use tokio_rustls::rustls;
 
 use crate::config::ConfigError;
 use crate::config::PasswordError;
-use crate::daemon::lock::LockError;
 use crate::deliver::LocalError;
 use crate::deliver::imap::ImapError;
 use crate::oauth::OAuthError;
@@ -18,6 +17,7 @@ use crate::pop3::{RespCode, ServerError};
 use crate::smtp::SmtpError;
 use crate::smtp::{AddressRole, Verdict};
 use crate::state::StateError;
+use crate::state::daemon_lock::LockError;
 
 /// What kind of failure ended (part of) a poll. The numeric value is the process exit status (sysexits.h style).
 ///
@@ -286,7 +286,7 @@ impl OAuthError {
     }
 }
 
-/// The daemon's single-instance lock.
+/// The daemon's single-instance lock (`state::daemon_lock`).
 impl LockError {
     /// [`LockError::Held`] is "try later" (75), as for a per-account lock; I/O trouble is a state problem (74).
     pub fn class(&self) -> ExitClass {

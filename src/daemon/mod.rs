@@ -15,7 +15,6 @@
 //! second stop request, the daemon exits at once with exactly the guarantees of `kill -9` (nothing lost; at most
 //! the message in flight is delivered again, and the next run logs it).
 
-pub mod lock;
 pub mod notify;
 pub mod schedule;
 pub mod stop;
@@ -35,6 +34,7 @@ use tracing::{debug, error, info, warn};
 use crate::config::{self, Config};
 use crate::error::ExitClass;
 use crate::poller::{self, PollOptions, Report, Shutdown};
+use crate::state::daemon_lock::DaemonLock;
 use schedule::{Rng, Scheduler, Transition};
 
 /// Default bound on the wait for in-flight polls at stop: the RFC 5321 §4.5.3.2.6 end-of-DATA reply timeout
@@ -120,7 +120,7 @@ pub async fn run_with(
             return ExitClass::Config;
         }
     };
-    let _lock = match lock::DaemonLock::acquire(&config.state_dir) {
+    let _lock = match DaemonLock::acquire(&config.state_dir) {
         Ok(l) => l,
         Err(e) => {
             error!("{}", poller::chain(&e));

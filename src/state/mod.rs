@@ -1,5 +1,6 @@
 //! Per-account state: which UIDs were delivered (or permanently rejected by the MTA), kept durably, and the
-//! per-account lock (design "State", invariants 1-3; catalog C-01..C-16, T-22).
+//! per-account lock (design "State", invariants 1-3; catalog C-01..C-16, T-22). The daemon's single-instance lock
+//! lives in the same directory and is here too ([`daemon_lock`]).
 //!
 //! [`State::open`] takes an exclusive `flock` on `<dir>/<account>.lock`, then reads `<dir>/<account>.state`
 //! (format in [`mod@format`], decoded by the pure [`format::decode`]). The poller journals each attempt:
@@ -20,6 +21,7 @@
 //! a failed append or fsync the file's tail is unknown (an fsync error may already have dropped the dirty pages),
 //! so the [`State`] refuses every later write of this run ([`StateError::Poisoned`]) and the caller stops.
 
+pub mod daemon_lock;
 mod decode;
 mod error;
 mod files;
