@@ -36,6 +36,8 @@ use mail::{
 mod content;
 #[path = "interop/keep.rs"]
 mod keep;
+#[path = "interop/multidrop.rs"]
+mod multidrop;
 #[path = "interop/postfix.rs"]
 mod postfix;
 #[path = "interop/seed.rs"]
