@@ -44,6 +44,8 @@ pub(crate) enum Value {
     Int(i64),
     Bool(bool),
     List(Vec<String>),
+    /// An inline table of strings, `{ "key" = "value", ... }`.
+    Map(Vec<(String, String)>),
 }
 
 /// A comment attached to the output: a setting that was not translated and why, or a remark on one that was.

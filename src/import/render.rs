@@ -59,6 +59,13 @@ fn value(v: &Value) -> String {
             "[{}]",
             l.iter().map(|s| quote(s)).collect::<Vec<_>>().join(", ")
         ),
+        Value::Map(m) => format!(
+            "{{ {} }}",
+            m.iter()
+                .map(|(k, v)| format!("{} = {}", quote(k), quote(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 

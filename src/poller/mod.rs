@@ -22,12 +22,13 @@ use crate::pop3::{self, Client, Reply};
 use crate::state::{State, StateError};
 use crate::status::{WaitReason, Waiting};
 use crate::tls;
-use crate::untrusted::{Secrets, Shown};
+use crate::untrusted::Secrets;
 
 mod commit;
 mod deliver;
 mod destination;
 mod dry_run;
+mod failure;
 mod link;
 mod local_stream;
 mod login;
@@ -35,6 +36,7 @@ mod mailbox;
 mod plan;
 mod recipients;
 mod refusal;
+mod report;
 pub(crate) mod retr_check;
 mod seen;
 mod stream;
@@ -43,10 +45,15 @@ use deliver::{Ctx, deliver_all, note_dele};
 pub(crate) use deliver::{describe_edits, prepare};
 use destination::Destination;
 pub use dry_run::BANNER as DRY_RUN_BANNER;
+pub use failure::chain;
+pub(crate) use failure::{Failure, pop3_fail, state_fail};
+use failure::{hint, tls_fail};
 pub(crate) use login::{imap_holder, open_imap, pop3_holder};
 pub(crate) use mailbox::list_mailbox;
 pub(crate) use plan::Pending;
 use plan::{Plan, Policy, Step};
+pub use report::Report;
+use report::deletions;
 
 /// Options of one `popfetch run`.
 #[derive(Debug, Clone, Default)]
@@ -105,83 +112,6 @@ impl Shutdown {
             }
             None => std::future::pending::<()>().await,
         }
-    }
-}
-
-/// The outcome of one account's poll: the summary line, the exit class, and what the status file and metrics
-/// record ([`crate::status::record`]).
-#[derive(Debug, Clone)]
-pub struct Report {
-    pub account: String,
-    pub class: ExitClass,
-    pub new: usize,
-    pub delivered: usize,
-    pub rejected: usize,
-    pub skipped: usize,
-    /// DELEs the server answered `+OK`; they take effect only with QUIT (RFC 1939 §6).
-    pub marked: usize,
-    /// Messages deleted: `marked`, once QUIT was answered `+OK`; otherwise 0, and the marked ones are deleted
-    /// by the next poll (their UIDs are recorded as delivered).
-    pub deleted: usize,
-    /// Octets of the delivered messages, as fetched.
-    pub bytes: u64,
-    /// The failure line as logged (without secrets); empty when the poll did not fail.
-    pub message: String,
-    /// A stop request (daemon SIGTERM) ended the poll early; the rest waits for the next poll.
-    pub interrupted: bool,
-    /// The server's listing was read: `server_new` and `waiting` describe the mailbox.
-    pub listed: bool,
-    /// Listed messages not recorded as delivered.
-    pub server_new: usize,
-    /// Listed messages left on the server by policy (rejected earlier, too big).
-    pub waiting: Vec<Waiting>,
-    /// Another popfetch held the account's lock: nothing was polled (that one records its own poll).
-    pub lock_held: bool,
-}
-
-impl Report {
-    /// A report of a poll that did nothing yet.
-    pub fn new(account: &str) -> Report {
-        Report {
-            account: account.to_owned(),
-            class: ExitClass::Ok,
-            new: 0,
-            delivered: 0,
-            rejected: 0,
-            skipped: 0,
-            marked: 0,
-            deleted: 0,
-            bytes: 0,
-            message: String::new(),
-            interrupted: false,
-            listed: false,
-            server_new: 0,
-            waiting: Vec::new(),
-            lock_held: false,
-        }
-    }
-
-    fn wait_too_big(&mut self, uid: &str, size: u64, limit: u64) {
-        self.skipped += 1;
-        self.worsen(ExitClass::Partial);
-        self.waiting.push(Waiting {
-            uid: uid.to_owned(),
-            reason: WaitReason::TooBig { size, limit },
-        });
-    }
-
-    pub(crate) fn worsen(&mut self, c: ExitClass) {
-        self.class = self.class.worst(c);
-    }
-
-    /// One message refused for good by the MTA: counted, exit 1, and listed as waiting on the server (status).
-    pub(crate) fn rejected(&mut self, uid: String, code: u16, text: String) {
-        self.rejected += 1;
-        self.worsen(ExitClass::Partial);
-        self.waiting.push(Waiting {
-            uid,
-            reason: WaitReason::Rejected { code, text },
-        });
     }
 }
 
@@ -266,123 +196,6 @@ pub async fn poll(config: &Config, acct: &Account, opts: &PollOptions) -> Report
         debug!("account {:?} ({server}): no new mail", acct.name);
     }
     report
-}
-
-/// The summary's deletions: a DELE is committed only by QUIT's `+OK` (RFC 1939 §6), so without it the messages
-/// are still on the server and the next poll deletes them (catalog P-26).
-fn deletions(report: &Report) -> String {
-    let pending = report.marked - report.deleted;
-    if pending == 0 {
-        format!("{} deleted", report.deleted)
-    } else {
-        format!(
-            "{} deleted, {pending} marked for deletion on the next poll",
-            report.deleted
-        )
-    }
-}
-
-/// Longest failure text an error line shows, in characters.
-pub(crate) const MAX_ERROR_TEXT: usize = 2048;
-
-/// What to do about a failure of this class, for the end of the error line.
-fn hint(class: ExitClass) -> &'static str {
-    match class {
-        ExitClass::TempFail => "nothing was lost; the next run retries",
-        ExitClass::Security => {
-            "nothing was sent or deleted; check the credentials, tls, ca_file or cert_sha256"
-        }
-        ExitClass::Config => "fix the configuration (popfetch check validates it)",
-        ExitClass::State => "no mail was deleted; fix or move the state file named above",
-        ExitClass::Protocol => {
-            "the server broke the POP3 or SMTP protocol; mail stays on the server"
-        }
-        ExitClass::Unavailable => "the server says it is unavailable; mail stays on the server",
-        ExitClass::Partial => "see the lines above; the messages stay on the server",
-        ExitClass::Internal => "this is a bug in popfetch; mail stays on the server",
-        ExitClass::Ok => "",
-    }
-}
-
-/// A failure that ends the poll: its class and a one-line message without secrets.
-pub(crate) struct Failure {
-    pub(crate) class: ExitClass,
-    pub(crate) message: String,
-    /// The POP3 link is in an unknown state (broken stream) or the state file is in doubt: drop the link
-    /// without QUIT, so nothing marked for deletion is committed (invariant 2).
-    pub(crate) abort_pop3: bool,
-}
-
-impl Failure {
-    /// The message as one safe line (catalog T-11, T-12, T-20). Server text inside it was shown through
-    /// `secrets` already; this pass covers what library errors quote (a TLS name, an I/O error) and bounds the
-    /// line. Escaping is idempotent, so pieces escaped before are unchanged.
-    pub(crate) fn shown(&self, secrets: &Secrets) -> Shown {
-        secrets.show(self.message.as_bytes(), MAX_ERROR_TEXT)
-    }
-
-    pub(crate) fn of(class: ExitClass, e: impl std::fmt::Display) -> Failure {
-        Failure {
-            class,
-            message: e.to_string(),
-            abort_pop3: false,
-        }
-    }
-}
-
-pub(crate) fn pop3_fail(e: pop3::Pop3Error) -> Failure {
-    Failure {
-        abort_pop3: true,
-        ..Failure::of(e.class(), chain(&e))
-    }
-}
-
-/// [`pop3_fail`], with TLS handshake failures explained from the certificate the server presented (issue 9).
-fn tls_fail(e: pop3::Pop3Error, acct: &Account, presented: &tls::Presented) -> Failure {
-    let message = match &e {
-        pop3::Pop3Error::Tls(err) => {
-            let cert = presented.get().map(|c| tls::explain::CertInfo::parse(&c));
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-            let at = tls::explain::Attempt {
-                host: &acct.host,
-                port: acct.port,
-                pin: acct.cert_sha256,
-                now,
-            };
-            tls::explain::handshake(err, cert.as_ref(), &at)
-        }
-        pop3::Pop3Error::PlainPop3 => tls::explain::plain_pop3(acct.port),
-        _ => return pop3_fail(e),
-    };
-    Failure {
-        abort_pop3: true,
-        ..Failure::of(e.class(), message)
-    }
-}
-
-pub(crate) fn state_fail(e: crate::state::StateError) -> Failure {
-    Failure {
-        abort_pop3: true,
-        ..Failure::of(e.class(), chain(&e))
-    }
-}
-
-/// An error and its causes on one line (`a: b: c`): typed errors never interpolate their source (style rule 5),
-/// so the chain is printed once, here.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let text = s.to_string();
-        if !out.ends_with(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cur = s.source();
-    }
-    out
 }
 
 async fn poll_inner(
@@ -604,40 +417,4 @@ pub(crate) async fn open_pop3(
         .map_err(|e| tls_fail(e, acct, &presented))?;
     login::login(&mut client, acct, credential, state_dir).await?;
     Ok(client)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{Failure, MAX_ERROR_TEXT};
-    use crate::error::ExitClass;
-    use crate::secret::Secret;
-    use crate::untrusted::Secrets;
-
-    #[test]
-    fn t11_t12_t20_failure_text_is_scrubbed_escaped_and_bounded() {
-        let shown = |text: &str, secrets: &Secrets| {
-            String::from(Failure::of(ExitClass::Protocol, text).shown(secrets))
-        };
-        let none = Secrets::none();
-        assert_eq!(
-            shown("DnsName(\"a\0.evil\x1b[31m\x07\r\n\")", &none),
-            "DnsName(\"a\\x00.evil\\x1b[31m\\x07\\x0d\\x0a\")"
-        );
-        // 8-bit text stays readable; pieces escaped before are unchanged; only the length is bounded.
-        assert_eq!(shown("café \\x1b", &none), "café \\x1b");
-        let cut = shown(&"é".repeat(3000), &none);
-        assert!(cut.starts_with(&"é".repeat(MAX_ERROR_TEXT)));
-        assert!(
-            cut.ends_with("é[... 1904 more bytes]"),
-            "{}",
-            &cut[cut.len() - 40..]
-        );
-        // A library error that quotes what a server sent (here: the password) is scrubbed at this edge too.
-        let secrets = Secrets::new();
-        secrets.add(&Secret::new("hunter2"));
-        assert_eq!(
-            shown("i/o error: peer said hunter2 / aHVudGVyMg==", &secrets),
-            "i/o error: peer said [redacted] / [redacted]=="
-        );
-    }
 }

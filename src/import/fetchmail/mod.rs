@@ -16,6 +16,7 @@ use lex::{Kind, Token, lex};
 use options::{SET_FLAGS, SET_STR};
 
 pub(crate) mod lex;
+mod multidrop;
 mod options;
 pub(crate) mod plan;
 mod why;

@@ -3,7 +3,8 @@
 //! (`sslcertck` is the default there), `sslproto ''` turns TLS off; the RCPT TO address is the local name when it
 //! holds an `@`, else `smtpname`, else `NAME@` `smtpaddress` or the first `smtphost` or `localhost`.
 //!
-//! Accounts whose mail would go somewhere else under popfetch (multidrop, an MDA, LMTP, BSMTP, a protocol other
+//! A multidrop poll becomes `[account.multidrop]` (`multidrop.rs`). Accounts whose mail would go somewhere else
+//! under popfetch (a multidrop poll it cannot translate, an MDA, LMTP, BSMTP, a protocol other
 //! than POP3) or that fetchmail polls only on request (`skip`) are written commented out, with the reason: the
 //! configuration then still passes `popfetch check`, and nothing is delivered to a place the user did not choose.
 
@@ -322,6 +323,7 @@ fn account(
             disable(&mut a, format!("{}: {why}", describe(key, &v.val)));
         }
     }
+    let mut multidrop = Vec::new();
     let local = match s.get("localnames").map(|v| &v.val) {
         None => Some(who.login.clone()),
         Some(Val::Names(names))
@@ -329,17 +331,35 @@ fn account(
         {
             String::from_utf8(names[0].0.clone()).ok()
         }
+        Some(Val::Names(names)) => {
+            match super::multidrop::translate(s, names) {
+                Ok((keys, notes)) => {
+                    multidrop = keys;
+                    a.notes.extend(notes);
+                }
+                Err(why) => disable(&mut a, why),
+            }
+            None
+        }
         Some(v) => {
             disable(
                 &mut a,
-                format!(
-                    "multidrop ({}): [account.multidrop] is not in this popfetch yet",
-                    describe("local names", v)
-                ),
+                format!("{}: not a list of local names", describe("local names", v)),
             );
             None
         }
     };
+    if !multidrop.is_empty()
+        && let Some(v) = s.get("mda")
+    {
+        disable(
+            &mut a,
+            format!(
+                "{} with a multidrop poll: popfetch's multidrop delivers over SMTP or LMTP (let the MTA run the MDA)",
+                describe("mda", &v.val)
+            ),
+        );
+    }
     let mda = match (s.get("mda"), &local) {
         (Some(v), Some(name)) => match text(&v.val)
             .ok_or("not a command")
@@ -423,6 +443,8 @@ fn account(
                     ),
                 )),
             },
+            // Translated into [account.multidrop] above.
+            ("envelope" | "localdomains", _) if !multidrop.is_empty() => {}
             ("uidl", _) => a
                 .notes
                 .push(Note::info(at, "uidl: popfetch always uses UIDL")),
@@ -486,6 +508,7 @@ fn account(
     if let Some(t) = target {
         a.keys.push(("target", Value::Str(t)));
     }
+    a.keys.extend(multidrop);
     if let Some((argv, local_t)) = mda {
         a.keys.push(("delivery", Value::Str("mda".into())));
         a.keys.push(("mda", Value::List(argv)));

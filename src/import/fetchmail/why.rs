@@ -1,7 +1,7 @@
 //! Why each fetchmail setting without a popfetch equivalent is left out: the texts of the "not translated" notes.
 
-const MULTIDROP_ONLY: &str =
-    "a multidrop setting; popfetch delivers each account to its one `target`";
+const MULTIDROP_ONLY: &str = "a multidrop setting without a popfetch equivalent: [account.multidrop] names the local \
+                              domains and reads only the envelope header";
 const BYTE_EXACT: &str = "popfetch delivers messages byte-exact (the only edits are Delivered-To and Received; line \
                           endings become CRLF for SMTP)";
 
