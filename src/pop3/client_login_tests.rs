@@ -230,11 +230,7 @@ async fn greeting_err_sys_perm_is_unavailable() {
             p.eof().await;
         })
         .await;
-        let conn = pki(&["127.0.0.1"]).connector();
-        let e = Client::connect("127.0.0.1", port, Security::None, &conn, opts())
-            .await
-            .err()
-            .unwrap();
+        let e = refused(port, Security::None).await;
         assert_eq!(e.class(), ExitClass::Unavailable);
         assert!(!e.to_string().contains('\x1b'), "{e}");
         server.await.unwrap();
@@ -251,11 +247,7 @@ async fn p12_imap_greeting_is_a_protocol_error() {
             p.eof().await;
         })
         .await;
-        let conn = pki(&["127.0.0.1"]).connector();
-        let e = Client::connect("127.0.0.1", port, Security::None, &conn, opts())
-            .await
-            .err()
-            .unwrap();
+        let e = refused(port, Security::None).await;
         assert!(matches!(e, Pop3Error::NotStatus { .. }), "{e:?}");
         assert_eq!(e.class(), ExitClass::Protocol);
         server.await.unwrap();

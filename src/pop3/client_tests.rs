@@ -393,11 +393,7 @@ async fn p05_greeting_with_glued_listing_is_refused_before_capa() {
             p.eof().await;
         })
         .await;
-        let conn = pki(&["127.0.0.1"]).connector();
-        let e = Client::connect("127.0.0.1", port, Security::None, &conn, opts())
-            .await
-            .err()
-            .unwrap();
+        let e = refused(port, Security::None).await;
         assert!(matches!(e, Pop3Error::Protocol { .. }), "{e:?}");
         server.await.unwrap();
     })

@@ -66,6 +66,15 @@ pub(super) fn opts() -> Options {
     }
 }
 
+/// The error of a session the server must refuse (or that must refuse the server) before it is established.
+pub(super) async fn refused(port: u16, security: Security) -> super::Pop3Error {
+    let conn = pki(&["127.0.0.1"]).connector();
+    match Client::connect("127.0.0.1", port, security, &conn, opts()).await {
+        Ok(_) => panic!("the session was established"),
+        Err(e) => e,
+    }
+}
+
 /// A plain-TCP session for tests that don't use TLS (the connector is never used).
 pub(super) async fn plain(port: u16) -> Client {
     let conn = pki(&["127.0.0.1"]).connector();

@@ -21,11 +21,7 @@ async fn t01_stls_not_offered_sends_nothing_after_capa() {
             p.eof().await;
         })
         .await;
-        let conn = pki(&["127.0.0.1"]).connector();
-        let e = Client::connect("127.0.0.1", port, Security::Stls, &conn, opts())
-            .await
-            .err()
-            .unwrap();
+        let e = refused(port, Security::Stls).await;
         assert!(matches!(e, Pop3Error::StlsNotOffered), "{e:?}");
         assert_eq!(e.class(), ExitClass::Security);
         server.await.unwrap();
@@ -44,11 +40,7 @@ async fn t02_stls_refused_is_a_security_error() {
             p.eof().await;
         })
         .await;
-        let conn = pki(&["127.0.0.1"]).connector();
-        let e = Client::connect("127.0.0.1", port, Security::Stls, &conn, opts())
-            .await
-            .err()
-            .unwrap();
+        let e = refused(port, Security::Stls).await;
         assert!(matches!(e, Pop3Error::StlsRefused { .. }), "{e:?}");
         assert_eq!(e.class(), ExitClass::Security);
         server.await.unwrap();
@@ -68,11 +60,7 @@ async fn t04_data_injected_after_stls_reply_is_refused() {
             p.eof().await;
         })
         .await;
-        let conn = pki(&["127.0.0.1"]).connector();
-        let e = Client::connect("127.0.0.1", port, Security::Stls, &conn, opts())
-            .await
-            .err()
-            .unwrap();
+        let e = refused(port, Security::Stls).await;
         assert!(matches!(e, Pop3Error::Protocol { .. }), "{e:?}");
         assert_eq!(e.class(), ExitClass::Protocol);
         server.await.unwrap();
@@ -317,11 +305,7 @@ async fn p13_capa_refused_with_stls_required_is_not_offered() {
             p.eof().await;
         })
         .await;
-        let conn = pki(&["127.0.0.1"]).connector();
-        let e = Client::connect("127.0.0.1", port, Security::Stls, &conn, opts())
-            .await
-            .err()
-            .unwrap();
+        let e = refused(port, Security::Stls).await;
         assert!(matches!(e, Pop3Error::StlsNotOffered), "{e:?}");
         server.await.unwrap();
     })
