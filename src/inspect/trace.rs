@@ -33,9 +33,22 @@ pub enum Side {
 pub struct Trace {
     /// `pop3`, `smtp` or `lmtp`, set by the client: the conversations of one poll interleave.
     protocol: &'static str,
+    /// Where the lines go.
+    out: Out,
     /// The client's own secrets (shared: the POP3 client adds the AUTH payloads it computes), so no sink can scrub
     /// less than the client's error texts do.
     secrets: Secrets,
+}
+
+/// Where a [`Trace`]'s lines go.
+#[derive(Debug, Clone)]
+enum Out {
+    /// The log at TRACE level (`-vv`).
+    Log,
+    /// Kept in memory, for tests: a global log subscriber would see every test thread's lines and races with
+    /// tracing's per-callsite interest cache.
+    #[cfg(test)]
+    Memory(std::sync::Arc<std::sync::Mutex<Vec<String>>>),
 }
 
 impl Trace {
@@ -43,8 +56,21 @@ impl Trace {
     pub fn log() -> Trace {
         Trace {
             protocol: "",
+            out: Out::Log,
             secrets: Secrets::none(),
         }
+    }
+
+    /// A sink that keeps every line in memory (tests), and the lines it kept.
+    #[cfg(test)]
+    pub(crate) fn memory() -> (Trace, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        let lines = std::sync::Arc::default();
+        let trace = Trace {
+            protocol: "",
+            out: Out::Memory(std::sync::Arc::clone(&lines)),
+            secrets: Secrets::none(),
+        };
+        (trace, lines)
     }
 
     /// This sink for a conversation in `protocol` (`pop3`, `smtp`, `lmtp`), every line shown through `secrets`.
@@ -52,13 +78,30 @@ impl Trace {
     pub fn of(&self, protocol: &'static str, secrets: &Secrets) -> Trace {
         Trace {
             protocol,
+            out: self.out.clone(),
             secrets: secrets.clone(),
         }
     }
 
     /// Whether anything is traced at all (TRACE level, `-vv`): lets a client skip work for nothing.
     fn is_on(&self) -> bool {
-        tracing::enabled!(tracing::Level::TRACE)
+        match self.out {
+            Out::Log => tracing::enabled!(tracing::Level::TRACE),
+            #[cfg(test)]
+            Out::Memory(_) => true,
+        }
+    }
+
+    /// One trace line.
+    fn emit(&self, line: std::fmt::Arguments<'_>) {
+        match &self.out {
+            Out::Log => trace!("{line}"),
+            #[cfg(test)]
+            Out::Memory(lines) => lines
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(line.to_string()),
+        }
     }
 
     fn side(&self, side: Side) -> String {
@@ -77,100 +120,103 @@ impl Trace {
         let side = self.side(side);
         for line in lines::lines(bytes, LineEnds::Lf) {
             let text = &bytes[line.start..line.content_end];
-            trace!("{side}: {}", self.secrets.show(text, untrusted::LINE));
+            self.emit(format_args!(
+                "{side}: {}",
+                self.secrets.show(text, untrusted::LINE)
+            ));
         }
     }
 
     /// A command popfetch sent, as the client chose to show it (credentials already replaced).
     pub fn command(&self, shown: &str) {
-        trace!("{} C: {shown}", self.protocol);
+        if self.is_on() {
+            self.emit(format_args!("{} C: {shown}", self.protocol));
+        }
     }
 
     /// Message content sent or received: its header block line by line, then the size of the rest.
     pub fn message(&self, side: Side, msg: &[u8]) {
-        message(&self.side(side), msg, &self.secrets);
+        if !self.is_on() {
+            return;
+        }
+        let side = self.side(side);
+        let block = self.head(&side, msg);
+        self.end(&side, (msg.len() - block) as u64);
     }
 
     /// The header block of content still arriving (streaming); [`Trace::message_end`] follows. Returns where the
     /// header block ends.
     pub fn message_head(&self, side: Side, head: &[u8]) -> usize {
-        message_head(&self.side(side), head, &self.secrets)
+        let block = headers::header_block_end(head);
+        if self.is_on() {
+            self.head(&self.side(side), head);
+        }
+        block
     }
 
     /// The end of streamed content: the size of the body after the header block.
     pub fn message_end(&self, side: Side, body_len: u64) {
-        message_end(&self.side(side), body_len);
+        if self.is_on() {
+            self.end(&self.side(side), body_len);
+        }
     }
 
     /// A multi-line listing the server sent (CAPA, UIDL, LIST).
     pub fn listing(&self, listing: &[u8]) {
-        lines(&self.side(Side::Server), listing, &self.secrets);
-    }
-}
-
-/// Trace message content received or sent on `side` (e.g. `"pop3 S"`): the header block line by line, then the
-/// size of the rest, then the terminator line. `secrets` are replaced by `[redacted]` wherever they occur.
-fn message(side: &str, msg: &[u8], secrets: &Secrets) {
-    if !tracing::enabled!(tracing::Level::TRACE) {
-        return;
-    }
-    let block = message_head(side, msg, secrets);
-    message_end(side, (msg.len() - block) as u64);
-}
-
-/// The first half of [`message`], for content that is still arriving (issue 11, streaming): the header block of
-/// `head` (the first bytes of the content) line by line. Returns where the header block ends.
-fn message_head(side: &str, head: &[u8], secrets: &Secrets) -> usize {
-    let block = headers::header_block_end(head);
-    if !tracing::enabled!(tracing::Level::TRACE) {
-        return block;
-    }
-    let msg = head;
-    let mut shown = 0;
-    let mut more = 0usize;
-    // Lines as the header scanner reads them (`header_block_end` above), so the trace shows its header block.
-    for line in lines::lines(&msg[..block], LineEnds::Any) {
-        let text = &msg[line.start..line.content_end];
-        if text.is_empty() {
-            break;
+        if !self.is_on() {
+            return;
         }
-        if shown < MAX_HEADER_LINES {
-            trace!("{side}: {}", secrets.show(text, untrusted::LINE));
-            shown += 1;
-        } else {
-            more += 1;
+        let side = self.side(Side::Server);
+        let mut n = 0;
+        for line in lines::lines(listing, LineEnds::Lf) {
+            if n < MAX_HEADER_LINES {
+                let text = &listing[line.start..line.content_end];
+                self.emit(format_args!(
+                    "{side}: {}",
+                    self.secrets.show(text, untrusted::LINE)
+                ));
+            }
+            n += 1;
         }
-    }
-    if more > 0 {
-        trace!("{side}: [... {more} more header lines]");
-    }
-    block
-}
-
-/// The second half of [`message`]: the size of the rest, then the terminator line.
-fn message_end(side: &str, body_len: u64) {
-    if tracing::enabled!(tracing::Level::TRACE) {
-        trace!("{side}: [... {body_len} body bytes elided]");
-        trace!("{side}: .");
-    }
-}
-
-/// Trace a multi-line listing (CAPA, UIDL, LIST) on `side`: at most [`MAX_HEADER_LINES`] lines, then a count,
-/// then the terminator line.
-fn lines(side: &str, listing: &[u8], secrets: &Secrets) {
-    if !tracing::enabled!(tracing::Level::TRACE) {
-        return;
-    }
-    let mut n = 0;
-    for line in lines::lines(listing, LineEnds::Lf) {
-        if n < MAX_HEADER_LINES {
-            let text = &listing[line.start..line.content_end];
-            trace!("{side}: {}", secrets.show(text, untrusted::LINE));
+        if n > MAX_HEADER_LINES {
+            self.emit(format_args!(
+                "{side}: [... {} more lines]",
+                n - MAX_HEADER_LINES
+            ));
         }
-        n += 1;
+        self.emit(format_args!("{side}: ."));
     }
-    if n > MAX_HEADER_LINES {
-        trace!("{side}: [... {} more lines]", n - MAX_HEADER_LINES);
+
+    /// The header block of message content on `side` (e.g. `"pop3 S"`), line by line as the header scanner reads
+    /// them, at most [`MAX_HEADER_LINES`], then a count; returns where the block ends.
+    fn head(&self, side: &str, msg: &[u8]) -> usize {
+        let block = headers::header_block_end(msg);
+        let mut shown = 0;
+        let mut more = 0usize;
+        for line in lines::lines(&msg[..block], LineEnds::Any) {
+            let text = &msg[line.start..line.content_end];
+            if text.is_empty() {
+                break;
+            }
+            if shown < MAX_HEADER_LINES {
+                self.emit(format_args!(
+                    "{side}: {}",
+                    self.secrets.show(text, untrusted::LINE)
+                ));
+                shown += 1;
+            } else {
+                more += 1;
+            }
+        }
+        if more > 0 {
+            self.emit(format_args!("{side}: [... {more} more header lines]"));
+        }
+        block
     }
-    trace!("{side}: .");
+
+    /// The end of message content: the size of the body after the header block, then the terminator line.
+    fn end(&self, side: &str, body_len: u64) {
+        self.emit(format_args!("{side}: [... {body_len} body bytes elided]"));
+        self.emit(format_args!("{side}: ."));
+    }
 }

@@ -255,33 +255,26 @@ async fn p12_imap_greeting_is_a_protocol_error() {
     .await;
 }
 
-/// Collects everything a tracing subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn t20_traces_show_commands_but_never_secrets() {
-    let out = Captured::default();
-    let sink = out.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || sink.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    // Other tests on other threads may have registered callsites while no subscriber wanted them; recompute
-    // now that this thread's subscriber exists, or their cached "never" interest would hide the C: lines.
-    tracing::callsite::rebuild_interest_cache();
+    // The trace sink is handed to the client (as the poller hands `Trace::log()`): a memory sink sees exactly
+    // this client's lines, whatever other tests on other threads log.
+    let (trace, kept) = crate::inspect::trace::Trace::memory();
+    let traced = |port: u16| {
+        let trace = trace.clone();
+        async move {
+            let conn = pki(&["127.0.0.1"]).connector();
+            Client::connect(
+                "127.0.0.1",
+                port,
+                Security::None,
+                &conn,
+                Options { trace, ..opts() },
+            )
+            .await
+            .expect("connect")
+        }
+    };
     let b64 = auth::plain_response("alice", "hunter2");
     bounded(async {
         // AUTH PLAIN; the server echoes the payload and the password back in its -ERR.
@@ -295,7 +288,7 @@ async fn t20_traces_show_commands_but_never_secrets() {
             p.eof().await;
         })
         .await;
-        let mut c = plain(port).await;
+        let mut c = traced(port).await;
         let e = c
             .login("alice", &pw("hunter2"), AuthMethod::Auto, true)
             .await
@@ -315,7 +308,7 @@ async fn t20_traces_show_commands_but_never_secrets() {
             p.eof().await;
         })
         .await;
-        let mut c = plain(port).await;
+        let mut c = traced(port).await;
         c.login("alice", &pw("hunter2"), AuthMethod::User, true)
             .await
             .unwrap_err();
@@ -323,7 +316,7 @@ async fn t20_traces_show_commands_but_never_secrets() {
         server.await.unwrap();
     })
     .await;
-    let log = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let log = kept.lock().unwrap().join("\n");
     assert!(log.contains("C: AUTH PLAIN [redacted]"), "{log}");
     assert!(log.contains("C: PASS [redacted]"), "{log}");
     assert!(log.contains("S: -ERR [redacted] is wrong"), "{log}");
