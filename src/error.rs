@@ -45,6 +45,15 @@ pub enum ExitClass {
 }
 
 impl ExitClass {
+    /// A failure that stops an account until a human acts (the daemon retries it only hourly, on SIGUSR1 or a
+    /// reload; `popfetch status` flags it).
+    pub fn needs_human(self) -> bool {
+        matches!(
+            self,
+            ExitClass::State | ExitClass::Security | ExitClass::Config
+        )
+    }
+
     /// The process exit status for this class.
     pub fn code(self) -> u8 {
         match self {
@@ -301,6 +310,22 @@ impl From<ExitClass> for ExitCode {
     fn from(c: ExitClass) -> ExitCode {
         ExitCode::from(c.code())
     }
+}
+
+/// An error and its causes on one line (`a: b: c`): typed errors never interpolate their source (style rule 5),
+/// so the chain is printed once, here.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = s.source();
+    }
+    out
 }
 
 #[cfg(test)]

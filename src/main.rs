@@ -205,7 +205,13 @@ fn run(path: &Path, args: RunArgs, progress: popfetch::progress::Progress) -> Ex
                 return ExitClass::Internal;
             }
         };
-        let work = poller::run(Arc::new(config), opts);
+        // A dry run changes nothing, not even the status file.
+        let recorded: fn(&Config, &poller::Report) = if opts.poll.dry_run {
+            |_, _| {}
+        } else {
+            |config, report| popfetch::status::record(config, report, None)
+        };
+        let work = poller::run(Arc::new(config), opts, recorded);
         daemon::stop::interruptible(work, control, stop, grace).await
     });
     // Polls abandoned after the stop grace (or a second signal) must not hold the exit up.

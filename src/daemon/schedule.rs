@@ -120,14 +120,6 @@ pub struct Scheduler {
     rng: Rng,
 }
 
-/// The class of failure that stops an account until a human acts (or the hourly retry).
-pub fn needs_human(class: ExitClass) -> bool {
-    matches!(
-        class,
-        ExitClass::State | ExitClass::Security | ExitClass::Config
-    )
-}
-
 impl Scheduler {
     pub fn new(rng: Rng) -> Scheduler {
         Scheduler {
@@ -250,7 +242,7 @@ impl Scheduler {
         let Some(e) = self.entries.get_mut(name) else {
             return Transition::Gone;
         };
-        if needs_human(class) {
+        if class.needs_human() {
             let first = !matches!(e.health, Health::Stopped { class: c } if c == class);
             e.health = Health::Stopped { class };
             e.failed_polls = e.failed_polls.saturating_add(1);

@@ -1,7 +1,7 @@
 //! A failure that ends a poll: its exit class, its one safe line (scrubbed, escaped, bounded) and what to do.
 
 use crate::config::Account;
-use crate::error::ExitClass;
+use crate::error::{ExitClass, chain};
 use crate::pop3;
 use crate::tls;
 use crate::untrusted::{Secrets, Shown};
@@ -91,22 +91,6 @@ pub(crate) fn state_fail(e: crate::state::StateError) -> Failure {
         abort_pop3: true,
         ..Failure::of(e.class(), chain(&e))
     }
-}
-
-/// An error and its causes on one line (`a: b: c`): typed errors never interpolate their source (style rule 5),
-/// so the chain is printed once, here.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let text = s.to_string();
-        if !out.ends_with(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cur = s.source();
-    }
-    out
 }
 
 #[cfg(test)]

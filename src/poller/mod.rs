@@ -20,7 +20,6 @@ use crate::error::ExitClass;
 use crate::failpoint;
 use crate::pop3::{self, Client, Reply};
 use crate::state::{State, StateError};
-use crate::status::{WaitReason, Waiting};
 use crate::tls;
 use crate::untrusted::Secrets;
 
@@ -41,19 +40,19 @@ pub(crate) mod retr_check;
 mod seen;
 mod stream;
 
+pub use crate::error::chain;
 use deliver::{Ctx, deliver_all, note_dele};
 pub(crate) use deliver::{describe_edits, prepare};
 use destination::Destination;
 pub use dry_run::BANNER as DRY_RUN_BANNER;
-pub use failure::chain;
 pub(crate) use failure::{Failure, pop3_fail, state_fail};
 use failure::{hint, tls_fail};
 pub(crate) use login::{imap_holder, open_imap, pop3_holder};
 pub(crate) use mailbox::list_mailbox;
 pub(crate) use plan::Pending;
 use plan::{Plan, Policy, Step};
-pub use report::Report;
 use report::deletions;
+pub use report::{Report, WaitReason, Waiting};
 
 /// Options of one `popfetch run`.
 #[derive(Debug, Clone, Default)]
@@ -116,8 +115,13 @@ impl Shutdown {
 }
 
 /// Poll the selected accounts concurrently (each with its own POP3 and SMTP connection) and return the most
-/// severe outcome. A failing account never stops the others (invariant 9).
-pub async fn run(config: Arc<Config>, opts: RunOptions) -> ExitClass {
+/// severe outcome. A failing account never stops the others (invariant 9). `recorded` gets each account's report
+/// as soon as its poll ends (the caller writes the status file: the poller knows nothing of it).
+pub async fn run(
+    config: Arc<Config>,
+    opts: RunOptions,
+    recorded: fn(&Config, &Report),
+) -> ExitClass {
     let mut set = tokio::task::JoinSet::new();
     // Bound concurrency so a config with many accounts does not open dozens of links at once.
     let permits = Arc::new(tokio::sync::Semaphore::new(4));
@@ -131,9 +135,7 @@ pub async fn run(config: Arc<Config>, opts: RunOptions) -> ExitClass {
         set.spawn(async move {
             let _permit = permits.acquire_owned().await;
             let report = poll(&config, &config.accounts[i], &poll_opts).await;
-            if !poll_opts.dry_run {
-                crate::status::record(&config, &report, None);
-            }
+            recorded(&config, &report);
             report
         });
     }

@@ -1,8 +1,9 @@
 //! What one account's poll did: the counts, the exit class and the waiting messages that the summary line, the
 //! status file and the metrics show.
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::ExitClass;
-use crate::status::{WaitReason, Waiting};
 
 /// The outcome of one account's poll: the summary line, the exit class, and what the status file and metrics
 /// record ([`crate::status::record`]).
@@ -93,4 +94,22 @@ pub(super) fn deletions(report: &Report) -> String {
             report.deleted
         )
     }
+}
+
+/// A message left on the server by policy: it is not fetched again until something changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Waiting {
+    pub uid: String,
+    #[serde(flatten)]
+    pub reason: WaitReason,
+}
+
+/// Why a message waits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum WaitReason {
+    /// The MTA refused it for good; `popfetch run --retry-rejected` tries it again.
+    Rejected { code: u16, text: String },
+    /// Larger than `max_message_size` or the MTA's SIZE limit.
+    TooBig { size: u64, limit: u64 },
 }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ExitClass;
-use crate::poller::Report;
+pub use crate::poller::{Report, WaitReason, Waiting};
 
 /// Format version of the status file.
 pub const VERSION: u32 = 1;
@@ -59,24 +59,6 @@ pub struct LastPoll {
     pub skipped: u64,
     pub deleted: u64,
     pub bytes: u64,
-}
-
-/// A message left on the server by policy: it is not fetched again until something changes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Waiting {
-    pub uid: String,
-    #[serde(flatten)]
-    pub reason: WaitReason,
-}
-
-/// Why a message waits.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "reason", rename_all = "snake_case")]
-pub enum WaitReason {
-    /// The MTA refused it for good; `popfetch run --retry-rejected` tries it again.
-    Rejected { code: u16, text: String },
-    /// Larger than `max_message_size` or the MTA's SIZE limit.
-    TooBig { size: u64, limit: u64 },
 }
 
 /// What the daemon plans for the account, as of the end of its last poll.

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use super::file::AccountStatus;
-use crate::daemon::schedule::needs_human;
 use crate::error::ExitClass;
 
 /// The default `stale_after`: three intervals, and at least an hour (a poll every 5 minutes that failed for 15
@@ -65,7 +64,7 @@ pub fn assess(
 
 /// The failure class that stopped the account (its last poll needs a human: exit 74, 77 or 78), if any.
 pub fn stopped_by(s: &AccountStatus) -> Option<ExitClass> {
-    class_of(s.last_poll.exit_code).filter(|c| needs_human(*c))
+    class_of(s.last_poll.exit_code).filter(|c| c.needs_human())
 }
 
 /// The class behind an exit status, among those that can stop an account.

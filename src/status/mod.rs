@@ -130,7 +130,7 @@ pub fn record_at(config: &Config, report: &Report, schedule: Option<Schedule>, n
         warn!(
             "account {:?}: {}; starting it afresh",
             report.account,
-            crate::poller::chain(&e)
+            crate::error::chain(&e)
         );
         None
     });
@@ -196,7 +196,7 @@ pub fn overview(config: &Config, now: u64) -> Vec<Entry> {
             let stale_after = config
                 .stale_after
                 .unwrap_or_else(|| health::default_stale_after(a.interval));
-            let status = read(&config.state_dir, &a.name).map_err(|e| crate::poller::chain(&e));
+            let status = read(&config.state_dir, &a.name).map_err(|e| crate::error::chain(&e));
             let health = health::assess(
                 status.as_ref().map(Option::as_ref).map_err(String::as_str),
                 stale_after,
