@@ -244,7 +244,7 @@ fn every_imap_key_parses() {
     assert_eq!(oauth2.client_id, "cid-789");
     assert_eq!(
         oauth2.client_secret,
-        Some(crate::oauth::ClientSecret::File(PathBuf::from(
+        Some(crate::config::ClientSecret::File(PathBuf::from(
             "/etc/popfetch/imap-client-secret"
         )))
     );
@@ -263,7 +263,7 @@ fn imap_oauth_takes_the_oauth2_keys_under_its_own_table() {
         panic!("{:?}", imap.login)
     };
     assert_eq!(*mechanism, Bearer::XOAuth2);
-    assert_eq!(oauth2.provider, Some(crate::oauth::Provider::Google));
+    assert_eq!(oauth2.provider, Some(crate::config::Provider::Google));
     assert_eq!(oauth2.scopes, ["https://mail.google.com/"]);
     assert_eq!(oauth2.token_url, "https://oauth2.googleapis.com/token");
     // The POP3 side keeps its password; nothing of the IMAP side's OAuth leaks into it.

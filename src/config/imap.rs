@@ -10,9 +10,9 @@ use std::path::PathBuf;
 use toml::Spanned;
 
 use super::PasswordSource;
+use super::Settings;
 use super::raw::RawImap;
 use super::validate::{Checker, PasswordKeys, password_source};
-use crate::oauth::Settings;
 
 /// The longest `user` sent in LOGIN or AUTHENTICATE PLAIN.
 const MAX_USER_LEN: usize = 255;

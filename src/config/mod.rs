@@ -11,6 +11,7 @@ mod imap;
 pub mod locate;
 mod multidrop;
 mod oauth;
+mod oauth_provider;
 mod password;
 mod perm;
 mod raw;
@@ -39,6 +40,7 @@ pub use delivery::{DEFAULT_MDA_TIMEOUT, Delivery, Lmtp, Mda};
 pub use error::{ConfigError, Problem};
 pub use imap::{Bearer, Imap, ImapLogin, ImapTls};
 pub use multidrop::{ENVELOPE_HEADERS, Multidrop, in_domains};
+pub use oauth_provider::{ClientSecret, Provider, Settings};
 pub use password::{PASSWORD_COMMAND_TIMEOUT, PasswordError, read_secret_file};
 pub use validate::validate_address;
 
@@ -156,7 +158,7 @@ pub struct Account {
     /// The password source; `None` exactly when `oauth2` is set (an OAuth login has no password).
     pub password: Option<PasswordSource>,
     /// `[account.oauth2]`, set exactly when `auth` is `xoauth2` or `oauthbearer`.
-    pub oauth2: Option<crate::oauth::Settings>,
+    pub oauth2: Option<crate::config::Settings>,
     pub auth: AuthMethod,
     /// Explicit consent to send a password over an unencrypted link (`tls = "none"`).
     pub allow_plaintext_password: bool,
@@ -280,9 +282,12 @@ impl Account {
     /// True when the config file itself holds a secret of this account: an inline `password` or `client_secret`,
     /// for POP3 or for the IMAP destination. The file must then be private (invariant 5).
     fn holds_a_secret(&self) -> bool {
-        let inline = |o: Option<&crate::oauth::Settings>| {
+        let inline = |o: Option<&crate::config::Settings>| {
             o.is_some_and(|o| {
-                matches!(o.client_secret, Some(crate::oauth::ClientSecret::Inline(_)))
+                matches!(
+                    o.client_secret,
+                    Some(crate::config::ClientSecret::Inline(_))
+                )
             })
         };
         let imap = match &self.delivery {

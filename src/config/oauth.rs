@@ -1,4 +1,4 @@
-//! Validation of `[account.oauth2]` into [`crate::oauth::Settings`] (issue 13), and the client secret file rule.
+//! Validation of `[account.oauth2]` into [`crate::config::Settings`] (issue 13), and the client secret file rule.
 
 use std::ops::Range;
 
@@ -7,7 +7,7 @@ use toml::Spanned;
 use super::AuthMethod;
 use super::raw::{RawAccount, RawOAuth2, Str};
 use super::validate::Checker;
-use crate::oauth::{ClientSecret, Provider, Settings};
+use super::{ClientSecret, Provider, Settings};
 use crate::secret::Secret;
 
 /// The password keys of an account, which an OAuth account must not have.

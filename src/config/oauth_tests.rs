@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::tests::parse;
 use super::*;
-use crate::oauth::{ClientSecret, Provider};
+use super::{ClientSecret, Provider};
 
 /// Every `[account.oauth2]` key, on a custom (non-preset) provider.
 pub(super) const EVERY_OAUTH2_KEY: &str = r#"

@@ -19,12 +19,12 @@ mod error;
 pub mod http;
 pub mod loopback;
 pub mod pkce;
-pub mod provider;
 pub mod refresh;
 pub mod sasl;
 pub mod store;
 
 pub use error::{OAuthError, ProviderError};
-pub use provider::{ClientSecret, Provider, Settings};
+// The settings are configuration (pure data, `config` resolves them); re-exported where the flows use them.
+pub use crate::config::{ClientSecret, Provider, Settings};
 pub use refresh::access_token;
 pub use store::Holder;
