@@ -7,6 +7,8 @@
 //! that replaces them, or a SHA-256 pin of the server's end-entity certificate. There is no "insecure" switch.
 
 pub mod explain;
+/// The byte stream under the POP3 and IMAP clients: plain TCP, or TLS over it (STLS/STARTTLS switch in place).
+pub(crate) mod stream;
 
 use std::fmt;
 use std::path::PathBuf;

@@ -17,10 +17,10 @@ use tokio::time::{Instant, timeout};
 use tokio_rustls::TlsConnector;
 
 use super::codec::{self, BodyDecoder, Capabilities, StatusLine};
-use super::stream::Stream;
 use super::{Pop3Error, ServerError};
 use crate::config::TlsMode;
 use crate::inspect::trace::Trace;
+use crate::tls::stream::Stream;
 use crate::untrusted::Secrets;
 use wire::unsolicited;
 

@@ -10,7 +10,6 @@
 pub mod auth;
 pub mod client;
 pub mod codec;
-pub(crate) mod stream;
 
 use std::fmt;
 use std::io;

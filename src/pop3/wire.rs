@@ -13,8 +13,8 @@ use tracing::debug;
 use super::{Client, Expect, FLOOR_RATE, InFlight, READ_CHUNK};
 use crate::inspect::trace::Side;
 use crate::pop3::codec::{self, AuthLine, BodyDecoder, Capabilities, CodecError, StatusLine};
-use crate::pop3::stream::{Sniff, Stream};
 use crate::pop3::{Pop3Error, ServerError};
+use crate::tls::stream::{Sniff, Stream};
 use crate::untrusted;
 
 impl Client {

@@ -25,7 +25,7 @@ use tracing::{debug, warn};
 use crate::config::{Imap, ImapTls, PasswordError};
 use crate::oauth::OAuthError;
 use crate::oauth::sasl::Challenge;
-use crate::pop3::stream::{Sniff, Stream};
+use crate::tls::stream::{Sniff, Stream};
 use crate::tls::{TlsError, TlsSettings};
 use crate::untrusted::{REPLY, Secrets};
 use codec::{Code, CodecError, Response, Status};

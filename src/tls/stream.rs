@@ -1,4 +1,5 @@
-//! The byte stream under [`super::Client`]: plain TCP before (or without) TLS, and the rustls stream after.
+//! The byte stream under the POP3 client ([`crate::pop3::Client`]) and the IMAP destination: plain TCP before (or
+//! without) TLS, and the rustls stream after.
 //! One enum rather than a generic parameter because STLS changes the type in the middle of a session.
 
 use std::io;
@@ -9,7 +10,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-/// The transport under a [`super::Client`]: plain TCP, or TLS over it.
+/// The transport under a [`crate::pop3::Client`]: plain TCP, or TLS over it.
 pub(crate) enum Stream {
     Plain(TcpStream),
     Tls(Box<TlsStream<Sniff>>),
@@ -82,7 +83,7 @@ impl Sniff {
     }
 
     /// The first bytes read from the server (at most 8).
-    pub(super) fn first_bytes(&self) -> &[u8] {
+    pub(crate) fn first_bytes(&self) -> &[u8] {
         &self.first
     }
 }
