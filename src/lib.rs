@@ -15,7 +15,8 @@
 //!
 //! Protocols and destinations (each handed its secrets and its trace sink by the poller):
 //! - [`pop3`]: a sans-IO codec plus one client that owns its stream and read buffer.
-//! - [`tls`]: rustls client configs (system roots, CA file, SHA-256 pin), ring provider only.
+//! - [`tls`]: rustls client configs (system roots, CA file, SHA-256 pin), ring provider only, and the stream
+//!   (plain TCP or TLS over it) under the POP3 client and the IMAP destination.
 //! - [`smtp`]: reinjection into the MTA: popfetch's own SMTP/LMTP client, one connection per poll.
 //! - [`deliver`]: the local destinations: an MDA, a Maildir, IMAP APPEND.
 //! - [`oauth`]: OAuth 2.0 tokens for XOAUTH2/OAUTHBEARER logins: the token store, refresh, `popfetch auth`'s
@@ -26,7 +27,6 @@
 //! - [`headers`]: the header pipeline, pure functions over raw bytes.
 //! - [`state`]: the per-account UID journal and lock.
 //! - [`status`]: per-account status files, `popfetch status` and the Prometheus metrics file.
-//!
 //! - [`multidrop`]: which local recipients a message from a domain's catch-all mailbox goes to (issue 15).
 //!
 //! Seeing what happens:
