@@ -1,7 +1,7 @@
 //! `popfetch daemon`: poll every account on its own schedule until stopped.
 //!
 //! - [`schedule`]: the pure scheduling core (due times, backoff, jitter), tested with virtual time.
-//! - [`lock`]: one daemon per state directory.
+//! - [`crate::state::daemon_lock`]: one daemon per state directory (beside the other state-directory files).
 //! - [`notify`]: systemd readiness (`Type=notify`).
 //! - this file: the driver. It owns the [`schedule::Scheduler`], spawns one task per due poll (at most
 //!   [`DaemonOptions::max_concurrent`] at once, so a failing account never holds up the others: invariant 9), and

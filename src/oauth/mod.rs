@@ -6,7 +6,7 @@
 //! [`access_token`] and a payload from [`sasl`]. Tokens travel as [`crate::secret::Secret`] and never reach a log,
 //! an error, argv or a child's environment.
 //!
-//! - [`provider`]: presets and the resolved [`Settings`].
+//! - [`crate::config::Provider`] presets and the resolved [`Settings`] are configuration (`config::oauth_provider`).
 //! - [`store`]: the per-account token file in `state_dir` (0600, atomic writes).
 //! - [`http`]: the one HTTP client (reqwest, rustls on ring) and the token endpoint exchange.
 //! - [`refresh`]: a valid access token for a poll: the cached one, or a refreshed one.
