@@ -76,11 +76,14 @@ fn rules_from(config: &[u8]) -> Rules {
             unix_time: seed,
         })
     });
+    let recipients = strip.iter().skip(1).step_by(2).cloned().collect();
     Rules {
         target,
         drop,
         strip,
-        recipients: Vec::new(),
+        // Multidrop recipients (issue 15): a subset of the strip list, so the oracle's set of removed fields is
+        // unchanged while the fields naming a recipient must be logged as such (the rule checks recipients first).
+        recipients,
         received,
     }
 }
@@ -175,6 +178,7 @@ fn check_apply(raw: &[u8], rules: &Rules) {
                     RemovalReason::DropAll => assert_eq!(rules.drop, DropDeliveredTo::All),
                     RemovalReason::EqualsTarget(t) => assert_eq!(t, &rules.target),
                     RemovalReason::InStripList(s) => assert!(rules.strip.contains(s)),
+                    RemovalReason::Recipient(r) => assert!(rules.recipients.contains(r)),
                 }
                 assert!(
                     !address.contains(['\r', '\n']),
