@@ -118,17 +118,9 @@ pub(crate) fn check(
             "set either ca_file or cert_sha256, not both",
         );
     }
-    let user = c.required(&r.user, &span, "imap.user").map(|u| {
-        c.no_line_breaks(u, "imap.user");
-        if u.get_ref().is_empty() || u.get_ref().len() > MAX_USER_LEN {
-            c.err(
-                u.span(),
-                "imap.user",
-                format!("must be 1 to {MAX_USER_LEN} bytes long"),
-            );
-        }
-        u.get_ref().clone()
-    });
+    let user = c
+        .required(&r.user, &span, "imap.user")
+        .map(|u| c.user(u, "imap.user", MAX_USER_LEN));
     let login = login(r, &span, c);
     let folder = match &r.folder {
         None => "INBOX".to_owned(),

@@ -47,17 +47,9 @@ pub(super) fn account(acct: Spanned<RawAccount>, c: &mut Checker<'_>) -> Option<
         ca_file,
         cert_sha256,
     } = tls::transport(&r, c);
-    let user = c.required(&r.user, &whole, "user").map(|u| {
-        c.no_line_breaks(u, "user");
-        if u.get_ref().is_empty() || u.get_ref().len() > MAX_USER_LEN {
-            c.err(
-                u.span(),
-                "user",
-                format!("must be 1 to {MAX_USER_LEN} bytes long"),
-            );
-        }
-        u.get_ref().clone()
-    });
+    let user = c
+        .required(&r.user, &whole, "user")
+        .map(|u| c.user(u, "user", MAX_USER_LEN));
     let auth = c.choice(
         &r.auth,
         "auth",

@@ -151,4 +151,14 @@ impl Checker<'_> {
             );
         }
     }
+
+    /// A login name: no line breaks ([`Checker::no_line_breaks`]) and 1 to `max` bytes, `max` being what the
+    /// protocol's command line leaves for it.
+    pub(crate) fn user(&mut self, u: &Str, key: &str, max: usize) -> String {
+        self.no_line_breaks(u, key);
+        if u.get_ref().is_empty() || u.get_ref().len() > max {
+            self.err(u.span(), key, format!("must be 1 to {max} bytes long"));
+        }
+        u.get_ref().clone()
+    }
 }
