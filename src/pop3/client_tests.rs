@@ -166,7 +166,7 @@ struct RetrFails {
 }
 
 #[tokio::test]
-async fn p20_p21_retr_cut_stalled_or_oversize_ends_the_session() {
+async fn p07_p20_p21_retr_cut_stalled_or_oversize_ends_the_session() {
     let cases = vec![
         RetrFails {
             id: "p20_connection_closed_mid_retr_is_tempfail",
@@ -180,7 +180,7 @@ async fn p20_p21_retr_cut_stalled_or_oversize_ends_the_session() {
             want: want!(TempFail, Timeout { phase: "retr" }),
         },
         RetrFails {
-            id: "oversize_retr_is_an_error_not_a_truncation",
+            id: "p07_oversize_retr_is_an_error_not_a_truncation",
             after_retr: vec![S(b"+OK\r\n"), S(&[b'x'; 4096]), Step::Drain],
             want: want!(Protocol, TooLarge { limit: 1000, .. }),
         },
