@@ -15,6 +15,7 @@ pub mod bearer;
 pub mod imap;
 pub mod large;
 pub mod oauth;
+pub mod oauth_rig;
 pub mod pki;
 pub mod pop3;
 mod pop3_content;
