@@ -38,7 +38,8 @@
 //! - [`untrusted`]: server bytes made into text: the one escaping policy, secrets scrubbing, where lines end.
 //! - [`error`]: the exit classes and which failure maps to which (one table); [`secret`]: a value that never
 //!   prints; `process`: child processes in their own process group; [`failpoint`]: named crash points for the
-//!   kill -9 tests (debug builds only).
+//!   kill -9 tests (debug builds only); `bytes`: the vectorisable pair scan the byte codecs share (dot-unstuffing,
+//!   line-ending normalisation, dot-stuffing).
 //!
 //! The flow of a poll and the numbered invariants that comments cite ("invariant 1") are in `docs/design.md`.
 //!
@@ -48,6 +49,7 @@
 //! and the fsync) is detected and logged by the next run.
 #![forbid(unsafe_code)]
 
+pub(crate) mod bytes;
 pub mod check;
 pub mod cli;
 pub mod config;

@@ -1,5 +1,6 @@
 //! The scripted peer of the in-crate client tests (POP3 and SMTP): [`serve`] binds 127.0.0.1:0 and runs a script
-//! on the one connection it accepts; [`Peer`] reads the client's lines and asserts the exact bytes it sent.
+//! on the one connection it accepts; [`Peer`] reads the client's lines and asserts the exact bytes it sent; a
+//! [`Step`] list is such a script written as data, for case tables.
 
 use std::future::Future;
 use std::time::Duration;
@@ -82,6 +83,41 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Peer<S> {
             "unexpected bytes: {:?}",
             String::from_utf8_lossy(&self.buf)
         );
+    }
+}
+
+/// One step of a server script written as data (a row of a case table), named as in a trace transcript;
+/// [`Peer::play`] and [`Peer::run`] run a list of them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Step {
+    /// `S:` the server sends these bytes.
+    S(&'static [u8]),
+    /// `C:` assert the client's next command is exactly this line ([`Peer::expect`]).
+    C(&'static str),
+    /// Assert the client closes without sending anything else ([`Peer::eof`]).
+    Eof,
+    /// Read and ignore whatever the client sends until it closes (a TLS ClientHello, say), within [`WAIT`].
+    Drain,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Peer<S> {
+    /// The whole server side: run `script`, then close the connection.
+    pub(crate) async fn run(mut self, script: impl IntoIterator<Item = Step>) {
+        self.play(script).await;
+    }
+
+    /// Run `script` step by step.
+    pub(crate) async fn play(&mut self, script: impl IntoIterator<Item = Step>) {
+        for step in script {
+            match step {
+                Step::S(data) => self.send(data).await,
+                Step::C(line) => self.expect(line).await,
+                Step::Eof => self.eof().await,
+                Step::Drain => {
+                    let _ = tokio::time::timeout(WAIT, self.s.read_to_end(&mut Vec::new())).await;
+                }
+            }
+        }
     }
 }
 

@@ -7,25 +7,18 @@ mod support;
 
 use base64::Engine;
 use support::imap::{FakeImap, ImapBehavior};
-use support::oauth::{CLIENT_ID, DEVICE_CODE, FakeAuthServer, USER_CODE, assert_no_token, now};
-use support::run::{Output, TestConfig, toml_str, write_private};
-use support::world::*;
+use support::oauth::{CLIENT_ID, DEVICE_CODE, USER_CODE, assert_no_token, now};
+use support::oauth_rig::OAuthRig as Rig;
+use support::run::{TestConfig, toml_str, write_private};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 /// The IMAP login, unlike the POP3 one (`alice`): another provider.
 const IMAP_USER: &str = "alice@gmail.test";
 
-struct Rig {
-    world: World,
-    auth: FakeAuthServer,
-}
-
 impl Rig {
-    /// Two messages on the POP3 server (password login) and the fake authorization server.
+    /// The rig of this file: the IMAP login keeps its tokens in `isp.imap-oauth2`.
     fn new() -> Rig {
-        let world = World::tls(msgs(2));
-        let auth = FakeAuthServer::start(world.pki.default_server_config());
-        Rig { world, auth }
+        Rig::start("isp.imap-oauth2")
     }
 
     /// An implicit-TLS IMAP fake with `caps` that accepts `token` for [`IMAP_USER`].
@@ -49,45 +42,13 @@ impl Rig {
             .config(self.world.account().extra("delivery", "\"imap\""));
         let mut text = std::fs::read_to_string(&cfg.path).unwrap();
         text.push_str(&format!(
-            "\n[account.imap]\nhost = \"127.0.0.1\"\nport = {}\nca_file = {}\nuser = \"{IMAP_USER}\"\nauth = \"{mech}\"\n\
-             [account.imap.oauth2]\nauthorization_url = \"{}\"\ntoken_url = \"{}\"\nscopes = [\"mail\", \"offline_access\"]\n\
-             client_id = \"{CLIENT_ID}\"\n",
+            "\n[account.imap]\nhost = \"127.0.0.1\"\nport = {}\nca_file = {}\nuser = \"{IMAP_USER}\"\nauth = \"{mech}\"\n",
             imap.port(),
-            toml_str(self.world.pki.ca_path.to_str().unwrap()),
-            self.auth.url("authorize"),
-            self.auth.url("token"),
+            toml_str(&self.ca()),
         ));
-        if device {
-            text.push_str(&format!(
-                "device_authorization_url = \"{}\"\n",
-                self.auth.url("device")
-            ));
-        }
+        text.push_str(&self.oauth2_table("account.imap.oauth2", device));
         write_private(&cfg.path, text.as_bytes());
         cfg
-    }
-
-    fn run(&self, cfg: &TestConfig, args: &[&str]) -> Output {
-        let ca = self.world.pki.ca_path.display().to_string();
-        let out = support::run::run_popfetch_env(&cfg.path, args, &[("SSL_CERT_FILE", &ca)]);
-        assert!(!out.timed_out, "{}", out.all());
-        out
-    }
-
-    fn token_file(&self) -> std::path::PathBuf {
-        self.world.state.path().join("isp.imap-oauth2")
-    }
-
-    /// Store tokens as `popfetch auth isp --imap` would, the access token expiring at `expires_at`.
-    fn seed(&self, expires_at: u64) -> (String, String) {
-        let (access, refresh, json) = self.auth.seed_json(expires_at);
-        std::fs::create_dir_all(self.world.state.path()).unwrap();
-        write_private(&self.token_file(), json.as_bytes());
-        (access, refresh)
-    }
-
-    fn stored(&self) -> serde_json::Value {
-        support::oauth::stored(&self.token_file())
     }
 }
 

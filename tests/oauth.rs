@@ -9,22 +9,16 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use support::oauth::{CLIENT_ID, DEVICE_CODE, FakeAuthServer, USER_CODE, assert_no_token, now};
-use support::run::{Output, TestConfig, write_private};
-use support::world::{World, msgs};
+use support::oauth_rig::OAuthRig as Rig;
+use support::run::{TestConfig, write_private};
 use support::{ConfigBuilder, find};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
-struct Rig {
-    world: World,
-    auth: FakeAuthServer,
-}
-
 impl Rig {
+    /// The rig of this file: the POP3 login keeps its tokens in `isp.oauth2`.
     fn new() -> Rig {
-        let world = World::tls(msgs(2));
-        let auth = FakeAuthServer::start(world.pki.default_server_config());
-        Rig { world, auth }
+        Rig::start("isp.oauth2")
     }
 
     /// The config: account `isp` with `auth = MECH` and a custom `[account.oauth2]` naming the fake's endpoints
@@ -39,51 +33,11 @@ impl Rig {
         let mut text = ConfigBuilder::new(self.world.smtp.port(), self.world.state.path())
             .account(acct)
             .render();
-        text.push_str(&format!(
-            "\n[account.oauth2]\nauthorization_url = \"{}\"\ntoken_url = \"{}\"\nscopes = [\"mail\", \"offline_access\"]\nclient_id = \"{CLIENT_ID}\"\n",
-            self.auth.url("authorize"),
-            self.auth.url("token"),
-        ));
-        if device {
-            text.push_str(&format!(
-                "device_authorization_url = \"{}\"\n",
-                self.auth.url("device")
-            ));
-        }
+        text.push('\n');
+        text.push_str(&self.oauth2_table("account.oauth2", device));
         let dir = tempfile::tempdir().unwrap();
         let path = write_private(&dir.path().join("config.toml"), text.as_bytes());
         TestConfig { path, dir }
-    }
-
-    fn env(&self) -> Vec<(&'static str, String)> {
-        vec![(
-            "SSL_CERT_FILE",
-            self.world.pki.ca_path.display().to_string(),
-        )]
-    }
-
-    fn run(&self, cfg: &TestConfig, args: &[&str]) -> Output {
-        let env = self.env();
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let out = support::run::run_popfetch_env(&cfg.path, args, &env);
-        assert!(!out.timed_out, "{}", out.all());
-        out
-    }
-
-    fn token_file(&self) -> std::path::PathBuf {
-        self.world.state.path().join("isp.oauth2")
-    }
-
-    /// Store tokens as `popfetch auth` would (the access token expiring at `expires_at`).
-    fn seed(&self, expires_at: u64) -> (String, String) {
-        let (access, refresh, json) = self.auth.seed_json(expires_at);
-        std::fs::create_dir_all(self.world.state.path()).unwrap();
-        write_private(&self.token_file(), json.as_bytes());
-        (access, refresh)
-    }
-
-    fn stored(&self) -> serde_json::Value {
-        support::oauth::stored(&self.token_file())
     }
 
     /// The POP3 fake accepts `token` from now on.
@@ -423,7 +377,7 @@ fn https_proxy_carries_the_token_request_and_no_proxy_bypasses_it() {
     let cfg = rig.config("xoauth2", false, 10);
     let (proxy_port, seen) = connect_proxy();
     let proxy = format!("http://127.0.0.1:{proxy_port}");
-    let ca = rig.world.pki.ca_path.display().to_string();
+    let ca = rig.ca();
     let token_host = rig
         .auth
         .url("")
@@ -463,7 +417,7 @@ fn d07_daemon_stops_an_account_whose_grant_was_revoked_and_says_so_once() {
     let cfg = rig.config("xoauth2", false, 10);
     let (_, refresh) = rig.seed(0);
     rig.auth.revoke_all();
-    let ca = rig.world.pki.ca_path.display().to_string();
+    let ca = rig.ca();
     let d = support::run::spawn_popfetch(&cfg.path, &["daemon"], &[("SSL_CERT_FILE", &ca)]);
     let refreshes = |n: usize| {
         support::wait_until(Duration::from_secs(20), || {
@@ -505,10 +459,7 @@ fn an_untrusted_token_endpoint_certificate_is_refused_with_77() {
     // The authorization server presents a certificate from another CA than the one popfetch trusts.
     let other = support::TestPki::new();
     let auth = FakeAuthServer::start(other.default_server_config());
-    let rig2 = Rig {
-        world: rig.world,
-        auth,
-    };
+    let rig2 = Rig { auth, ..rig };
     let cfg = rig2.config("xoauth2", false, 10);
     let (_, refresh) = rig2.seed(0);
     let out = rig2.run(&cfg, &["run"]);

@@ -5,7 +5,7 @@
 //! `smtp::data_wire` (or the streaming `smtp::DotStuffer`, fed in fuzzer-chosen chunks) dot-stuffs it and
 //! frames its end; both are checked against an independent line-based RFC 5321 §4.5.2 model.
 //!
-//! Checked: the normaliser matches a byte-by-byte model, leaves only CRLF line ends, is idempotent and counts what
+//! Checked: the normaliser matches a byte-by-byte model (and so does the streaming one, fed in chunks), leaves only CRLF line ends, is idempotent and counts what
 //! it changed; on the wire there is no bare CR or LF and exactly one `CRLF . CRLF` (the terminator, at the very
 //! end), and a lenient receiver that also ends lines at a bare CR or LF finds no other end-of-data either; a strict
 //! receiver's unstuffing gives back the message (plus a final CRLF when it had none): unstuff(stuff(x)) = x.
@@ -41,6 +41,16 @@ fuzz_target!(init: popfetch_fuzz::self_check(), |raw: &[u8]| {
         matches!(normalized, std::borrow::Cow::Borrowed(_)),
         bare_lf + bare_cr == 0
     );
+    // The streaming normaliser (a large message's body), fed in chunks cut where the content says.
+    let step = usize::from(raw.last().copied().unwrap_or(1)).max(1);
+    let mut n = headers::stream::BodyNormalizer::default();
+    let mut streamed = Vec::new();
+    for chunk in raw.chunks(step) {
+        n.push(chunk, &mut streamed);
+    }
+    n.finish(&mut streamed);
+    assert_eq!(streamed, *normalized, "chunked normaliser differs");
+    assert_eq!((n.bare_lf, n.bare_cr), (bare_lf, bare_cr));
     let (twice, lf, cr) = normalize_line_endings(&normalized);
     assert_eq!((&*twice, lf, cr), (&*normalized, 0, 0), "not idempotent");
 

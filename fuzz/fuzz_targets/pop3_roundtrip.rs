@@ -41,15 +41,21 @@ fuzz_target!(init: popfetch_fuzz::self_check(), |data: &[u8]| {
             Err(CodecError::TooLarge { limit: small })
         );
     }
-    // Streaming, in fixed-size chunks, with the wire cut short before the terminator's last byte first.
+    // Streaming into the caller's buffer (as the client streams a RETR), in fixed-size chunks, with the wire cut
+    // short before the terminator's last byte first.
     let mut d = BodyDecoder::new(max, lf_lines);
+    let mut body = Vec::new();
     for piece in stuffed[..stuffed.len() - 1].chunks(chunk) {
         assert_eq!(
-            d.feed(piece),
+            d.feed_into(piece, &mut body),
             Ok((piece.len(), false)),
             "done before the terminator"
         );
     }
-    assert_eq!(d.feed(&wire[stuffed.len() - 1..]), Ok((1, true)));
-    assert_eq!(d.into_body(), want);
+    assert_eq!(
+        d.feed_into(&wire[stuffed.len() - 1..], &mut body),
+        Ok((1, true))
+    );
+    assert_eq!(body, want);
+    assert_eq!(d.len(), want.len());
 });

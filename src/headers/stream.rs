@@ -37,13 +37,30 @@ pub struct BodyNormalizer {
 }
 
 impl BodyNormalizer {
-    /// Append `chunk`, normalised, to `out`.
+    /// Append `chunk`, normalised, to `out`. Runs of plain CRLF lines are copied in one piece (`crate::bytes`: the
+    /// per-line loop this replaced was a sixth of popfetch's CPU on large messages); only a bare CR or LF, and the
+    /// CRs of a run, are handled byte by byte.
     pub fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
         out.reserve(chunk.len() + 8);
         let mut rest = chunk;
         while let Some(&first) = rest.first() {
+            if self.crs == 0 && first != b'\n' {
+                // Up to the first CR without its LF or LF without its CR. A CR that ends `rest` waits for the
+                // next chunk; a LF whose CR is in the run is copied with it.
+                let run = match crate::bytes::find_pair(rest, |x, y| (x == b'\r') != (y == b'\n')) {
+                    Some(i) => i + usize::from(rest[i] != b'\r'),
+                    None => rest.len() - usize::from(rest.ends_with(b"\r")),
+                };
+                out.extend_from_slice(&rest[..run]);
+                rest = &rest[run..];
+                let Some(&b) = rest.first() else { break };
+                if b != b'\r' && b != b'\n' {
+                    continue;
+                }
+            }
+            let b = rest[0];
             if self.crs > 0 {
-                match first {
+                match b {
                     b'\r' => self.crs += 1,
                     b'\n' => {
                         out.extend_from_slice(b"\r\n");
@@ -57,25 +74,15 @@ impl BodyNormalizer {
                         continue;
                     }
                 }
-                rest = &rest[1..];
-                continue;
+            } else if b == b'\n' {
+                out.extend_from_slice(b"\r\n");
+                self.bare_lf += 1;
+            } else if b == b'\r' {
+                self.crs = 1;
+            } else {
+                out.push(b);
             }
-            match rest.iter().position(|&b| b == b'\r' || b == b'\n') {
-                None => {
-                    out.extend_from_slice(rest);
-                    rest = &[];
-                }
-                Some(i) => {
-                    out.extend_from_slice(&rest[..i]);
-                    if rest[i] == b'\n' {
-                        out.extend_from_slice(b"\r\n");
-                        self.bare_lf += 1;
-                    } else {
-                        self.crs = 1;
-                    }
-                    rest = &rest[i + 1..];
-                }
-            }
+            rest = &rest[1..];
         }
     }
 
@@ -95,7 +102,10 @@ impl BodyNormalizer {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+    use crate::bytes::arb;
     use crate::config::DropDeliveredTo;
     use crate::headers::{Rules, apply, normalize_line_endings};
 
@@ -135,6 +145,26 @@ mod tests {
                     case.escape_ascii().to_string()
                 );
             }
+        }
+    }
+
+    proptest! {
+        /// Long runs of lines (copied whole) with bare CRs and LFs among them, cut anywhere: still exactly what the
+        /// whole-message normaliser gives, with the same counts.
+        #[test]
+        fn h_stream_normaliser_copies_runs_exactly(
+            msg in arb::mail(),
+            cuts in proptest::collection::vec(any::<usize>(), 0..6),
+        ) {
+            let (want, lf, cr) = normalize_line_endings(&msg);
+            let mut n = BodyNormalizer::default();
+            let mut out = Vec::new();
+            for piece in arb::pieces(&msg, &cuts) {
+                n.push(piece, &mut out);
+            }
+            n.finish(&mut out);
+            prop_assert_eq!(&out[..], &want[..]);
+            prop_assert_eq!((n.bare_lf, n.bare_cr), (lf, cr));
         }
     }
 

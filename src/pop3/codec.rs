@@ -229,8 +229,8 @@ enum BodyState {
 pub struct BodyDecoder {
     state: BodyState,
     out: Vec<u8>,
-    /// Bytes already handed out by [`BodyDecoder::take_into`] (streaming), counted against `max`.
-    taken: u64,
+    /// Bytes decoded, including those [`BodyDecoder::feed_into`] handed out (streaming); counted against `max`.
+    decoded: u64,
     max: u64,
     lf_lines: bool,
 }
@@ -242,63 +242,100 @@ impl BodyDecoder {
         BodyDecoder {
             state: BodyState::LineStart,
             out: Vec::new(),
-            taken: 0,
+            decoded: 0,
             max,
             lf_lines,
         }
     }
 
-    /// Decode bytes from the front of `buf`. Returns how many were consumed (all of them unless the terminator
-    /// was found) and whether the body is complete.
+    /// Decode bytes from the front of `buf` into the decoder's body. Returns how many were consumed (all of them
+    /// unless the terminator was found) and whether the body is complete.
     ///
     /// # Errors
     /// [`CodecError::TooLarge`].
     pub fn feed(&mut self, buf: &[u8]) -> Result<(usize, bool), CodecError> {
+        let mut out = std::mem::take(&mut self.out);
+        let r = self.feed_into(buf, &mut out);
+        self.out = out;
+        r
+    }
+
+    /// As [`BodyDecoder::feed`], but append the decoded bytes to `dst` (streaming: the decoder holds only its state,
+    /// and the bytes are copied once).
+    ///
+    /// # Errors
+    /// [`CodecError::TooLarge`].
+    pub fn feed_into(
+        &mut self,
+        buf: &[u8],
+        dst: &mut Vec<u8>,
+    ) -> Result<(usize, bool), CodecError> {
+        let before = dst.len();
         let mut i = 0;
         while i < buf.len() && self.state != BodyState::Done {
-            if self.state == BodyState::Mid {
-                // Fast path: copy up to the next CR or LF in one go.
-                let run = buf[i..]
-                    .iter()
-                    .position(|&b| b == b'\r' || b == b'\n')
-                    .unwrap_or(buf.len() - i);
-                self.out.extend_from_slice(&buf[i..i + run]);
+            let stuffed = matches!(self.state, BodyState::LineStart) && buf[i] == b'.';
+            if matches!(
+                self.state,
+                BodyState::LineStart | BodyState::Mid | BodyState::MidCr
+            ) && !stuffed
+            {
+                // Only a `.` right after a LF can start a line (RFC 1939 §3): the content up to the next LF `.` is
+                // copied in one piece (`crate::bytes`), and the state follows from its last bytes.
+                let rest = &buf[i..];
+                let run = crate::bytes::find_pair(rest, |x, y| (x == b'\n') & (y == b'.'))
+                    .map_or(rest.len(), |k| k + 1);
+                dst.extend_from_slice(&rest[..run]);
+                self.state = self.after_run(&rest[..run]);
                 i += run;
-                if i == buf.len() {
-                    break;
-                }
+                continue;
             }
             let b = buf[i];
             i += 1;
-            self.step(b);
+            self.step(b, dst);
         }
-        if self.taken + self.out.len() as u64 > self.max {
+        self.decoded += (dst.len() - before) as u64;
+        if self.decoded > self.max {
             return Err(CodecError::TooLarge { limit: self.max });
         }
         Ok((i, self.state == BodyState::Done))
     }
 
-    fn step(&mut self, b: u8) {
+    /// The state after the content bytes `run` (not empty), from one of the in-line states: what [`Self::step`]
+    /// would have reached byte by byte. In CRLF mode only a LF after a CR starts a line.
+    fn after_run(&self, run: &[u8]) -> BodyState {
+        let cr_before = |at: usize| match at.checked_sub(1) {
+            Some(j) => run[j] == b'\r',
+            None => self.state == BodyState::MidCr,
+        };
+        match run.last() {
+            Some(b'\r') => BodyState::MidCr,
+            Some(b'\n') if self.lf_lines || cr_before(run.len() - 1) => BodyState::LineStart,
+            Some(_) => BodyState::Mid,
+            None => self.state,
+        }
+    }
+
+    fn step(&mut self, b: u8, out: &mut Vec<u8>) {
         self.state = match self.state {
             BodyState::LineStart if b == b'.' => BodyState::Dot,
-            BodyState::LineStart | BodyState::Mid => self.content(b),
+            BodyState::LineStart | BodyState::Mid => self.content(b, out),
             BodyState::Dot if b == b'\r' => BodyState::DotCr,
             BodyState::Dot if b == b'\n' && self.lf_lines => BodyState::Done,
-            BodyState::Dot => self.content(b),
+            BodyState::Dot => self.content(b, out),
             BodyState::DotCr if b == b'\n' => BodyState::Done,
             BodyState::DotCr => {
                 // `.` CR X: the dot was stuffing; the CR is content.
-                self.out.push(b'\r');
-                self.after_cr(b)
+                out.push(b'\r');
+                self.after_cr(b, out)
             }
-            BodyState::MidCr => self.after_cr(b),
+            BodyState::MidCr => self.after_cr(b, out),
             BodyState::Done => BodyState::Done,
         }
     }
 
     /// Emit a content byte that does not follow a CR.
-    fn content(&mut self, b: u8) -> BodyState {
-        self.out.push(b);
+    fn content(&self, b: u8, out: &mut Vec<u8>) -> BodyState {
+        out.push(b);
         match b {
             b'\r' => BodyState::MidCr,
             b'\n' if self.lf_lines => BodyState::LineStart,
@@ -307,8 +344,8 @@ impl BodyDecoder {
     }
 
     /// Emit a content byte that follows a CR.
-    fn after_cr(&mut self, b: u8) -> BodyState {
-        self.out.push(b);
+    fn after_cr(&self, b: u8, out: &mut Vec<u8>) -> BodyState {
+        out.push(b);
         match b {
             b'\n' => BodyState::LineStart,
             b'\r' => BodyState::MidCr,
@@ -316,20 +353,14 @@ impl BodyDecoder {
         }
     }
 
-    /// Bytes decoded so far, including those already taken.
+    /// Bytes decoded so far, including those handed out.
     pub fn len(&self) -> usize {
-        self.taken as usize + self.out.len()
+        self.decoded as usize
     }
 
     /// True when nothing has been decoded yet.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    /// Move the bytes decoded so far to the end of `dst` (streaming: the decoder then holds only its state).
-    pub fn take_into(&mut self, dst: &mut Vec<u8>) {
-        self.taken += self.out.len() as u64;
-        dst.append(&mut self.out);
     }
 
     /// The decoded body. Call after [`BodyDecoder::feed`] reported completion.
@@ -560,3 +591,7 @@ pub fn apop_timestamp(greeting_text: &[u8]) -> Option<String> {
 #[cfg(test)]
 #[path = "codec_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "codec_run_tests.rs"]
+mod run_tests;

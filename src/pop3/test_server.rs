@@ -1,20 +1,22 @@
-//! The scripted server used by the client tests: binds 127.0.0.1:0, serves one connection, and asserts the exact
-//! bytes the client sent, and the test PKI wrapped for these tests.
+//! The scaffold of the client tests: [`session`] and [`refusal`] run a scripted server (`crate::test_peer`) on
+//! 127.0.0.1:0 that asserts the exact bytes the client sent, against a client dialing it as a [`Dial`] says;
+//! [`check_refused`] drives case tables; and the test PKI wrapped for these tests.
 
 use std::future::Future;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::task::JoinHandle;
+use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-use super::{Client, Options, Reply, Security};
+use super::{Client, Options, Pop3Error, Reply, Security};
 use crate::config::AuthMethod;
+use crate::error::ExitClass;
 use crate::secret::Secret;
 use crate::test_pki::{Leaf, TestPki, Validity};
 use crate::tls::{TlsSettings, connector};
 
-pub(super) use crate::test_peer::{Peer, WAIT, serve};
+pub(super) use crate::test_peer::{Peer, Step, WAIT, serve};
 
 /// The POP3 opening every script starts with.
 pub(super) trait Hello {
@@ -66,64 +68,204 @@ pub(super) fn opts() -> Options {
     }
 }
 
-/// The error of a session the server must refuse (or that must refuse the server) before it is established.
-pub(super) async fn refused(port: u16, security: Security) -> super::Pop3Error {
-    let conn = pki(&["127.0.0.1"]).connector();
-    match Client::connect("127.0.0.1", port, security, &conn, opts()).await {
-        Ok(_) => panic!("the session was established"),
-        Err(e) => e,
+/// How the client under test dials the scripted server: the security, the TLS connector, the options, and the
+/// case id that failures name.
+pub(super) struct Dial {
+    security: Security,
+    conn: TlsConnector,
+    opts: Options,
+    case: &'static str,
+}
+
+impl Dial {
+    /// `security` with a connector trusting a fresh test CA (never used on plain TCP) and [`opts`].
+    pub(super) fn new(security: Security) -> Dial {
+        Dial::via(security, pki(&["127.0.0.1"]).connector())
+    }
+
+    /// Plain TCP.
+    pub(super) fn plain() -> Dial {
+        Dial::new(Security::None)
+    }
+
+    /// `security` with this connector (one trusting a given CA, or a pin).
+    pub(super) fn via(security: Security, conn: TlsConnector) -> Dial {
+        Dial {
+            security,
+            conn,
+            opts: opts(),
+            case: "session",
+        }
+    }
+
+    /// Change the options.
+    pub(super) fn with(mut self, change: impl FnOnce(&mut Options)) -> Dial {
+        change(&mut self.opts);
+        self
+    }
+
+    /// Name the case (of a table) in failures.
+    pub(super) fn case(mut self, id: &'static str) -> Dial {
+        self.case = id;
+        self
     }
 }
 
-/// A plain-TCP session for tests that don't use TLS (the connector is never used).
-pub(super) async fn plain(port: u16) -> Client {
-    let conn = pki(&["127.0.0.1"]).connector();
-    Client::connect("127.0.0.1", port, Security::None, &conn, opts())
-        .await
-        .expect("connect")
-}
-
-pub(super) fn pw(s: &str) -> Secret {
-    Secret::new(s)
-}
-
-/// Run a test body with an overall wall-clock bound.
-pub(super) async fn bounded<F: Future<Output = ()>>(f: F) {
-    tokio::time::timeout(Duration::from_secs(30), f)
-        .await
-        .expect("test hung");
-}
-
-/// An implicit-TLS server that greets and answers CAPA.
-pub(super) async fn tls_server(
-    acceptor: TlsAcceptor,
-    expect_handshake: bool,
-) -> (u16, JoinHandle<()>) {
-    serve(move |s| async move {
-        match tokio::time::timeout(WAIT, acceptor.accept(s))
-            .await
-            .unwrap()
-        {
-            Ok(tls) => {
-                assert!(expect_handshake, "handshake should have failed");
-                let mut p = Peer::new(tls);
-                p.hello("+OK ready", "USER\r\n").await;
-                p.expect("QUIT").await;
-                p.send(b"+OK\r\n").await;
-            }
-            Err(_) => assert!(!expect_handshake, "handshake should have worked"),
+/// The one scaffold of the client tests: a server on 127.0.0.1 runs `script` on the connection it accepts, the
+/// client dials it as `dial` says, and `exchange` gets the result of `Client::connect`. The server task is awaited
+/// last (the client dropped first), so its assertions on the exact bytes the client sent fail the test; the whole
+/// is bounded in time.
+pub(super) async fn scripted<F, Fut, T>(
+    script: F,
+    dial: Dial,
+    exchange: impl AsyncFnOnce(Result<Client, Pop3Error>) -> T,
+) -> T
+where
+    F: FnOnce(Peer<TcpStream>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let case = dial.case;
+    let run = async {
+        let (port, server) = serve(move |s| script(Peer::new(s))).await;
+        let connected =
+            Client::connect("127.0.0.1", port, dial.security, &dial.conn, dial.opts).await;
+        let out = exchange(connected).await;
+        if let Err(e) = server.await {
+            panic!("{case}: the server script failed: {e}");
         }
+        out
+    };
+    tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .unwrap_or_else(|_| panic!("{case}: test hung"))
+}
+
+/// [`scripted`] for a session that must be established: `exchange` gets the client.
+pub(super) async fn session<F, Fut, T>(
+    script: F,
+    dial: Dial,
+    exchange: impl AsyncFnOnce(Client) -> T,
+) -> T
+where
+    F: FnOnce(Peer<TcpStream>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let case = dial.case;
+    scripted(script, dial, async |c: Result<Client, Pop3Error>| {
+        let c = c.unwrap_or_else(|e| panic!("{case}: connect: {e:?}"));
+        exchange(c).await
     })
     .await
 }
 
-/// A logged-in plain session's server side: greeting, CAPA with `caps`, USER/PASS.
-pub(super) async fn logged_in<S: AsyncRead + AsyncWrite + Unpin>(p: &mut Peer<S>, caps: &str) {
-    p.hello("+OK ready", caps).await;
-    p.expect("USER u").await;
-    p.send(b"+OK\r\n").await;
-    p.expect("PASS p").await;
-    p.send(b"+OK\r\n").await;
+/// [`session`] with the server's script as data.
+pub(super) async fn play<T>(
+    script: Vec<Step>,
+    dial: Dial,
+    exchange: impl AsyncFnOnce(Client) -> T,
+) -> T {
+    session(move |p| p.run(script), dial, exchange).await
+}
+
+/// [`scripted`] for a session that must be refused (or must refuse the server) before it is established: the
+/// error of `Client::connect`.
+pub(super) async fn refusal<F, Fut>(script: F, dial: Dial) -> Pop3Error
+where
+    F: FnOnce(Peer<TcpStream>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let case = dial.case;
+    scripted(script, dial, async |c: Result<Client, Pop3Error>| match c {
+        Ok(_) => panic!("{case}: the session was established"),
+        Err(e) => e,
+    })
+    .await
+}
+
+/// The error a case of a table expects: its variant (a `matches!`) and its exit class.
+pub(super) struct Want {
+    pub(super) is: fn(&Pop3Error) -> bool,
+    pub(super) class: ExitClass,
+}
+
+impl Want {
+    /// Assert `e` is what case `id` wants.
+    pub(super) fn check(&self, id: &str, e: &Pop3Error) {
+        assert!((self.is)(e), "{id}: {e:?}");
+        assert_eq!(e.class(), self.class, "{id}: {e:?}");
+    }
+}
+
+/// A [`Want`]: `want!(Class, Variant..)` is an error of class `ExitClass::Class` matching `Pop3Error::Variant..`.
+macro_rules! want {
+    ($class:ident, $($variant:tt)+) => {
+        Want {
+            is: |e| matches!(e, Pop3Error::$($variant)+),
+            class: ExitClass::$class,
+        }
+    };
+}
+pub(super) use want;
+
+/// A session refused before it is established: the server's script, the client's security, the error.
+pub(super) struct Refused {
+    pub(super) id: &'static str,
+    pub(super) security: Security,
+    pub(super) script: Vec<Step>,
+    pub(super) want: Want,
+}
+
+/// The script steps of a `greeting`, of `capa` (the reply to CAPA), then of `then` (all bytes as sent).
+pub(super) fn greet(greeting: &'static [u8], capa: &'static [u8], then: &[Step]) -> Vec<Step> {
+    [&[Step::S(greeting), Step::C("CAPA"), Step::S(capa)], then].concat()
+}
+
+/// The driver of a table of [`Refused`] cases; a failure names the case.
+pub(super) async fn check_refused(cases: Vec<Refused>) {
+    for case in cases {
+        let e = refusal(
+            move |p| p.run(case.script),
+            Dial::new(case.security).case(case.id),
+        )
+        .await;
+        case.want.check(case.id, &e);
+        // Server text is shown escaped: no terminal control sequence reaches the user.
+        assert!(!e.to_string().contains('\x1b'), "{}: {e}", case.id);
+    }
+}
+
+/// The server side of an implicit-TLS session: the handshake (which must work or fail as `expect_handshake`
+/// says), then a greeting, CAPA and QUIT.
+pub(super) async fn tls_hello(acceptor: TlsAcceptor, expect_handshake: bool, p: Peer<TcpStream>) {
+    match tokio::time::timeout(WAIT, acceptor.accept(p.s))
+        .await
+        .unwrap()
+    {
+        Ok(tls) => {
+            assert!(expect_handshake, "handshake should have failed");
+            let mut p = Peer::new(tls);
+            p.hello("+OK ready", "USER\r\n").await;
+            p.expect("QUIT").await;
+            p.send(b"+OK\r\n").await;
+        }
+        Err(_) => assert!(!expect_handshake, "handshake should have worked"),
+    }
+}
+
+/// The script steps of a plain session's login (greeting, CAPA answered with `capa`, `USER u`, `PASS p`), then
+/// of `then`.
+pub(super) fn logged_in(capa: &'static [u8], then: &[Step]) -> Vec<Step> {
+    let login = [
+        Step::C("USER u"),
+        Step::S(b"+OK\r\n"),
+        Step::C("PASS p"),
+        Step::S(b"+OK\r\n"),
+    ];
+    greet(b"+OK ready\r\n", capa, &[&login, then].concat())
+}
+
+pub(super) fn pw(s: &str) -> Secret {
+    Secret::new(s)
 }
 
 pub(super) async fn login(c: &mut Client) {

@@ -254,11 +254,10 @@ impl Client {
                 });
             };
             let deadline = *deadline;
-            let (used, done) = body.feed(unread).map_err(|source| match source {
+            let (used, done) = body.feed_into(unread, out).map_err(|source| match source {
                 CodecError::TooLarge { limit } => Pop3Error::TooLarge { phase, limit },
                 source => Pop3Error::Codec { phase, source },
             })?;
-            body.take_into(out);
             self.consume(used);
             if done {
                 self.inflight = None;

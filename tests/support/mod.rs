@@ -16,6 +16,7 @@ pub mod crash;
 pub mod imap;
 pub mod large;
 pub mod oauth;
+pub mod oauth_rig;
 pub mod pki;
 pub mod pop3;
 mod pop3_content;
