@@ -24,6 +24,7 @@
 # What each tool delivers to (all tools fetch over POP3S, implicit TLS, certificate checked against the run's CA,
 # delete after delivery):
 #   popfetch      SMTP to the private Postfix (one connection, local(8) -> Maildir)
+#   popfetch-n    the same with `[smtp] smtp_connections = SMTP_N` (transactions side by side)
 #   fetchmail     SMTP to the same Postfix (--smtphost 127.0.0.1/PORT, smtpname joe@example.test)
 #   mpop-maildir  mpop's built-in `delivery maildir` into a private Maildir (no MTA at all)
 #   mpop-sendmail `delivery mda` = Postfix's sendmail(1) with the private config, one process per message
@@ -38,9 +39,9 @@ set -euo pipefail
 ITER=${ITER:-3}
 ITER_C=${ITER_C:-10} # the empty-mailbox runs take milliseconds: more of them
 SCENARIOS=${SCENARIOS:-"a b d c"}
-TOOLS=${TOOLS:-"popfetch fetchmail mpop-maildir mpop-sendmail smtp-source-1 smtp-source-n pop3-floor"}
+TOOLS=${TOOLS:-"popfetch popfetch-n fetchmail mpop-maildir mpop-sendmail smtp-source-1 smtp-source-n pop3-floor"}
 TOOLS_E=${TOOLS_E:-"popfetch"} # scenario e (500 MiB): fetchmail/mpop would take minutes and prove nothing new
-SMTP_N=${SMTP_N:-2}             # parallel SMTP sessions of smtp-source-n
+SMTP_N=${SMTP_N:-2}             # parallel SMTP sessions of smtp-source-n and popfetch-n
 [ "${BIG:-0}" = 0 ] || SCENARIOS="$SCENARIOS e"
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -166,6 +167,8 @@ target = "$TARGET"
 keep = false
 max_message_size = 1073741824
 EOF
+# popfetch-n: the same with SMTP_N connections (the same state dir: the tools run in turn, never at once).
+sed "s/^helo_name = .*/&\nsmtp_connections = $SMTP_N/" "$CFG/popfetch.toml" >"$CFG/popfetch-n.toml"
 
 # fetchmail: POP3 over implicit TLS checked against the CA, UIDL, delete after delivery, SMTP to the private
 # Postfix with the full target address as RCPT TO. batchlimit 0 (default) = one SMTP connection per poll.
@@ -204,6 +207,7 @@ chmod 600 "$CFG"/mpoprc-*
 tool_cmd() { # $1 = tool, $2 = count, $3 = size; sets CMD to the command line that is timed (run directly, no wrapper shell)
     case "$1" in
     popfetch) CMD=("$POPFETCH" -q -c "$CFG/popfetch.toml" run) ;;
+    popfetch-n) CMD=("$POPFETCH" -q -c "$CFG/popfetch-n.toml" run) ;;
     fetchmail) CMD=(env "FETCHMAILHOME=$CFG/fetchmail-home" fetchmail -s -f "$CFG/fetchmailrc"
         -i "$CFG/fetchmail-home/ids" --nodetach) ;;
     mpop-maildir) CMD=(mpop -q -C "$CFG/mpoprc-maildir" bench) ;;
@@ -348,17 +352,17 @@ for sc in dict.fromkeys(s for s, _ in order):
     have = lambda t: (sc, t) in rows
     pairs = []
     if sc == "a":
-        pairs = [("popfetch", "smtp-source-1", "1.1x"), ("popfetch", "smtp-source-n", "1.1x")]
+        pairs = [("popfetch", "smtp-source-1", "1.1x"), ("popfetch-n", "smtp-source-n", "1.1x")]
     else:
         # Like for like with popfetch's one SMTP connection: smtp-source -s 1 (for one message -s N is the same).
         floors = [t for t in ("smtp-source-1", "pop3-floor") if have(t)]
         if floors:
             top = max(floors, key=lambda t: med((sc, t), 0))
-            pairs = [("popfetch", top, "1.2x")]
+            pairs = [("popfetch", top, "1.2x"), ("popfetch-n", top, "1.2x")]
     for tool, floor, target in pairs:
         if not (have(tool) and have(floor)):
             continue
         fe, fd = med((sc, floor), 0), med((sc, floor), 1)
-        print(f"| {names[sc]} | {tool} | {floor.replace('-n', '-' + n)} | {fe:.3f} | {med((sc, tool), 0) / fe:.2f} | "
+        print(f"| {names[sc]} | {tool.replace('-n', '-' + n)} | {floor.replace('-n', '-' + n)} | {fe:.3f} | {med((sc, tool), 0) / fe:.2f} | "
               f"{med((sc, tool), 1) / fd:.2f} | ≤ {target} |")
 EOF
