@@ -71,6 +71,9 @@ pub struct SmtpConfig {
     pub helo_name: String,
     /// `batch_limit`: messages per SMTP connection before popfetch QUITs and opens a new one.
     pub batch_limit: BatchLimit,
+    /// `smtp_connections`: how many transactions one account's poll may have in flight at once, each on its own
+    /// connection to the MTA or LMTP server (issue 11 point 3). Default 1.
+    pub connections: usize,
 }
 
 /// At most this many messages per connection to a destination, then QUIT and a new connection (fetchmail's

@@ -22,6 +22,7 @@ pub(crate) const KNOWN_KEYS: &[&str] = &[
     "smtp.port",
     "smtp.helo_name",
     "smtp.batch_limit",
+    "smtp.smtp_connections",
     "account.name",
     "account.host",
     "account.port",
@@ -116,6 +117,7 @@ pub(crate) struct RawSmtp {
     pub port: Option<Spanned<i64>>,
     pub helo_name: Option<Str>,
     pub batch_limit: Option<Spanned<i64>>,
+    pub smtp_connections: Option<Spanned<i64>>,
 }
 
 /// One `[[account]]`. Integers are `i64` so that a negative value is a validation problem with a useful message.

@@ -102,6 +102,7 @@ fn minimal_config_gets_every_default() {
     assert!(a.received);
     assert_eq!(a.max_message_size, 64 * 1024 * 1024);
     assert_eq!(a.envelope_from_fallback, None);
+    assert_eq!(c.smtp.connections, 1, "one MTA connection by default");
 }
 
 const EVERY_KEY: &str = r#"
@@ -114,6 +115,7 @@ host = "::1"
 port = 2525
 helo_name = "relay.example.org"
 batch_limit = 10
+smtp_connections = 3
 
 [[account]]
 name = "isp"
@@ -178,6 +180,7 @@ fn every_key_is_read() {
     assert_eq!((c.smtp.host.as_str(), c.smtp.port), ("::1", 2525));
     assert_eq!(c.smtp.helo_name, "relay.example.org");
     assert!(!c.smtp.batch_limit.reached(9) && c.smtp.batch_limit.reached(10));
+    assert_eq!(c.smtp.connections, 3);
     assert!(
         !crate::config::BatchLimit::default().reached(usize::MAX),
         "no batch_limit: unlimited"

@@ -172,6 +172,13 @@ fn numbers_are_range_checked() {
         "port",
         "between 1 and 65535",
     );
+    for n in ["0", "17"] {
+        assert_one(
+            &problems(&format!("[smtp]\nsmtp_connections = {n}\n{MINIMAL}")),
+            "smtp_connections",
+            "between 1 and 16",
+        );
+    }
 }
 
 #[test]

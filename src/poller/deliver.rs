@@ -8,6 +8,7 @@ use tracing::{info, warn};
 
 use super::commit;
 use super::destination::{DeliveryError, Destination};
+use super::lanes::{self, Books, Job};
 use super::local_stream;
 use super::refusal::RcptRefusals;
 use super::retr_check::{self, RetrCheck};
@@ -60,7 +61,17 @@ pub(super) async fn deliver_all(
 ) -> Result<(), Failure> {
     let mut refusals = RcptRefusals::default();
     local_stream::clean_spool(ctx, state);
-    let mut outcome = deliver_loop(ctx, client, dest, state, todo, report, &mut refusals).await;
+    let mut books = Books {
+        state,
+        report,
+        refusals: &mut refusals,
+    };
+    let mut outcome = deliver_loop(ctx, client, dest, &mut books, todo).await;
+    // However the loop ended, every transaction still running at the MTA ends and is journalled first.
+    let drained = settle_all(ctx, dest, &mut books).await;
+    if outcome.is_ok() {
+        outcome = drained;
+    }
     if matches!(&outcome, Err(f) if f.class == ExitClass::State) {
         // The journal is in doubt: record nothing more; the held messages are simply tried again.
         return outcome;
@@ -82,28 +93,39 @@ pub(super) async fn deliver_all(
     outcome
 }
 
+/// Wait for the transactions running on the MTA's lanes and journal each ([`lanes::drain`]).
+async fn settle_all(
+    ctx: &Ctx<'_>,
+    dest: &mut Destination<'_>,
+    books: &mut Books<'_>,
+) -> Result<(), Failure> {
+    match dest {
+        Destination::Smtp(lanes) if lanes.in_flight() > 0 => lanes::drain(ctx, lanes, books).await,
+        _ => Ok(()),
+    }
+}
+
 async fn deliver_loop(
     ctx: &Ctx<'_>,
     client: &mut Client,
     dest: &mut Destination<'_>,
-    state: &mut State,
+    books: &mut Books<'_>,
     mut todo: VecDeque<Pending>,
-    report: &mut Report,
-    refusals: &mut RcptRefusals,
 ) -> Result<(), Failure> {
     let acct = ctx.acct;
     let window = if client.pipelining() { RETR_WINDOW } else { 1 };
     let mut in_flight: VecDeque<Pending> = VecDeque::new();
     loop {
         if ctx.shutdown.is_requested() {
-            // Stop between messages: nothing is in the MTA's hands unrecorded. Messages not yet delivered stay
-            // on the server; the RETRs already in flight are drained before QUIT.
+            // Stop between messages: nothing is in the MTA's hands unrecorded once the lanes are settled
+            // ([`deliver_all`]). Messages not yet delivered stay on the server; the RETRs already in flight are
+            // drained before QUIT.
             info!(
                 "account {:?}: stopping: shutdown requested, {} message(s) left for the next poll",
                 acct.name,
                 todo.len() + in_flight.len()
             );
-            report.interrupted = true;
+            books.report.interrupted = true;
             return Ok(());
         }
         while in_flight.len() < window
@@ -118,7 +140,7 @@ async fn deliver_loop(
         let head = client.next_head().await.map_err(pop3_fail)?;
         let (n, result, announced) = match head {
             Head::Dele { n, result } => {
-                note_dele(acct, n, ctx.uidl, result, report);
+                note_dele(acct, n, ctx.uidl, result, books.report);
                 continue;
             }
             Head::Retr {
@@ -150,10 +172,16 @@ async fn deliver_loop(
                     "account {:?}: uid {:?}: RETR refused ({}); left on the server",
                     acct.name, p.uid, e.text
                 );
-                report.worsen(ExitClass::TempFail);
+                books.report.worsen(ExitClass::TempFail);
                 continue;
             }
         };
+        let lane = acct.multidrop.is_none() && matches!(dest, Destination::Smtp(_));
+        if !lane || matches!(held, Held::Head { .. }) {
+            // Streamed and multidrop transactions run in this task, one at a time: the lanes first end theirs.
+            settle_all(ctx, dest, books).await?;
+        }
+        let state = &mut *books.state;
         let (delivery, bytes) = match held {
             Held::Whole(raw) => {
                 failpoint::hit("after_retr");
@@ -163,6 +191,15 @@ async fn deliver_loop(
                 } else {
                     RetrCheck::Consistent
                 };
+                if lane && let Destination::Smtp(lanes) = dest {
+                    // Its outcome is journalled and counted when its transaction ends ([`lanes`]).
+                    let (envelope, message, done) =
+                        begin_whole(ctx, client, "as sent to the MTA", state, &p, &raw, check)
+                            .await?;
+                    let job = Job { p, envelope, done };
+                    lanes::hand_off(ctx, lanes, books, job, message).await?;
+                    continue;
+                }
                 let d = match &acct.multidrop {
                     Some(md) => {
                         let m = super::recipients::Message {
@@ -170,7 +207,8 @@ async fn deliver_loop(
                             raw: &raw,
                             check,
                         };
-                        super::recipients::deliver(ctx, client, dest, state, m, md, report).await?
+                        super::recipients::deliver(ctx, client, dest, state, m, md, books.report)
+                            .await?
                     }
                     None => deliver_one(ctx, client, dest, state, &p, &raw, check).await?,
                 };
@@ -187,25 +225,41 @@ async fn deliver_loop(
                 .await?
             }
         };
-        ctx.progress.message_done(p.size);
-        match delivery {
-            Delivery::Done => {
-                report.delivered += 1;
-                report.bytes += bytes;
-            }
-            Delivery::Kept => {
-                report.delivered += 1;
-                report.bytes += bytes;
-                report.worsen(ExitClass::Partial);
-            }
-            Delivery::Rejected { code, text } => report.rejected(p.uid.clone(), code, text),
-            // Multidrop: delivered to some recipients; the rest wait for the next poll (already reported).
-            Delivery::Pending => {}
-            Delivery::RcptRefused { error, sender } => {
-                refusals.judge(ctx.acct, state, &p, error, sender)?
-            }
+        tally(ctx, books, &p, delivery, bytes)?;
+    }
+}
+
+/// Count one message's outcome in the report and the progress bar; hand a `RCPT TO` refusal to the poll's
+/// judgement ([`super::refusal`]).
+pub(super) fn tally(
+    ctx: &Ctx<'_>,
+    books: &mut Books<'_>,
+    p: &Pending,
+    delivery: Delivery,
+    bytes: u64,
+) -> Result<(), Failure> {
+    ctx.progress.message_done(p.size);
+    let report = &mut *books.report;
+    match delivery {
+        Delivery::Done => {
+            report.delivered += 1;
+            report.bytes += bytes;
+        }
+        Delivery::Kept => {
+            report.delivered += 1;
+            report.bytes += bytes;
+            report.worsen(ExitClass::Partial);
+        }
+        Delivery::Rejected { code, text } => report.rejected(p.uid.clone(), code, text),
+        // Multidrop: delivered to some recipients; the rest wait for the next poll (already reported).
+        Delivery::Pending => {}
+        Delivery::RcptRefused { error, sender } => {
+            books
+                .refusals
+                .judge(ctx.acct, books.state, p, error, sender)?
         }
     }
+    Ok(())
 }
 
 /// What every message of one poll shares.
@@ -253,29 +307,41 @@ async fn deliver_one(
     raw: &[u8],
     check: RetrCheck,
 ) -> Result<Delivery, Failure> {
-    let acct = ctx.acct;
-    let (filtered, envelope) = prepare(acct, ctx.by_host, client, &p.uid, raw);
-    if ctx.diff {
-        let after = match &*dest {
-            Destination::Smtp(_) => "as sent to the MTA".to_owned(),
-            Destination::Imap(_) => "as appended to the IMAP server".to_owned(),
-            other => format!("as handed to {other} (with LF line endings)"),
-        };
-        print_diff(ctx, &p.uid, raw, &filtered.edits, &after);
-    }
-    let edits = describe_edits(&filtered.edits);
-
-    state.begin(&p.uid).map_err(state_fail)?;
-    // That fsync also made the previous message's *delivered* record durable: its DELE may go now ([`commit`]).
-    commit::release(acct, client, state).await?;
-    let result = dest.deliver(&envelope, &filtered.message).await;
-    let done = Done {
-        check,
-        edits,
-        bytes: raw.len() as u64,
+    let after = match &*dest {
+        Destination::Smtp(_) => "as sent to the MTA".to_owned(),
+        Destination::Imap(_) => "as appended to the IMAP server".to_owned(),
+        other => format!("as handed to {other} (with LF line endings)"),
     };
+    let (envelope, message, done) = begin_whole(ctx, client, &after, state, p, raw, check).await?;
+    let result = dest.deliver(&envelope, &message).await;
     let dest = dest.to_string();
     conclude(ctx, &dest, state, p, envelope, result, done).await
+}
+
+/// A message held whole, right before it goes to its destination: the header pipeline, its diff (`after` names
+/// the destination's side), and its *begun* record (fsynced). That fsync also made the previous messages'
+/// *delivered* records durable: their DELEs go now ([`commit`]).
+async fn begin_whole(
+    ctx: &Ctx<'_>,
+    client: &mut Client,
+    after: &str,
+    state: &mut State,
+    p: &Pending,
+    raw: &[u8],
+    check: RetrCheck,
+) -> Result<(Envelope, Vec<u8>, Done), Failure> {
+    let (filtered, envelope) = prepare(ctx.acct, ctx.by_host, client, &p.uid, raw);
+    if ctx.diff {
+        print_diff(ctx, &p.uid, raw, &filtered.edits, after);
+    }
+    let done = Done {
+        check,
+        edits: describe_edits(&filtered.edits),
+        bytes: raw.len() as u64,
+    };
+    state.begin(&p.uid).map_err(state_fail)?;
+    commit::release(ctx.acct, client, state).await?;
+    Ok((envelope, filtered.message, done))
 }
 
 /// What the log line and the journal need of a message whose transaction ended.

@@ -7,7 +7,8 @@ use std::path::Path;
 
 use tracing::warn;
 
-use super::link::{Link, Server};
+use super::lanes::Lanes;
+use super::link::Server;
 use crate::config::{Account, Config, Delivery, Mda};
 use crate::deliver::{self, LocalError};
 use crate::error::ExitClass;
@@ -16,8 +17,9 @@ use crate::untrusted::Secrets;
 
 /// One poll's destination, opened before the first RETR (design flow step 4).
 pub(super) enum Destination<'a> {
-    /// SMTP or LMTP. Boxed: a live session is large, the local destinations are a reference.
-    Smtp(Box<Link<'a>>),
+    /// SMTP or LMTP, on up to `smtp_connections` connections. Boxed: a live session is large, the local
+    /// destinations are a reference.
+    Smtp(Box<Lanes>),
     Mda(&'a Mda),
     Maildir(&'a Path),
     /// IMAP APPEND (issue 14); boxed as the SMTP session is.
@@ -42,19 +44,23 @@ impl<'a> Destination<'a> {
         acct: &'a Account,
         secrets: &Secrets,
     ) -> Result<Self, DeliveryError> {
+        let most = config.smtp.connections;
         Ok(match &acct.delivery {
-            Delivery::Smtp => Destination::Smtp(Box::new(
-                Link::open(Server::Smtp(&config.smtp), secrets)
-                    .await
-                    .map_err(DeliveryError::Smtp)?,
-            )),
+            Delivery::Smtp => {
+                let server = Server::Smtp(config.smtp.clone());
+                Destination::Smtp(Box::new(
+                    Lanes::open(server, most, secrets)
+                        .await
+                        .map_err(DeliveryError::Smtp)?,
+                ))
+            }
             Delivery::Lmtp(at) => {
                 let server = Server::Lmtp {
-                    at,
-                    helo_name: &config.smtp.helo_name,
+                    at: at.clone(),
+                    helo_name: config.smtp.helo_name.clone(),
                 };
                 Destination::Smtp(Box::new(
-                    Link::open(server, secrets)
+                    Lanes::open(server, most, secrets)
                         .await
                         .map_err(DeliveryError::Smtp)?,
                 ))
@@ -72,7 +78,7 @@ impl<'a> Destination<'a> {
     /// The MTA's announced SIZE limit (RFC 1870); local destinations have none.
     pub(super) fn size_limit(&self) -> Option<u64> {
         match self {
-            Destination::Smtp(link) => link.size_limit(),
+            Destination::Smtp(lanes) => lanes.size_limit(),
             Destination::Mda(_) | Destination::Maildir(_) | Destination::Imap(_) => None,
         }
     }
@@ -88,7 +94,8 @@ impl<'a> Destination<'a> {
     ) -> Result<Committed, DeliveryError> {
         let sender = envelope.from.as_deref().unwrap_or("");
         match self {
-            Destination::Smtp(link) => link
+            Destination::Smtp(lanes) => lanes
+                .link()
                 .deliver(envelope, message)
                 .await
                 .map(|a| Committed(format!("{} {}", a.code, a.text)))
@@ -162,7 +169,7 @@ impl<'a> Destination<'a> {
     /// End the session (SMTP QUIT).
     pub(super) async fn quit(self) {
         match self {
-            Destination::Smtp(link) => link.quit().await,
+            Destination::Smtp(lanes) => lanes.quit().await,
             Destination::Imap(session) => session.logout().await,
             Destination::Mda(_) | Destination::Maildir(_) => {}
         }

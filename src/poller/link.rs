@@ -25,18 +25,19 @@ use crate::untrusted::Secrets;
 /// messages per poll. Sessions closed by popfetch itself for `batch_limit` do not count.
 pub(super) const MAX_RECONNECTS: usize = 100;
 
-/// Whom a [`Link`] talks to.
-#[derive(Clone, Copy)]
-pub(super) enum Server<'a> {
+/// Whom a [`Link`] talks to. Owned, so that a link can be moved into the task that runs its transaction
+/// ([`super::lanes`]).
+#[derive(Clone)]
+pub(super) enum Server {
     /// The `[smtp]` MTA.
-    Smtp(&'a SmtpConfig),
+    Smtp(SmtpConfig),
     /// An LMTP server (RFC 2033, issue 12); `helo_name` goes into LHLO.
-    Lmtp { at: &'a Lmtp, helo_name: &'a str },
+    Lmtp { at: Lmtp, helo_name: String },
 }
 
 /// One poll's MTA connection and its counters.
-pub(super) struct Link<'a> {
-    server: Server<'a>,
+pub(super) struct Link {
+    server: Server,
     /// `None` between a closed session and the next message.
     mta: Option<Mta>,
     /// The MTA's SIZE limit, from the first session.
@@ -49,13 +50,13 @@ pub(super) struct Link<'a> {
     secrets: Secrets,
 }
 
-impl<'a> Link<'a> {
+impl Link {
     /// Connect and EHLO.
     ///
     /// # Errors
     /// As [`Mta::connect`]: the MTA is down or refuses the session.
-    pub(super) async fn open(server: Server<'a>, secrets: &Secrets) -> Result<Link<'a>, SmtpError> {
-        let mta = connect(server, secrets).await?;
+    pub(super) async fn open(server: Server, secrets: &Secrets) -> Result<Link, SmtpError> {
+        let mta = connect(&server, secrets).await?;
         Ok(Link {
             secrets: secrets.clone(),
             server,
@@ -64,6 +65,18 @@ impl<'a> Link<'a> {
             taken: 0,
             reconnects: 0,
         })
+    }
+
+    /// A link with no session yet: the first message connects (as after a session the MTA ended).
+    pub(super) fn closed(server: Server, secrets: &Secrets) -> Link {
+        Link {
+            secrets: secrets.clone(),
+            server,
+            size_limit: None,
+            mta: None,
+            taken: 0,
+            reconnects: 0,
+        }
     }
 
     /// The MTA's announced SIZE limit (RFC 1870), see [`Mta::size_limit`].
@@ -175,7 +188,7 @@ impl<'a> Link<'a> {
 
     fn lost(&self, phase: Phase) -> SmtpError {
         SmtpError::Unreachable {
-            addr: match self.server {
+            addr: match &self.server {
                 Server::Smtp(smtp) => format!("{}:{}", smtp.host, smtp.port),
                 Server::Lmtp { at, .. } => at.to_string(),
             },
@@ -189,7 +202,7 @@ impl<'a> Link<'a> {
         envelope: &Envelope,
         step: Step<'_>,
     ) -> Result<Option<smtp::PerRecipient>, SmtpError> {
-        if let Server::Smtp(smtp) = self.server
+        if let Server::Smtp(smtp) = &self.server
             && smtp.batch_limit.reached(self.taken)
             && let Some(mta) = self.mta.take()
         {
@@ -205,7 +218,7 @@ impl<'a> Link<'a> {
                 Some(m) => m,
                 None => {
                     self.taken = 0;
-                    connect(self.server, &self.secrets).await?
+                    connect(&self.server, &self.secrets).await?
                 }
             };
             let mta = self.mta.insert(mta);
@@ -285,7 +298,7 @@ enum Step<'m> {
     Open(MailHints),
 }
 
-async fn connect(server: Server<'_>, secrets: &Secrets) -> Result<Mta, SmtpError> {
+async fn connect(server: &Server, secrets: &Secrets) -> Result<Mta, SmtpError> {
     let timeouts = smtp::Timeouts::default();
     let (at, helo_name) = match server {
         Server::Smtp(smtp) => {

@@ -28,6 +28,7 @@ mod deliver;
 mod destination;
 mod dry_run;
 mod failure;
+mod lanes;
 mod link;
 mod local_stream;
 mod login;

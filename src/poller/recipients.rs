@@ -133,12 +133,13 @@ pub(super) async fn deliver(
             missing.join(", ")
         );
     }
-    let Destination::Smtp(link) = dest else {
+    let Destination::Smtp(lanes) = dest else {
         return Err(Failure::of(
             ExitClass::Internal,
             "multidrop to a destination other than SMTP or LMTP",
         ));
     };
+    let link = lanes.link();
     state.begin(&p.uid).map_err(state_fail)?;
     let per = match link
         .deliver_each(&envelope, &missing, &filtered.message)

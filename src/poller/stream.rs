@@ -90,12 +90,13 @@ pub(super) async fn stream_one(
         utf8_header: !header.is_ascii() && std::str::from_utf8(&header).is_ok(),
     };
     let dest_name = dest.to_string();
-    let Destination::Smtp(link) = dest else {
+    let Destination::Smtp(lanes) = dest else {
         return Err(Failure::of(
             crate::error::ExitClass::Internal,
             "streaming to a local destination",
         ));
     };
+    let link = lanes.link();
     state.begin(&p.uid).map_err(state_fail)?;
     if let Err(e) = link.open_data(&envelope, hints).await {
         let e = DeliveryError::Smtp(e);

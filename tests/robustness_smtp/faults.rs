@@ -55,13 +55,14 @@ fn s01_temporary_failure_in_each_phase_keeps_everything_and_stops_the_poll() {
             vec!["uid-1", "uid-2", "uid-3"],
             "{what}"
         );
-        // The poll stopped at the first failure: one MAIL, one RETR.
+        // The poll stopped at the first failure: one MAIL; two RETRs, since the next message is read while the
+        // MTA has the first (src/poller/lanes.rs), and never sent.
         let mails = envelope_commands(&w.smtp)
             .iter()
             .filter(|c| c.starts_with("MAIL"))
             .count();
         assert_eq!(mails, 1, "{what}: {:?}", envelope_commands(&w.smtp));
-        assert_eq!(w.pop.retr_log().len(), 1, "{what}");
+        assert_eq!(w.pop.retr_log(), ["uid-1", "uid-2"], "{what}");
         assert!(
             out.stderr.contains("uid-1") && out.stderr.contains("4"),
             "{what}: {}",

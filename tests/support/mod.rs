@@ -12,6 +12,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod bearer;
+pub mod crash;
 pub mod imap;
 pub mod large;
 pub mod oauth;

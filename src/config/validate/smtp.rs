@@ -11,6 +11,10 @@ use crate::config::{BatchLimit, Defaults, SmtpConfig};
 /// `[smtp] batch_limit` bounds: 0 is "no limit" (fetchmail's `batchlimit 0`).
 const BATCH_LIMIT_RANGE: (i64, i64) = (0, 1_000_000);
 
+/// `[smtp] smtp_connections` bounds (issue 11 point 3): every account's poll opens up to this many sessions, and
+/// polls of up to four accounts run at once, so the top of the range keeps the worst case modest for any MTA.
+const SMTP_CONNECTIONS_RANGE: (i64, i64) = (1, 16);
+
 pub(super) fn smtp(
     raw: RawSmtp,
     defaults: &Defaults,
@@ -41,10 +45,17 @@ pub(super) fn smtp(
         None => defaults.helo_name.clone(),
     };
     let batch_limit = c.int_in(&raw.batch_limit, "batch_limit", BATCH_LIMIT_RANGE, 0);
+    let connections = c.int_in(
+        &raw.smtp_connections,
+        "smtp_connections",
+        SMTP_CONNECTIONS_RANGE,
+        1,
+    );
     SmtpConfig {
         host,
         port,
         helo_name,
         batch_limit: BatchLimit::new(u32::try_from(batch_limit).unwrap_or(0)),
+        connections: usize::try_from(connections).unwrap_or(1),
     }
 }
