@@ -123,3 +123,43 @@ fn i11_smtp_connections_out_of_range_is_a_config_error() {
         );
     }
 }
+
+/// Two messages over 256 KiB (streamed from the RETR into DATA, src/poller/stream.rs) and an MTA that holds each
+/// end-of-data reply for 8 s: the first reply is awaited in a task, so the second message streams on the second
+/// connection meanwhile. Both arrive byte-exact once the replies come.
+#[test]
+fn i11_a_streamed_message_goes_out_while_the_previous_reply_is_awaited() {
+    let big: Vec<Msg> = (1..=2)
+        .map(|i| Msg::new(format!("uid-{i}"), support::large::large(i, 300 * 1024)))
+        .collect();
+    let want: Vec<Vec<u8>> = big
+        .iter()
+        .map(|m| support::large::piped(&m.bytes))
+        .collect();
+    let w = World::plain(big);
+    w.smtp.set_behavior(SmtpBehavior {
+        delay_eod_reply: Some(Duration::from_secs(8)),
+        ..Default::default()
+    });
+    let cfg = config(&w, "2");
+    let running = spawn_popfetch(&cfg.path, &["run"], &[]);
+    assert!(
+        w.smtp
+            .wait_until(Duration::from_secs(6), |s| s.attempts() >= 2),
+        "the second streamed message did not go out while the first reply was awaited: {} attempts",
+        w.smtp.attempts()
+    );
+    let out = running.wait(WAIT);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let got: Vec<Vec<u8>> = w
+        .smtp
+        .delivered()
+        .iter()
+        .map(|d| strip_received(&d.data).to_vec())
+        .collect();
+    assert_eq!(got.len(), 2);
+    for (i, want) in want.iter().enumerate() {
+        assert!(got.contains(want), "message {} not byte-exact", i + 1);
+    }
+    assert!(w.pop.mailbox_uids().is_empty());
+}
