@@ -40,24 +40,31 @@ fn i11_two_connections_deliver_each_message_once_and_quit_both() {
     assert!(!out.stderr.contains("possible duplicate"), "{}", out.stderr);
 }
 
+/// Run popfetch with two connections against an MTA that holds every end-of-data reply for 8 s, and wait (at most
+/// 6 s) until a second transaction reached its end of data: with one connection at a time it could only after 8 s.
+fn two_at_once(w: &World) -> (TestConfig, support::run::Running) {
+    w.smtp.set_behavior(SmtpBehavior {
+        delay_eod_reply: Some(Duration::from_secs(8)),
+        ..Default::default()
+    });
+    let cfg = config(w, "2");
+    let running = spawn_popfetch(&cfg.path, &["run"], &[]);
+    assert!(
+        w.smtp
+            .wait_until(Duration::from_secs(6), |s| s.attempts() >= 2),
+        "the second transaction did not reach its end of data while the first awaited its reply: {} attempts",
+        w.smtp.attempts()
+    );
+    (cfg, running)
+}
+
 /// The MTA holds every end-of-data reply for 8 s. With one connection the second message could reach the MTA only
 /// after the first reply; with two it is there at once. Then a kill -9 finds both at the MTA and unrecorded: the
 /// clean run delivers both again and names both (one duplicate per connection, no more).
 #[test]
 fn i11_two_transactions_run_at_once_and_a_kill_costs_one_logged_duplicate_each() {
     let w = World::plain(msgs(3));
-    w.smtp.set_behavior(SmtpBehavior {
-        delay_eod_reply: Some(Duration::from_secs(8)),
-        ..Default::default()
-    });
-    let cfg = config(&w, "2");
-    let running = spawn_popfetch(&cfg.path, &["run"], &[]);
-    assert!(
-        w.smtp
-            .wait_until(Duration::from_secs(6), |s| s.attempts() >= 2),
-        "the second transaction did not start while the first awaited its reply: {} attempts",
-        w.smtp.attempts()
-    );
+    let (cfg, running) = two_at_once(&w);
     assert_eq!(w.smtp.connections(), 2);
     running.signal("KILL");
     let killed = running.wait(WAIT);
@@ -137,18 +144,7 @@ fn i11_a_streamed_message_goes_out_while_the_previous_reply_is_awaited() {
         .map(|m| support::large::piped(&m.bytes))
         .collect();
     let w = World::plain(big);
-    w.smtp.set_behavior(SmtpBehavior {
-        delay_eod_reply: Some(Duration::from_secs(8)),
-        ..Default::default()
-    });
-    let cfg = config(&w, "2");
-    let running = spawn_popfetch(&cfg.path, &["run"], &[]);
-    assert!(
-        w.smtp
-            .wait_until(Duration::from_secs(6), |s| s.attempts() >= 2),
-        "the second streamed message did not go out while the first reply was awaited: {} attempts",
-        w.smtp.attempts()
-    );
+    let (cfg, running) = two_at_once(&w);
     let out = running.wait(WAIT);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let got: Vec<Vec<u8>> = w
