@@ -144,7 +144,7 @@ fn i11_a_streamed_message_goes_out_while_the_previous_reply_is_awaited() {
         .map(|m| support::large::piped(&m.bytes))
         .collect();
     let w = World::plain(big);
-    let (cfg, running) = two_at_once(&w);
+    let (_cfg, running) = two_at_once(&w);
     let out = running.wait(WAIT);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let got: Vec<Vec<u8>> = w
