@@ -286,10 +286,10 @@ struct LmtpCase {
 }
 
 #[tokio::test]
-async fn s04_s07_lmtp_one_reply_per_accepted_recipient_after_the_end_of_data() {
+async fn lmtp_one_reply_per_accepted_recipient_after_the_end_of_data() {
     let cases = vec![
         LmtpCase {
-            id: "S-04 over LMTP: mixed replies at RCPT and after the end of data",
+            id: "LMTP (RFC 2033 §4.2): mixed replies at RCPT and after the end of data",
             script: vec![
                 S(b"220 lmtp.test LMTP\r\n"),
                 C("LHLO me.test"),
