@@ -40,24 +40,31 @@ fn i11_two_connections_deliver_each_message_once_and_quit_both() {
     assert!(!out.stderr.contains("possible duplicate"), "{}", out.stderr);
 }
 
+/// Run popfetch with two connections against an MTA that holds every end-of-data reply for 8 s, and wait (at most
+/// 6 s) until a second transaction reached its end of data: with one connection at a time it could only after 8 s.
+fn two_at_once(w: &World) -> (TestConfig, support::run::Running) {
+    w.smtp.set_behavior(SmtpBehavior {
+        delay_eod_reply: Some(Duration::from_secs(8)),
+        ..Default::default()
+    });
+    let cfg = config(w, "2");
+    let running = spawn_popfetch(&cfg.path, &["run"], &[]);
+    assert!(
+        w.smtp
+            .wait_until(Duration::from_secs(6), |s| s.attempts() >= 2),
+        "the second transaction did not reach its end of data while the first awaited its reply: {} attempts",
+        w.smtp.attempts()
+    );
+    (cfg, running)
+}
+
 /// The MTA holds every end-of-data reply for 8 s. With one connection the second message could reach the MTA only
 /// after the first reply; with two it is there at once. Then a kill -9 finds both at the MTA and unrecorded: the
 /// clean run delivers both again and names both (one duplicate per connection, no more).
 #[test]
 fn i11_two_transactions_run_at_once_and_a_kill_costs_one_logged_duplicate_each() {
     let w = World::plain(msgs(3));
-    w.smtp.set_behavior(SmtpBehavior {
-        delay_eod_reply: Some(Duration::from_secs(8)),
-        ..Default::default()
-    });
-    let cfg = config(&w, "2");
-    let running = spawn_popfetch(&cfg.path, &["run"], &[]);
-    assert!(
-        w.smtp
-            .wait_until(Duration::from_secs(6), |s| s.attempts() >= 2),
-        "the second transaction did not start while the first awaited its reply: {} attempts",
-        w.smtp.attempts()
-    );
+    let (cfg, running) = two_at_once(&w);
     assert_eq!(w.smtp.connections(), 2);
     running.signal("KILL");
     let killed = running.wait(WAIT);
@@ -122,4 +129,33 @@ fn i11_smtp_connections_out_of_range_is_a_config_error() {
             out.stderr
         );
     }
+}
+
+/// Two messages over 256 KiB (streamed from the RETR into DATA, src/poller/stream.rs) and an MTA that holds each
+/// end-of-data reply for 8 s: the first reply is awaited in a task, so the second message streams on the second
+/// connection meanwhile. Both arrive byte-exact once the replies come.
+#[test]
+fn i11_a_streamed_message_goes_out_while_the_previous_reply_is_awaited() {
+    let big: Vec<Msg> = (1..=2)
+        .map(|i| Msg::new(format!("uid-{i}"), support::large::large(i, 300 * 1024)))
+        .collect();
+    let want: Vec<Vec<u8>> = big
+        .iter()
+        .map(|m| support::large::piped(&m.bytes))
+        .collect();
+    let w = World::plain(big);
+    let (_cfg, running) = two_at_once(&w);
+    let out = running.wait(WAIT);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let got: Vec<Vec<u8>> = w
+        .smtp
+        .delivered()
+        .iter()
+        .map(|d| strip_received(&d.data).to_vec())
+        .collect();
+    assert_eq!(got.len(), 2);
+    for (i, want) in want.iter().enumerate() {
+        assert!(got.contains(want), "message {} not byte-exact", i + 1);
+    }
+    assert!(w.pop.mailbox_uids().is_empty());
 }

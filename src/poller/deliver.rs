@@ -177,9 +177,14 @@ async fn deliver_loop(
             }
         };
         let lane = acct.multidrop.is_none() && matches!(dest, Destination::Smtp(_));
-        if !lane || matches!(held, Held::Head { .. }) {
-            // Streamed and multidrop transactions run in this task, one at a time: the lanes first end theirs.
-            settle_all(ctx, dest, books).await?;
+        match (&held, &mut *dest) {
+            // A streamed message is sent from this task on a free connection; the others may go on.
+            (Held::Head { .. }, Destination::Smtp(lanes)) if lane => {
+                lanes::free(ctx, lanes, books).await?;
+            }
+            (Held::Whole(_), _) if lane => {}
+            // Multidrop transactions run in this task, one at a time: the lanes first end theirs.
+            _ => settle_all(ctx, dest, books).await?,
         }
         let state = &mut *books.state;
         let (delivery, bytes) = match held {
@@ -215,8 +220,13 @@ async fn deliver_loop(
                 (d, raw.len() as u64)
             }
             Held::Head { held, header_end } if matches!(dest, Destination::Smtp(_)) => {
-                stream::stream_one(ctx, client, dest, state, &p, held, header_end, announced)
+                match stream::stream_one(ctx, client, dest, state, &p, held, header_end, announced)
                     .await?
+                {
+                    Some(concluded) => concluded,
+                    // Its end-of-data reply is awaited in a task; journalled when it comes ([`lanes`]).
+                    None => continue,
+                }
             }
             Held::Head { held, header_end } => {
                 local_stream::stream_local(

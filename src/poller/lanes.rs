@@ -12,8 +12,10 @@
 //! next message *begun* and not yet handed: named as a possible duplicate too, although the MTA never had it (as
 //! for a kill inside DATA, catalog C-02).
 //!
-//! Streamed messages (over 256 KiB) and multidrop messages are not handed to lanes: the poll first waits for
-//! every lane ([`drain`]), then runs them on one connection as before.
+//! A streamed message (over 256 KiB) is sent by the poll itself on a free connection ([`free`]), since its body
+//! comes from the RETR as it arrives; only the wait for its end-of-data reply goes to a task
+//! ([`Lanes::end_in_task`]). Multidrop messages are not handed to lanes: the poll first waits for every lane
+//! ([`drain`]), then runs them on one connection as before.
 
 use tokio::task::JoinSet;
 use tracing::{debug, info};
@@ -129,6 +131,18 @@ impl Lanes {
         self.idle.last_mut().expect("one idle connection")
     }
 
+    /// Await the end-of-data reply of the streamed transaction on the connection [`Lanes::link`] gave, in a task
+    /// of its own: the poll reads the next RETR meanwhile.
+    pub(super) fn end_in_task(&mut self, job: Job) {
+        let Some(mut link) = self.idle.pop() else {
+            return;
+        };
+        self.busy.spawn(async move {
+            let result = link.end_data().await;
+            (link, Landed { job, result })
+        });
+    }
+
     /// Run `job`'s transaction on `link` in a task of its own.
     fn start(&mut self, mut link: Link, job: Job, message: Vec<u8>) {
         self.busy.spawn(async move {
@@ -216,6 +230,37 @@ pub(super) async fn hand_off(
         }
     };
     let _ = books.state.record_abandoned(&job.p.uid);
+    let _ = drain(ctx, lanes, books).await;
+    Err(stopped)
+}
+
+/// Make sure a connection is free for a transaction run in the poll's own task (a streamed message), settling
+/// transactions that end meanwhile; the others may go on running.
+///
+/// # Errors
+/// As [`hand_off`]: every other transaction in flight is waited for and settled first.
+pub(super) async fn free(
+    ctx: &Ctx<'_>,
+    lanes: &mut Lanes,
+    books: &mut Books<'_>,
+) -> Result<(), Failure> {
+    let stopped = loop {
+        match lanes.idle().await {
+            Ok(Some(link)) => {
+                lanes.idle.push(link);
+                return Ok(());
+            }
+            Ok(None) => {}
+            // No connection at all: [`Lanes::link`] gives one that connects on its first use.
+            Err(_) => return Ok(()),
+        }
+        let Some(landed) = lanes.landed().await else {
+            return Ok(());
+        };
+        if let Err(f) = settle(ctx, books, landed).await {
+            break f;
+        }
+    };
     let _ = drain(ctx, lanes, books).await;
     Err(stopped)
 }

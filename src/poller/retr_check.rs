@@ -31,7 +31,7 @@ pub(crate) enum RetrCheck {
 /// Judge one retrieved message (`raw`: dot-unstuffed, before any normalisation) against its LIST size and the
 /// size its RETR line announced, if any.
 pub(crate) fn check(listed: u64, announced: Option<u64>, raw: &[u8]) -> RetrCheck {
-    let line_ends = raw.iter().filter(|&&b| b == b'\n').count() as u64;
+    let line_ends = crate::bytes::count_lf(raw);
     check_counts(listed, announced, raw.len() as u64, line_ends)
 }
 

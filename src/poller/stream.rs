@@ -10,7 +10,8 @@
 //! connection is dropped without it (RFC 5321 §4.1.1.4), so the MTA accepts nothing of the message.
 
 use super::deliver::{Ctx, Delivery, Done, conclude, describe_edits, prepare, print_diff};
-use super::destination::{Committed, DeliveryError, Destination};
+use super::destination::{DeliveryError, Destination};
+use super::lanes::Job;
 use super::retr_check::{self, RetrCheck};
 use super::{Failure, Pending, pop3_fail, state_fail};
 use crate::failpoint;
@@ -69,7 +70,7 @@ pub(super) async fn stream_one(
     held: Vec<u8>,
     end: usize,
     announced: Option<u64>,
-) -> Result<(Delivery, u64), Failure> {
+) -> Result<Option<(Delivery, u64)>, Failure> {
     let acct = ctx.acct;
     let header_raw = &held[..end];
     let (filtered, envelope) = prepare(acct, ctx.by_host, client, &p.uid, header_raw);
@@ -115,7 +116,7 @@ pub(super) async fn stream_one(
         let bytes = done.bytes;
         return conclude(ctx, &dest_name, state, p, envelope, Err(e), done)
             .await
-            .map(|d| (d, bytes));
+            .map(|d| Some((d, bytes)));
     }
     link.trace_header(&header);
     let mut passed = Passed::default();
@@ -160,7 +161,7 @@ pub(super) async fn stream_one(
             let bytes = done.bytes;
             return conclude(ctx, &dest_name, state, p, envelope, Err(e), done)
                 .await
-                .map(|d| (d, bytes));
+                .map(|d| Some((d, bytes)));
         }
         Ok(()) => {}
     }
@@ -168,20 +169,19 @@ pub(super) async fn stream_one(
     failpoint::hit("after_retr");
     let check = passed.check(p, announced);
     let edits = passed.edits(filtered.edits);
-    let result = link
-        .end_data()
-        .await
-        .map(|a| Committed(format!("{} {}", a.code, a.text)))
-        .map_err(DeliveryError::Smtp);
     let done = Done {
         check,
         edits: describe_edits(&edits),
         bytes: passed.got,
     };
-    let bytes = done.bytes;
-    conclude(ctx, &dest_name, state, p, envelope, result, done)
-        .await
-        .map(|d| (d, bytes))
+    // The RETR ended intact: the end of data goes out, and its reply is awaited in a task while the poll reads on;
+    // the outcome is journalled when it comes ([`super::lanes`]).
+    lanes.end_in_task(Job {
+        p: p.clone(),
+        envelope,
+        done,
+    });
+    Ok(None)
 }
 
 /// RETR bytes counted and normalised as they pass, for the RETR/LIST check (P-19) and the log line.
@@ -197,7 +197,7 @@ impl Passed {
     /// Count `raw` (retrieved octets) and append its body part, normalised, to `out`; `end`: the message ended.
     pub(super) fn push(&mut self, raw: &[u8], body: &[u8], end: bool, out: &mut Vec<u8>) {
         self.got += raw.len() as u64;
-        self.line_ends += raw.iter().filter(|&&b| b == b'\n').count() as u64;
+        self.line_ends += crate::bytes::count_lf(raw);
         self.norm.push(body, out);
         if end {
             self.norm.finish(out);
