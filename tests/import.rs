@@ -6,9 +6,9 @@
 mod support;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use support::run::{run_popfetch, write_private};
+use support::run::{Output, run_popfetch, write_private};
 
 const RC: &str = "set daemon 600\n\
 poll pop.example.jp proto pop3\n\
@@ -19,38 +19,42 @@ fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
 }
 
+/// Assert `text` (a file or an output stream) holds every one of `needles`.
+#[track_caller]
+fn has(text: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(text.contains(needle), "no {needle:?} in:\n{text}");
+    }
+}
+
+/// `popfetch import fetchmailrc RC -o OUT` and `extra`, with OUT as the config too.
+fn import_rc(rc: &Path, out: &Path, extra: &[&str]) -> Output {
+    let (rc, out_s) = (rc.to_str().unwrap(), out.to_str().unwrap());
+    run_popfetch(
+        out,
+        &[&["import", "fetchmailrc", rc, "-o", out_s], extra].concat(),
+    )
+}
+
 #[test]
 fn i16_fetchmailrc_to_a_private_config_that_passes_check() {
     let dir = tempfile::tempdir().unwrap();
     let rc = write_private(&dir.path().join("fetchmailrc"), RC.as_bytes());
     let out_path = dir.path().join("config.toml");
-    let out = run_popfetch(
-        &out_path,
-        &[
-            "import",
-            "fetchmailrc",
-            rc.to_str().unwrap(),
-            "-o",
-            out_path.to_str().unwrap(),
-        ],
-    );
+    let out = import_rc(&rc, &out_path, &[]);
     assert_eq!(out.code, 0, "{}", out.all());
     assert!(!out.all().contains("rc-secret-1"));
     let text = std::fs::read_to_string(&out_path).unwrap();
     assert_eq!(mode(&out_path), 0o600);
     assert!(!text.contains("rc-secret-1"), "{text}");
-    assert!(
-        text.contains("# came from rc lines 2-4: poll pop.example.jp"),
-        "{text}"
-    );
-    assert!(
-        text.contains("not translated (line 4): sslfingerprint"),
-        "{text}"
-    );
-    assert!(text.contains("popfetch check --connect"), "{text}");
-    assert!(
-        text.contains("not translated (line 4): batchlimit 5"),
-        "{text}"
+    has(
+        &text,
+        &[
+            "# came from rc lines 2-4: poll pop.example.jp",
+            "not translated (line 4): sslfingerprint",
+            "popfetch check --connect",
+            "not translated (line 4): batchlimit 5",
+        ],
     );
     let pw = dir.path().join("pop.example.jp.password");
     assert_eq!(std::fs::read_to_string(&pw).unwrap(), "rc-secret-1\n");
@@ -61,34 +65,11 @@ fn i16_fetchmailrc_to_a_private_config_that_passes_check() {
 
     // Never over an existing file without --force; with it, the files are replaced.
     std::fs::write(&pw, "changed\n").unwrap();
-    let again = run_popfetch(
-        &out_path,
-        &[
-            "import",
-            "fetchmailrc",
-            rc.to_str().unwrap(),
-            "-o",
-            out_path.to_str().unwrap(),
-        ],
-    );
+    let again = import_rc(&rc, &out_path, &[]);
     assert_eq!(again.code, 78, "{}", again.all());
-    assert!(
-        again.stderr.contains("exists; nothing was written"),
-        "{}",
-        again.stderr
-    );
+    has(&again.stderr, &["exists; nothing was written"]);
     assert_eq!(std::fs::read_to_string(&pw).unwrap(), "changed\n");
-    let forced = run_popfetch(
-        &out_path,
-        &[
-            "import",
-            "fetchmailrc",
-            rc.to_str().unwrap(),
-            "-o",
-            out_path.to_str().unwrap(),
-            "--force",
-        ],
-    );
+    let forced = import_rc(&rc, &out_path, &["--force"]);
     assert_eq!(forced.code, 0, "{}", forced.all());
     assert_eq!(std::fs::read_to_string(&pw).unwrap(), "rc-secret-1\n");
 }
@@ -100,24 +81,9 @@ fn i16_broken_rc_exits_78_with_line_and_column_and_writes_nothing() {
         &dir.path().join("fetchmailrc"),
         b"poll a user b password c keep\n  proto pop3\n",
     );
-    let out_path = dir.path().join("config.toml");
-    let out = run_popfetch(
-        &out_path,
-        &[
-            "import",
-            "fetchmailrc",
-            rc.to_str().unwrap(),
-            "-o",
-            out_path.to_str().unwrap(),
-        ],
-    );
+    let out = import_rc(&rc, &dir.path().join("config.toml"), &[]);
     assert_eq!(out.code, 78, "{}", out.all());
-    assert!(
-        out.stderr
-            .contains("fetchmailrc:2:3: server option `proto`"),
-        "{}",
-        out.stderr
-    );
+    has(&out.stderr, &["fetchmailrc:2:3: server option `proto`"]);
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),
         1,
@@ -130,28 +96,24 @@ fn i16_passwords_need_an_output_file_or_inline() {
     let dir = tempfile::tempdir().unwrap();
     let rc = write_private(&dir.path().join("fetchmailrc"), RC.as_bytes());
     let cfg = dir.path().join("unused.toml");
-    let out = run_popfetch(&cfg, &["import", "fetchmailrc", rc.to_str().unwrap()]);
+    let import = |extra: &[&str]| {
+        run_popfetch(
+            &cfg,
+            &[&["import", "fetchmailrc", rc.to_str().unwrap()], extra].concat(),
+        )
+    };
+    let out = import(&[]);
     assert_eq!(out.code, 78, "{}", out.all());
     assert!(out.stdout.is_empty() && !out.all().contains("rc-secret-1"));
-    let out = run_popfetch(
-        &cfg,
-        &[
-            "import",
-            "fetchmailrc",
-            rc.to_str().unwrap(),
-            "--inline-passwords",
-        ],
-    );
+    let out = import(&["--inline-passwords"]);
     assert_eq!(out.code, 0, "{}", out.all());
-    assert!(
-        out.stdout.contains("password = \"rc-secret-1\""),
-        "{}",
-        out.stdout
-    );
+    has(&out.stdout, &["password = \"rc-secret-1\""]);
 }
 
-fn uid_config(dir: &Path) -> std::path::PathBuf {
-    write_private(
+/// A config with one account `isp` (joe at pop.example.jp) and its state under `dir`, and a fetchmail `.fetchids`
+/// file beside it holding `ids`.
+fn uid_setup(dir: &Path, ids: &str) -> (PathBuf, PathBuf) {
+    let cfg = write_private(
         &dir.join("c.toml"),
         format!(
             "state_dir = {:?}\n[[account]]\nname = \"isp\"\nhost = \"pop.example.jp\"\nuser = \"joe\"\n\
@@ -159,26 +121,29 @@ fn uid_config(dir: &Path) -> std::path::PathBuf {
             dir.join("state").display().to_string()
         )
         .as_bytes(),
-    )
+    );
+    let file = dir.join("fetchids");
+    std::fs::write(&file, ids).unwrap();
+    (cfg, file)
+}
+
+/// `popfetch import uids fetchmail IDS --account isp` and `extra`.
+fn import_uids(cfg: &Path, ids: &Path, extra: &[&str]) -> Output {
+    let ids = ids.to_str().unwrap();
+    let args = ["import", "uids", "fetchmail", ids, "--account", "isp"];
+    run_popfetch(cfg, &[&args[..], extra].concat())
 }
 
 #[test]
 fn i16_import_uids_records_then_refuses_existing_state_unless_merge() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = uid_config(dir.path());
-    let ids = dir.path().join("fetchids");
-    std::fs::write(
-        &ids,
+    let (cfg, ids) = uid_setup(
+        dir.path(),
         "joe@pop.example.jp 0000000158a5d9d3\nJOE@POP.EXAMPLE.JP <odd@uid%41>\nann@pop.example.jp zzz\n",
-    )
-    .unwrap();
-    let ids_s = ids.to_str().unwrap();
-    let out = run_popfetch(
-        &cfg,
-        &["import", "uids", "fetchmail", ids_s, "--account", "isp"],
     );
+    let out = import_uids(&cfg, &ids, &[]);
     assert_eq!(out.code, 0, "{}", out.all());
-    assert!(out.stdout.contains("recorded 2 UID(s)"), "{}", out.stdout);
+    has(&out.stdout, &["recorded 2 UID(s)"]);
     let state = std::fs::read_to_string(dir.path().join("state/isp.state")).unwrap();
     assert!(state.contains("D 0000000158a5d9d3 0\n"), "{state}");
     assert!(
@@ -187,60 +152,21 @@ fn i16_import_uids_records_then_refuses_existing_state_unless_merge() {
     );
     assert!(!state.contains("zzz"), "{state}");
 
-    let again = run_popfetch(
-        &cfg,
-        &["import", "uids", "fetchmail", ids_s, "--account", "isp"],
-    );
+    let again = import_uids(&cfg, &ids, &[]);
     assert_eq!(again.code, 74, "{}", again.all());
-    assert!(again.stderr.contains("--merge"), "{}", again.stderr);
-    let merged = run_popfetch(
-        &cfg,
-        &[
-            "import",
-            "uids",
-            "fetchmail",
-            ids_s,
-            "--account",
-            "isp",
-            "--merge",
-        ],
-    );
+    has(&again.stderr, &["--merge"]);
+    let merged = import_uids(&cfg, &ids, &["--merge"]);
     assert_eq!(merged.code, 0, "{}", merged.all());
-    assert!(
-        merged.stdout.contains("recorded 0 UID(s)"),
-        "{}",
-        merged.stdout
-    );
-    assert!(
-        merged.stdout.contains("2 already recorded"),
-        "{}",
-        merged.stdout
-    );
+    has(&merged.stdout, &["recorded 0 UID(s)", "2 already recorded"]);
 }
 
 #[test]
 fn i16_import_uids_for_another_account_names_what_the_file_holds() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = uid_config(dir.path());
-    let ids = dir.path().join("fetchids");
-    std::fs::write(&ids, "joe@other.example 1\nann@pop.example.jp 2\n").unwrap();
-    let out = run_popfetch(
-        &cfg,
-        &[
-            "import",
-            "uids",
-            "fetchmail",
-            ids.to_str().unwrap(),
-            "--account",
-            "isp",
-        ],
-    );
+    let (cfg, ids) = uid_setup(dir.path(), "joe@other.example 1\nann@pop.example.jp 2\n");
+    let out = import_uids(&cfg, &ids, &[]);
     assert_eq!(out.code, 78, "{}", out.all());
-    assert!(
-        out.stderr.contains("ann@pop.example.jp, joe@other.example"),
-        "{}",
-        out.stderr
-    );
+    has(&out.stderr, &["ann@pop.example.jp, joe@other.example"]);
     assert!(!dir.path().join("state/isp.state").exists());
 }
 

@@ -16,7 +16,7 @@ use crate::secret::Secret;
 use crate::test_pki::{Leaf, TestPki, Validity};
 use crate::tls::{TlsSettings, connector};
 
-pub(super) use crate::test_peer::{Peer, Step, WAIT, serve};
+pub(super) use crate::test_peer::{Peer, Step, WAIT};
 
 /// The POP3 opening every script starts with.
 pub(super) trait Hello {
@@ -112,9 +112,8 @@ impl Dial {
 }
 
 /// The one scaffold of the client tests: a server on 127.0.0.1 runs `script` on the connection it accepts, the
-/// client dials it as `dial` says, and `exchange` gets the result of `Client::connect`. The server task is awaited
-/// last (the client dropped first), so its assertions on the exact bytes the client sent fail the test; the whole
-/// is bounded in time.
+/// client dials it as `dial` says, and `exchange` gets the result of `Client::connect`; in the frame of
+/// [`crate::test_peer::scripted`] (the server's assertions fail the test, the whole is bounded in time).
 pub(super) async fn scripted<F, Fut, T>(
     script: F,
     dial: Dial,
@@ -124,20 +123,12 @@ where
     F: FnOnce(Peer<TcpStream>) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let case = dial.case;
-    let run = async {
-        let (port, server) = serve(move |s| script(Peer::new(s))).await;
+    crate::test_peer::scripted(dial.case, script, async |port| {
         let connected =
             Client::connect("127.0.0.1", port, dial.security, &dial.conn, dial.opts).await;
-        let out = exchange(connected).await;
-        if let Err(e) = server.await {
-            panic!("{case}: the server script failed: {e}");
-        }
-        out
-    };
-    tokio::time::timeout(Duration::from_secs(30), run)
-        .await
-        .unwrap_or_else(|_| panic!("{case}: test hung"))
+        exchange(connected).await
+    })
+    .await
 }
 
 /// [`scripted`] for a session that must be established: `exchange` gets the client.

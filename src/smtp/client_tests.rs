@@ -1,367 +1,374 @@
 //! The client against a scripted peer on loopback that asserts every byte it receives: PIPELINING (RFC 2920),
 //! the HELO fallback (RFC 5321 §3.2), the MAIL parameters, LMTP's per-recipient replies (RFC 2033 §4.2), and that
-//! a connection is never reused after an out-of-step reply.
-
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::task::JoinHandle;
+//! a connection is never reused after an out-of-step reply. One scaffold ([`session`], over `crate::test_peer`)
+//! and two case tables: one message over SMTP, one message to several recipients over LMTP.
 
 use super::*;
+use crate::test_peer::Step;
 
-/// One step of a script: the exact bytes the client must send, then the server's answer.
-type Step = (&'static [u8], &'static [u8]);
+use Step::{C, Cb, Eof, S};
 
-/// Serve one connection: send `greeting`, then for each step read exactly its bytes, compare, and answer. Ends by
-/// reading to EOF; returns what arrived after the script (empty when the client closed as expected).
-async fn scripted(
-    greeting: &'static [u8],
-    steps: Vec<Step>,
-) -> (u16, JoinHandle<Result<Vec<u8>, String>>) {
-    crate::test_peer::serve(move |mut s| async move {
-        s.write_all(greeting).await.unwrap();
-        for (i, (want, answer)) in steps.into_iter().enumerate() {
-            let mut got = vec![0; want.len()];
-            if let Err(e) = s.read_exact(&mut got).await {
-                return Err(format!("step {i}: {e}"));
-            }
-            if got != want {
-                return Err(format!(
-                    "step {i}: got {:?}, want {:?}",
-                    got.escape_ascii().to_string(),
-                    want.escape_ascii().to_string()
-                ));
-            }
-            s.write_all(answer).await.unwrap();
-        }
-        let mut rest = Vec::new();
-        let _ = s.read_to_end(&mut rest).await;
-        Ok(rest)
-    })
-    .await
+/// The end of a session that closes as it should: QUIT answered, then the client closes.
+const BYE: [Step; 3] = [C("QUIT"), S(b"221 bye\r\n"), Eof];
+
+/// The script steps of an SMTP greeting, of an EHLO answered with `reply`, then of `then`.
+fn ehlo(reply: &'static [u8], then: &[Step]) -> Vec<Step> {
+    let hello = [S(b"220 mx.test ESMTP\r\n"), C("EHLO me.test"), S(reply)];
+    [&hello[..], then].concat()
 }
 
-const GREETING: &[u8] = b"220 mx.test ESMTP\r\n";
-const QUIT: Step = (b"QUIT\r\n", b"221 bye\r\n");
-
-async fn connect(port: u16, protocol: Protocol) -> Mta {
-    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    Mta::over(
-        Box::new(tcp),
-        format!("127.0.0.1:{port}"),
-        "me.test",
-        Timeouts::default(),
-        protocol,
-        &Secrets::none(),
-        &Trace::log(),
+/// The one scaffold: a peer on 127.0.0.1 runs `script` (from the greeting on) on the connection it accepts, the
+/// client opens a `protocol` session to it as `me.test`, and `exchange` gets the session; in the frame of
+/// [`crate::test_peer::scripted`] (the peer's assertions fail the test, named by `case`; bounded in time).
+async fn session<T>(
+    case: &str,
+    protocol: Protocol,
+    script: Vec<Step>,
+    exchange: impl AsyncFnOnce(Mta) -> T,
+) -> T {
+    crate::test_peer::scripted(
+        case,
+        move |p| p.run(script),
+        async |port| {
+            let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+            let mta = Mta::over(
+                Box::new(tcp),
+                format!("127.0.0.1:{port}"),
+                "me.test",
+                Timeouts::default(),
+                protocol,
+                &Secrets::none(),
+                &Trace::log(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{case}: session: {e:?}"));
+            exchange(mta).await
+        },
     )
     .await
-    .unwrap()
 }
 
-fn env(from: &str, to: &str) -> Envelope {
-    Envelope {
-        from: Some(from.into()),
-        to: to.into(),
+/// What one recipient (or the one message) must get: accepted with this reply, or refused with an error that
+/// `is` matches and this verdict.
+enum Want {
+    Accepted(u16, &'static str),
+    Refused {
+        is: fn(&SmtpError) -> bool,
+        verdict: Verdict,
+    },
+}
+
+/// A [`Want::Refused`]: `refused!(Verdict, Pattern)` is an error matching `Pattern` with verdict `Verdict`.
+macro_rules! refused {
+    ($verdict:ident, $($pattern:tt)+) => {
+        Want::Refused {
+            is: |e| matches!(e, $($pattern)+),
+            verdict: Verdict::$verdict,
+        }
+    };
+}
+
+impl Want {
+    fn check(&self, id: &str, got: &Result<Accepted, SmtpError>) {
+        match (self, got) {
+            (Want::Accepted(code, text), Ok(a)) => {
+                assert_eq!((a.code, a.text.as_str()), (*code, *text), "{id}");
+            }
+            (Want::Refused { is, verdict }, Err(e)) => {
+                assert!(is(e), "{id}: {e:?}");
+                assert_eq!(e.verdict(), *verdict, "{id}: {e:?}");
+            }
+            (_, got) => panic!("{id}: {got:?}"),
+        }
     }
 }
 
+/// The end of every case: the session is usable or not as `usable` says. One that is not refuses the next message
+/// at once, sending nothing (the script then ends with the client closing); a usable one ends with QUIT.
+async fn close(id: &str, usable: bool, mut mta: Mta) {
+    assert_eq!(mta.is_usable(), usable, "{id}");
+    if !usable {
+        let again = mta.send(Some("a@b.test"), &["c@d.test"], b"x\r\n").await;
+        assert!(
+            matches!(again, Err(SmtpError::Unreachable { .. })),
+            "{id}: {again:?}"
+        );
+    }
+    mta.quit().await;
+}
+
+/// One message over SMTP to `c@d.test`: the MTA's script, the sender and the content, the capabilities the EHLO
+/// reply offers, what the delivery gives, and whether the session is still usable after it.
+struct Delivery {
+    id: &'static str,
+    script: Vec<Step>,
+    from: Option<&'static str>,
+    message: &'static [u8],
+    caps: Capabilities,
+    want: Want,
+    usable: bool,
+}
+
 #[tokio::test]
-async fn s15_pipelining_sends_mail_rcpt_data_in_one_write_and_content_after_354() {
-    let (port, server) = scripted(
-        GREETING,
-        vec![
-            (
-                b"EHLO me.test\r\n",
+async fn s09_s14_s15_s16_s20_one_message_over_smtp() {
+    let cases = vec![
+        Delivery {
+            id: "S-15 MAIL, RCPT and DATA in one write, the content after the 354",
+            script: ehlo(
                 b"250-mx.test\r\n250-PIPELINING\r\n250-SIZE 100000\r\n250 8BITMIME\r\n",
+                &[
+                    C("MAIL FROM:<a@b.test> SIZE=15 BODY=8BITMIME"),
+                    C("RCPT TO:<c@d.test>"),
+                    C("DATA"),
+                    S(b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go\r\n"),
+                    Cb(b"S: \xe9\r\n\r\n..dot\r\nx\r\n.\r\n"),
+                    S(b"250 2.0.0 queued\r\n"),
+                ],
             ),
-            (
-                b"MAIL FROM:<a@b.test> SIZE=15 BODY=8BITMIME\r\nRCPT TO:<c@d.test>\r\nDATA\r\n",
-                b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go\r\n",
-            ),
-            (
-                b"S: \xe9\r\n\r\n..dot\r\nx\r\n.\r\n",
-                b"250 2.0.0 queued\r\n",
-            ),
-            QUIT,
-        ],
-    )
-    .await;
-    let mut mta = connect(port, Protocol::Smtp).await;
-    assert!(mta.capabilities().pipelining);
-    assert_eq!(mta.size_limit(), Some(100_000));
-    let a = mta
-        .deliver(&env("a@b.test", "c@d.test"), b"S: \xe9\r\n\r\n.dot\r\nx")
-        .await
-        .unwrap();
-    assert_eq!((a.code, a.text.as_str()), (250, "2.0.0 queued"));
-    mta.quit().await;
-    assert_eq!(server.await.unwrap().unwrap(), b"");
-}
-
-#[tokio::test]
-async fn s15_pipelined_refusal_is_reset_and_the_session_goes_on() {
-    let (port, server) = scripted(
-        GREETING,
-        vec![
-            (b"EHLO me.test\r\n", b"250-mx.test\r\n250 PIPELINING\r\n"),
-            (
-                b"MAIL FROM:<> SMTPUTF8\r\nRCPT TO:<c@d.test>\r\nDATA\r\n",
-                b"250 Ok\r\n550 5.7.1 Sender address rejected\r\n554 5.5.1 no valid recipients\r\n",
-            ),
-            (b"RSET\r\n", b"250 Ok\r\n"),
-            QUIT,
-        ],
-    )
-    .await;
-    let mut mta = connect(port, Protocol::Smtp).await;
-    // As if offered: the UTF-8 header field is then declared (RFC 6531 §3.4).
-    mta.caps.smtputf8 = true;
-    let e = mta
-        .deliver(
-            &Envelope {
-                from: None,
-                to: "c@d.test".into(),
+            from: Some("a@b.test"),
+            message: b"S: \xe9\r\n\r\n.dot\r\nx",
+            caps: Capabilities {
+                pipelining: true,
+                size: true,
+                size_limit: Some(100_000),
+                eight_bit_mime: true,
+                ..Capabilities::default()
             },
-            "Subject: caf\u{e9}\r\n\r\nx\r\n".as_bytes(),
-        )
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            e,
-            SmtpError::Reply {
-                phase: Phase::Rcpt,
-                code: 550,
-                ..
-            }
-        ),
-        "{e:?}"
-    );
-    assert!(mta.is_usable());
-    mta.quit().await;
-    assert_eq!(server.await.unwrap().unwrap(), b"");
-}
-
-#[tokio::test]
-async fn s20_a_354_after_a_refused_envelope_drops_the_connection_without_content() {
-    let (port, server) = scripted(
-        GREETING,
-        vec![
-            (b"EHLO me.test\r\n", b"250-mx.test\r\n250 PIPELINING\r\n"),
-            (
-                b"MAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\nDATA\r\n",
-                b"250 Ok\r\n450 4.2.0 busy\r\n354 go ahead anyway\r\n",
+            want: Want::Accepted(250, "2.0.0 queued"),
+            usable: true,
+        },
+        Delivery {
+            // The UTF-8 header field is declared (RFC 6531 §3.4); the refusal is reset and the session goes on.
+            id: "S-15 a pipelined refusal",
+            script: ehlo(
+                b"250-mx.test\r\n250-SMTPUTF8\r\n250 PIPELINING\r\n",
+                &[
+                    C("MAIL FROM:<> SMTPUTF8"),
+                    C("RCPT TO:<c@d.test>"),
+                    C("DATA"),
+                    S(b"250 Ok\r\n550 5.7.1 Sender address rejected\r\n554 5.5.1 no valid recipients\r\n"),
+                    C("RSET"),
+                    S(b"250 Ok\r\n"),
+                ],
             ),
-        ],
-    )
-    .await;
-    let mut mta = connect(port, Protocol::Smtp).await;
-    let e = mta
-        .deliver(&env("a@b.test", "c@d.test"), b"x\r\n")
-        .await
-        .unwrap_err();
-    assert_eq!(e.verdict(), Verdict::Temporary);
-    assert!(!mta.is_usable());
-    mta.quit().await;
-    // Nothing after DATA: no content, no dot, no QUIT.
-    assert_eq!(server.await.unwrap().unwrap(), b"");
+            from: None,
+            message: "Subject: caf\u{e9}\r\n\r\nx\r\n".as_bytes(),
+            caps: Capabilities {
+                pipelining: true,
+                smtputf8: true,
+                ..Capabilities::default()
+            },
+            want: refused!(
+                Rejected,
+                SmtpError::Reply {
+                    phase: Phase::Rcpt,
+                    code: 550,
+                    ..
+                }
+            ),
+            usable: true,
+        },
+        Delivery {
+            // Nothing after DATA: no content, no dot, no QUIT.
+            id: "S-20 a 354 after a refused envelope",
+            script: ehlo(
+                b"250-mx.test\r\n250 PIPELINING\r\n",
+                &[
+                    C("MAIL FROM:<a@b.test>"),
+                    C("RCPT TO:<c@d.test>"),
+                    C("DATA"),
+                    S(b"250 Ok\r\n450 4.2.0 busy\r\n354 go ahead anyway\r\n"),
+                    Eof,
+                ],
+            ),
+            from: Some("a@b.test"),
+            message: b"x\r\n",
+            caps: Capabilities {
+                pipelining: true,
+                ..Capabilities::default()
+            },
+            want: refused!(
+                Temporary,
+                SmtpError::Reply {
+                    phase: Phase::Rcpt,
+                    code: 450,
+                    ..
+                }
+            ),
+            usable: false,
+        },
+        Delivery {
+            id: "S-14 HELO on the same connection when EHLO is refused",
+            script: ehlo(
+                b"502 5.5.2 not recognized\r\n",
+                &[
+                    C("HELO me.test"),
+                    S(b"250 mx.test\r\n"),
+                    C("MAIL FROM:<a@b.test>"),
+                    S(b"250 Ok\r\n"),
+                    C("RCPT TO:<c@d.test>"),
+                    S(b"250 Ok\r\n"),
+                    C("DATA"),
+                    S(b"354 go\r\n"),
+                    Cb(b"\xff\r\n.\r\n"),
+                    S(b"250 queued\r\n"),
+                ],
+            ),
+            from: Some("a@b.test"),
+            message: b"\xff\r\n",
+            caps: Capabilities::default(),
+            want: Want::Accepted(250, "queued"),
+            usable: true,
+        },
+        Delivery {
+            id: "S-09 a garbled reply poisons the connection",
+            script: ehlo(
+                b"250 mx.test\r\n",
+                &[C("MAIL FROM:<a@b.test>"), S(b"250ok\r\n"), Eof],
+            ),
+            from: Some("a@b.test"),
+            message: b"x\r\n",
+            caps: Capabilities::default(),
+            want: refused!(
+                Temporary,
+                SmtpError::Garbled {
+                    phase: Phase::Mail,
+                    ..
+                }
+            ),
+            usable: false,
+        },
+        Delivery {
+            // A local address problem (issue 10), not an MTA reply: nothing is sent.
+            id: "S-16 a bad address is refused before anything is sent",
+            script: ehlo(b"250 mx.test\r\n", &[]),
+            from: Some("a@b.test>\r\nRCPT TO:<x@evil.test"),
+            message: b"x\r\n",
+            caps: Capabilities::default(),
+            want: refused!(
+                Misconfigured,
+                SmtpError::Address {
+                    role: AddressRole::Sender,
+                    ..
+                }
+            ),
+            usable: true,
+        },
+    ];
+    for mut case in cases {
+        let id = case.id;
+        if case.usable {
+            case.script.extend(BYE);
+        }
+        session(id, Protocol::Smtp, case.script, async |mut mta| {
+            assert_eq!(mta.capabilities(), &case.caps, "{id}");
+            assert_eq!(mta.size_limit(), case.caps.size_limit, "{id}");
+            let envelope = Envelope {
+                from: case.from.map(Into::into),
+                to: "c@d.test".into(),
+            };
+            case.want
+                .check(id, &mta.deliver(&envelope, case.message).await);
+            close(id, case.usable, mta).await;
+        })
+        .await;
+    }
 }
 
-#[tokio::test]
-async fn s14_helo_on_the_same_connection_when_ehlo_is_refused() {
-    let (port, server) = scripted(
-        GREETING,
-        vec![
-            (b"EHLO me.test\r\n", b"502 5.5.2 not recognized\r\n"),
-            (b"HELO me.test\r\n", b"250 mx.test\r\n"),
-            (b"MAIL FROM:<a@b.test>\r\n", b"250 Ok\r\n"),
-            (b"RCPT TO:<c@d.test>\r\n", b"250 Ok\r\n"),
-            (b"DATA\r\n", b"354 go\r\n"),
-            (b"\xff\r\n.\r\n", b"250 queued\r\n"),
-            QUIT,
-        ],
-    )
-    .await;
-    let mut mta = connect(port, Protocol::Smtp).await;
-    assert_eq!(mta.capabilities(), &Capabilities::default());
-    mta.deliver(&env("a@b.test", "c@d.test"), b"\xff\r\n")
-        .await
-        .unwrap();
-    mta.quit().await;
-    assert_eq!(server.await.unwrap().unwrap(), b"");
-}
-
-#[tokio::test]
-async fn s09_a_garbled_reply_poisons_the_connection() {
-    let (port, server) = scripted(
-        GREETING,
-        vec![
-            (b"EHLO me.test\r\n", b"250 mx.test\r\n"),
-            (b"MAIL FROM:<a@b.test>\r\n", b"250ok\r\n"),
-        ],
-    )
-    .await;
-    let mut mta = connect(port, Protocol::Smtp).await;
-    let e = mta
-        .deliver(&env("a@b.test", "c@d.test"), b"x\r\n")
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            e,
-            SmtpError::Garbled {
-                phase: Phase::Mail,
-                ..
-            }
-        ),
-        "{e:?}"
-    );
-    assert_eq!(e.verdict(), Verdict::Temporary);
-    assert!(!mta.is_usable());
-    let again = mta
-        .deliver(&env("a@b.test", "c@d.test"), b"x\r\n")
-        .await
-        .unwrap_err();
-    assert!(matches!(again, SmtpError::Unreachable { .. }), "{again:?}");
-    mta.quit().await;
-    assert_eq!(server.await.unwrap().unwrap(), b"");
-}
-
-#[tokio::test]
-async fn i10_a_bad_address_is_refused_before_anything_is_sent() {
-    let (port, server) = scripted(
-        GREETING,
-        vec![(b"EHLO me.test\r\n", b"250 mx.test\r\n"), QUIT],
-    )
-    .await;
-    let mut mta = connect(port, Protocol::Smtp).await;
-    let e = mta
-        .deliver(
-            &env("a@b.test>\r\nRCPT TO:<x@evil.test", "c@d.test"),
-            b"x\r\n",
-        )
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            e,
-            SmtpError::Address {
-                role: AddressRole::Sender,
-                ..
-            }
-        ),
-        "{e:?}"
-    );
-    assert!(mta.is_usable());
-    mta.quit().await;
-    assert_eq!(server.await.unwrap().unwrap(), b"");
+/// One message from `a@b.test` to several recipients over LMTP: the server's script, the recipients, what each
+/// gets, and whether the session is still usable after it.
+struct LmtpCase {
+    id: &'static str,
+    script: Vec<Step>,
+    rcpts: &'static [&'static str],
+    want: Vec<Want>,
+    usable: bool,
 }
 
 #[tokio::test]
 async fn lmtp_one_reply_per_accepted_recipient_after_the_end_of_data() {
-    let (port, server) = scripted(
-        b"220 lmtp.test LMTP\r\n",
-        vec![
-            (b"LHLO me.test\r\n", b"250-lmtp.test\r\n250-PIPELINING\r\n250 ENHANCEDSTATUSCODES\r\n"),
-            (
-                b"MAIL FROM:<a@b.test>\r\nRCPT TO:<u1@d.test>\r\nRCPT TO:<nobody@d.test>\r\nRCPT TO:<u3@d.test>\r\nDATA\r\n",
-                b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n550 5.1.1 User unknown\r\n250 2.1.5 Ok\r\n354 go\r\n",
-            ),
-            (
-                b"Subject: x\r\n\r\nbody\r\n.\r\n",
-                b"250 2.0.0 <u1@d.test> Saved\r\n452 4.2.2 <u3@d.test> Quota exceeded\r\n",
-            ),
-            QUIT,
-        ],
-    )
-    .await;
-    let mut mta = connect(port, Protocol::Lmtp).await;
-    let per = mta
-        .send(
-            Some("a@b.test"),
-            &["u1@d.test", "nobody@d.test", "u3@d.test"],
-            b"Subject: x\r\n\r\nbody\r\n",
-        )
-        .await
-        .unwrap();
-    assert_eq!(per.len(), 3);
-    assert_eq!(per[0].as_ref().unwrap().text, "2.0.0 <u1@d.test> Saved");
-    assert!(matches!(
-        &per[1],
-        Err(SmtpError::Reply {
-            phase: Phase::Rcpt,
-            code: 550,
-            ..
+    let cases = vec![
+        LmtpCase {
+            id: "LMTP (RFC 2033 §4.2): mixed replies at RCPT and after the end of data",
+            script: vec![
+                S(b"220 lmtp.test LMTP\r\n"),
+                C("LHLO me.test"),
+                S(b"250-lmtp.test\r\n250-PIPELINING\r\n250 ENHANCEDSTATUSCODES\r\n"),
+                C("MAIL FROM:<a@b.test>"),
+                C("RCPT TO:<u1@d.test>"),
+                C("RCPT TO:<nobody@d.test>"),
+                C("RCPT TO:<u3@d.test>"),
+                C("DATA"),
+                S(b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n550 5.1.1 User unknown\r\n250 2.1.5 Ok\r\n354 go\r\n"),
+                Cb(b"Subject: x\r\n\r\nbody\r\n.\r\n"),
+                S(b"250 2.0.0 <u1@d.test> Saved\r\n452 4.2.2 <u3@d.test> Quota exceeded\r\n"),
+                C("QUIT"),
+                S(b"221 bye\r\n"),
+                Eof,
+            ],
+            rcpts: &["u1@d.test", "nobody@d.test", "u3@d.test"],
+            want: vec![
+                Want::Accepted(250, "2.0.0 <u1@d.test> Saved"),
+                refused!(
+                    Misconfigured,
+                    SmtpError::Reply {
+                        phase: Phase::Rcpt,
+                        code: 550,
+                        ..
+                    }
+                ),
+                refused!(
+                    Temporary,
+                    SmtpError::Reply {
+                        phase: Phase::EndOfData,
+                        code: 452,
+                        ..
+                    }
+                ),
+            ],
+            usable: true,
+        },
+        LmtpCase {
+            // Issue 15: the server stops after answering for the first recipient. That answer stands (the recipient
+            // is served and must not get the message again); the other has no clear answer, and the connection is
+            // never used again.
+            id: "S-07 over LMTP: answers given before the server stopped stand",
+            script: vec![
+                S(b"220 lmtp.test LMTP\r\n"),
+                C("LHLO me.test"),
+                S(b"250 lmtp.test\r\n"),
+                C("MAIL FROM:<a@b.test>"),
+                S(b"250 2.1.0 Ok\r\n"),
+                C("RCPT TO:<u1@d.test>"),
+                S(b"250 2.1.5 Ok\r\n"),
+                C("RCPT TO:<u2@d.test>"),
+                S(b"250 2.1.5 Ok\r\n"),
+                C("DATA"),
+                S(b"354 go\r\n"),
+                Cb(b"Subject: x\r\n\r\nbody\r\n.\r\n"),
+                S(b"250 2.0.0 <u1@d.test> Saved\r\n"),
+            ],
+            rcpts: &["u1@d.test", "u2@d.test"],
+            want: vec![
+                Want::Accepted(250, "2.0.0 <u1@d.test> Saved"),
+                refused!(Temporary, e if e.phase() == Phase::EndOfData),
+            ],
+            usable: false,
+        },
+    ];
+    for case in cases {
+        let id = case.id;
+        session(id, Protocol::Lmtp, case.script, async |mut mta| {
+            let per = mta
+                .send(Some("a@b.test"), case.rcpts, b"Subject: x\r\n\r\nbody\r\n")
+                .await
+                .unwrap_or_else(|e| panic!("{id}: {e:?}"));
+            assert_eq!(per.len(), case.want.len(), "{id}");
+            for (want, got) in case.want.iter().zip(&per) {
+                want.check(id, got);
+            }
+            close(id, case.usable, mta).await;
         })
-    ));
-    let Err(e) = &per[2] else {
-        panic!("{:?}", per[2])
-    };
-    assert!(
-        matches!(
-            e,
-            SmtpError::Reply {
-                phase: Phase::EndOfData,
-                code: 452,
-                ..
-            }
-        ),
-        "{e:?}"
-    );
-    assert_eq!(e.verdict(), Verdict::Temporary);
-    assert!(mta.is_usable());
-    mta.quit().await;
-    assert_eq!(server.await.unwrap().unwrap(), b"");
-}
-
-#[tokio::test]
-async fn m19_lmtp_answers_given_before_the_server_stopped_stand() {
-    // Issue 15: an LMTP server that stops after answering for the first recipient. That answer stands (the
-    // recipient is served and must not get the message again); the other has no clear answer.
-    let (port, server) = crate::test_peer::serve(|mut s| async move {
-        s.write_all(b"220 lmtp.test LMTP\r\n").await.unwrap();
-        let want: &[u8] = b"LHLO me.test\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<u1@d.test>\r\nRCPT TO:<u2@d.test>\r\n\
-            DATA\r\nSubject: x\r\n\r\nbody\r\n.\r\n";
-        let mut got = Vec::new();
-        let mut buf = [0u8; 4096];
-        let answers: [(&[u8], &[u8]); 5] = [
-            (b"LHLO me.test\r\n", b"250 lmtp.test\r\n"),
-            (b"MAIL FROM:<a@b.test>\r\n", b"250 2.1.0 Ok\r\n"),
-            (b"RCPT TO:<u1@d.test>\r\n", b"250 2.1.5 Ok\r\n"),
-            (b"RCPT TO:<u2@d.test>\r\n", b"250 2.1.5 Ok\r\n"),
-            (b"DATA\r\n", b"354 go\r\n"),
-        ];
-        let mut step = 0;
-        while !got.ends_with(b"\r\n.\r\n") {
-            let n = s.read(&mut buf).await.unwrap();
-            assert!(n > 0, "client closed early");
-            got.extend_from_slice(&buf[..n]);
-            while step < answers.len() && got.ends_with(answers[step].0) {
-                s.write_all(answers[step].1).await.unwrap();
-                step += 1;
-            }
-        }
-        s.write_all(b"250 2.0.0 <u1@d.test> Saved\r\n")
-            .await
-            .unwrap();
-        assert_eq!(got, want);
-        // Stops here: the connection closes without the second answer.
-    })
-    .await;
-    let mut mta = connect(port, Protocol::Lmtp).await;
-    let per = mta
-        .send(
-            Some("a@b.test"),
-            &["u1@d.test", "u2@d.test"],
-            b"Subject: x\r\n\r\nbody\r\n",
-        )
-        .await
-        .unwrap();
-    server.await.unwrap();
-    assert_eq!(per[0].as_ref().unwrap().text, "2.0.0 <u1@d.test> Saved");
-    let Err(e) = &per[1] else {
-        panic!("{:?}", per[1])
-    };
-    assert_eq!(e.phase(), Phase::EndOfData);
-    assert_eq!(e.verdict(), Verdict::Temporary);
-    assert!(!mta.is_usable(), "never used again");
+        .await;
+    }
 }

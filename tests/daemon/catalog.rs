@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::accepted_subjects;
-use super::process::{WAIT, World, daemon, stop, stop_with};
+use super::process::{WAIT, World, daemon, daemon_in_a_slow_retr, stop, stop_with};
 use super::support::run::{toml_str, write_private};
 use super::support::*;
 
@@ -95,14 +95,7 @@ fn d01_sigint_and_sigterm_while_idle_exit_0_within_1_s_and_leave_the_state_untou
 
 #[test]
 fn d02_sigterm_during_a_slow_retr_finishes_that_message_and_starts_no_other() {
-    let w = World::new(1, SmtpBehavior::default());
-    // Every reply after the greeting in 16-byte pieces 40 ms apart: a RETR takes about a second.
-    w.pops[0].update(|b| b.write_chunks = Some((16, Duration::from_millis(40))));
-    w.add(0, "m1");
-    w.add(0, "m2");
-    let cfg = w.write(&[0]);
-    let d = daemon(&cfg, &[]);
-    assert!(w.pops[0].wait_command("RETR 1", WAIT), "no RETR");
+    let (w, cfg, d) = daemon_in_a_slow_retr();
     assert!(w.smtp.transactions().is_empty(), "RETR already over");
     let out = stop(d, Duration::from_secs(10));
     assert!(out.stderr.contains("stopping"), "{}", out.stderr);

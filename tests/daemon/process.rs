@@ -2,7 +2,7 @@
 //! hour, so every poll after the first is caused by the test (SIGUSR1, SIGHUP) and the tests take seconds.
 
 use std::os::unix::net::UnixDatagram;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::support::run::{Running, write_private};
@@ -35,7 +35,7 @@ impl World {
     }
 
     /// Write the config with accounts `which` into the world's directory; returns its path.
-    pub(super) fn write(&self, which: &[usize]) -> std::path::PathBuf {
+    pub(super) fn write(&self, which: &[usize]) -> PathBuf {
         let mut b = ConfigBuilder::new(self.smtp.port(), self.state.path());
         for k in which {
             b = b.account(self.account(*k));
@@ -115,8 +115,7 @@ fn d04_sigusr1_polls_now_and_d01_sigterm_while_idle_exits_0_at_once() {
     assert!(out.stderr.contains("wake-up"), "{}", out.stderr);
     assert_no_secret("daemon log", out.stderr.as_bytes(), "alice", "s3cret-pa55");
     // The lock is released: a cron run right after is not refused.
-    let run = run_popfetch(&cfg, &["run"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    cron_run(&w, &cfg);
 }
 
 #[test]
@@ -161,21 +160,54 @@ fn d03_sighup_good_config_adds_an_account_bad_config_keeps_the_old_one() {
     assert_eq!(got, ["a1", "a2", "b1", "b2"]);
 }
 
-#[test]
-fn d02_sigterm_during_a_slow_end_of_data_reply_delivers_once_and_records_it() {
+/// A daemon polling one account holding `tags`, whose MTA waits `delay` before each reply to the end of data;
+/// returns once the first message's final dot has arrived (its reply still to come).
+fn daemon_in_a_slow_end_of_data(
+    delay: Duration,
+    tags: &[&str],
+    args: &[&str],
+) -> (World, PathBuf, Running) {
     let w = World::new(
         1,
         SmtpBehavior {
-            delay_eod_reply: Some(Duration::from_secs(2)),
+            delay_eod_reply: Some(delay),
             ..Default::default()
         },
     );
+    for tag in tags {
+        w.add(0, tag);
+    }
+    let cfg = w.write(&[0]);
+    let d = daemon(&cfg, args);
+    assert!(w.smtp.wait_until(WAIT, |s| s.attempts() >= 1));
+    (w, cfg, d)
+}
+
+/// A daemon polling one account holding m1 and m2 whose server sends every reply after the greeting in 16-byte
+/// pieces 40 ms apart (a RETR takes about a second); returns once `RETR 1` has arrived.
+pub(super) fn daemon_in_a_slow_retr() -> (World, PathBuf, Running) {
+    let w = World::new(1, SmtpBehavior::default());
+    w.pops[0].update(|b| b.write_chunks = Some((16, Duration::from_millis(40))));
     w.add(0, "m1");
     w.add(0, "m2");
     let cfg = w.write(&[0]);
     let d = daemon(&cfg, &[]);
+    assert!(w.pops[0].wait_command("RETR 1", WAIT), "no RETR");
+    (w, cfg, d)
+}
+
+/// A cron run after the daemon left, with the MTA answering at once: exit 0 (the daemon's lock is released).
+fn cron_run(w: &World, cfg: &Path) -> Output {
+    w.smtp.update(|b| b.delay_eod_reply = None);
+    let run = run_popfetch(cfg, &["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    run
+}
+
+#[test]
+fn d02_sigterm_during_a_slow_end_of_data_reply_delivers_once_and_records_it() {
     // The first message's final dot has arrived; its reply is 2 s away.
-    assert!(w.smtp.wait_until(WAIT, |s| s.attempts() >= 1));
+    let (w, cfg, d) = daemon_in_a_slow_end_of_data(Duration::from_secs(2), &["m1", "m2"], &[]);
     let out = stop(d, Duration::from_secs(5));
     assert!(out.stderr.contains("stopping"), "{}", out.stderr);
     // m1 was delivered, recorded and deleted; m2 was never started and stays on the server.
@@ -188,36 +220,21 @@ fn d02_sigterm_during_a_slow_end_of_data_reply_delivers_once_and_records_it() {
         sessions[0].commands
     );
     // A cron run afterwards fetches m2 only: nothing lost, nothing twice.
-    w.smtp.update(|b| b.delay_eod_reply = None);
-    let run = run_popfetch(&cfg, &["run"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    cron_run(&w, &cfg);
     assert_eq!(accepted_subjects(&w.smtp), ["m1", "m2"]);
     assert!(w.pops[0].mailbox_uids().is_empty());
 }
 
 #[test]
 fn d02_second_sigterm_exits_at_once_with_kill_9_guarantees() {
-    let w = World::new(
-        1,
-        SmtpBehavior {
-            delay_eod_reply: Some(Duration::from_secs(4)),
-            ..Default::default()
-        },
-    );
-    w.add(0, "m1");
-    w.add(0, "m2");
-    let cfg = w.write(&[0]);
-    let d = daemon(&cfg, &[]);
-    assert!(w.smtp.wait_until(WAIT, |s| s.attempts() >= 1));
+    let (w, cfg, d) = daemon_in_a_slow_end_of_data(Duration::from_secs(4), &["m1", "m2"], &[]);
     d.signal("TERM");
     std::thread::sleep(Duration::from_millis(200));
     let out = stop(d, Duration::from_secs(2));
     assert!(out.stderr.contains("second stop request"), "{}", out.stderr);
     // Nothing deleted without a record: both still on the server.
     assert_eq!(w.pops[0].mailbox_uids(), ["m1", "m2"]);
-    w.smtp.update(|b| b.delay_eod_reply = None);
-    let run = run_popfetch(&cfg, &["run"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = cron_run(&w, &cfg);
     // The fake MTA had taken m1 before the daemon left: the one documented duplicate window, logged.
     assert_eq!(accepted_subjects(&w.smtp), ["m1", "m1", "m2"]);
     assert!(run.stderr.contains("possible duplicate"), "{}", run.stderr);
@@ -226,17 +243,8 @@ fn d02_second_sigterm_exits_at_once_with_kill_9_guarantees() {
 
 #[test]
 fn d02_stop_grace_bounds_the_wait() {
-    let w = World::new(
-        1,
-        SmtpBehavior {
-            delay_eod_reply: Some(Duration::from_secs(6)),
-            ..Default::default()
-        },
-    );
-    w.add(0, "m1");
-    let cfg = w.write(&[0]);
-    let d = daemon(&cfg, &["--stop-grace", "1"]);
-    assert!(w.smtp.wait_until(WAIT, |s| s.attempts() >= 1));
+    let (w, _cfg, d) =
+        daemon_in_a_slow_end_of_data(Duration::from_secs(6), &["m1"], &["--stop-grace", "1"]);
     let out = stop(d, Duration::from_secs(3));
     assert!(
         out.stderr.contains("stop grace of 1 s over"),

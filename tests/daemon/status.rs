@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::accepted_subjects;
-use super::process::{WAIT, World, daemon, stop};
+use super::process::{WAIT, World, daemon, daemon_in_a_slow_retr, stop};
 use super::support::run::{popfetch_bin, spawn_command};
 use super::support::*;
 
@@ -87,14 +87,7 @@ fn status_while_the_daemon_runs_shows_when_it_polls_next() {
 
 #[test]
 fn a_poll_interrupted_by_sigterm_is_recorded_as_interrupted() {
-    let w = World::new(1, SmtpBehavior::default());
-    // Every reply after the greeting in 16-byte pieces 40 ms apart: a RETR takes about a second.
-    w.pops[0].update(|b| b.write_chunks = Some((16, Duration::from_millis(40))));
-    w.add(0, "m1");
-    w.add(0, "m2");
-    let cfg = w.write(&[0]);
-    let d = daemon(&cfg, &[]);
-    assert!(w.pops[0].wait_command("RETR 1", WAIT), "no RETR");
+    let (w, _cfg, d) = daemon_in_a_slow_retr();
     stop(d, Duration::from_secs(10));
     assert_eq!(accepted_subjects(&w.smtp), ["m1"]);
     let s = status_file(&w, "acct0");

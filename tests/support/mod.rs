@@ -21,6 +21,7 @@ pub mod pki;
 pub mod pop3;
 mod pop3_content;
 mod pop3_session;
+mod record;
 pub mod run;
 pub mod smtp;
 mod smtp_session;

@@ -256,6 +256,8 @@ pub(crate) struct Pop3State {
     pub violations: Vec<String>,
 }
 
+super::record::recorded!(Pop3State, Session, Pop3Behavior);
+
 pub(crate) type Shared = Arc<Mutex<Pop3State>>;
 
 /// A running fake POP3 server; stopped when dropped.

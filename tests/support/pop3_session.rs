@@ -8,7 +8,8 @@ use md5::{Digest, Md5};
 
 use super::pop3::{Msg, Pop3Behavior, Pop3Tls, STLS_JUNK, Shared, stuffed_with_terminator};
 use super::pop3_content::{courier_notice, has_8bit_header, top};
-use super::wire::{Dir, LineError, Wire, escape, lock};
+use super::record::Recorded;
+use super::wire::{LineError, Wire, command_body, escape, lock, verb_arg};
 
 /// RFC 2449 §4: a command line is at most 255 octets including CRLF. The fake reads up to this bound and treats
 /// longer lines as a violation, closing the connection.
@@ -24,6 +25,21 @@ enum Phase {
         snapshot: Vec<Msg>,
         deleted: Vec<bool>,
     },
+}
+
+impl Phase {
+    /// The UIDs marked by DELE in this session.
+    fn marked(&self) -> Vec<String> {
+        match self {
+            Phase::Transaction { snapshot, deleted } => snapshot
+                .iter()
+                .zip(deleted)
+                .filter(|(_, d)| **d)
+                .map(|(m, _)| m.uid.clone())
+                .collect(),
+            Phase::Authorization { .. } => Vec::new(),
+        }
+    }
 }
 
 /// How a command handler wants the session to go on.
@@ -45,24 +61,8 @@ struct Conn {
 }
 
 pub(crate) fn serve(tcp: TcpStream, state: Shared) {
-    let (idx, b) = {
-        let mut st = lock(&state);
-        st.sessions.push(Default::default());
-        (st.sessions.len() - 1, st.behavior.clone())
-    };
     let port = tcp.local_addr().map_or(0, |a| a.port());
-    let rec_state = state.clone();
-    let wire = Wire::new(
-        tcp,
-        Box::new(move |dir, bytes| {
-            let mut st = lock(&rec_state);
-            let s = &mut st.sessions[idx];
-            match dir {
-                Dir::Client => s.client_bytes.extend_from_slice(bytes),
-                Dir::Server => s.server_bytes.extend_from_slice(bytes),
-            }
-        }),
-    );
+    let (idx, b, wire) = super::record::open(tcp, &state);
     let mut conn = Conn {
         wire,
         state,
@@ -74,22 +74,10 @@ pub(crate) fn serve(tcp: TcpStream, state: Shared) {
     };
     let outcome = conn.run();
     conn.wire.close();
+    let marked = conn.phase.marked();
     let mut st = lock(&conn.state);
-    let marked: Vec<String> = match &conn.phase {
-        Phase::Transaction { snapshot, deleted } => snapshot
-            .iter()
-            .zip(deleted)
-            .filter(|(_, d)| **d)
-            .map(|(m, _)| m.uid.clone())
-            .collect(),
-        Phase::Authorization { .. } => Vec::new(),
-    };
-    let s = &mut st.sessions[idx];
-    s.marked = marked;
-    s.finished = true;
-    if let Err(e) = outcome {
-        s.error.get_or_insert(e);
-    }
+    st.sessions[idx].marked = marked;
+    st.end(idx, outcome);
 }
 
 #[path = "pop3_login.rs"]
@@ -172,9 +160,7 @@ impl Conn {
         if !self.b.enforce_lockstep || self.b.pipelining {
             return;
         }
-        self.wire.poll_pending();
-        if !self.wire.buffered().is_empty() {
-            let ahead = super::wire::describe_ahead(self.wire.buffered());
+        if let Some(ahead) = self.wire.sent_ahead() {
             self.violation(format!(
                 "client sent {ahead} before the reply to {verb} (no PIPELINING)"
             ));
@@ -182,17 +168,10 @@ impl Conn {
     }
 
     fn command(&mut self, raw: &[u8]) -> std::io::Result<Next> {
-        let body = raw.strip_suffix(b"\n").unwrap_or(raw);
-        let body = match body.strip_suffix(b"\r") {
-            Some(b) => b,
-            None => {
-                self.violation(format!(
-                    "command line not ending in CRLF: {:?}",
-                    escape(raw)
-                ));
-                body
-            }
-        };
+        let (body, bad_ending) = command_body(raw);
+        if let Some(v) = bad_ending {
+            self.violation(v);
+        }
         if raw.len() > MAX_COMMAND {
             self.violation(format!(
                 "command line of {} octets exceeds 255 (RFC 2449 §4)",
@@ -213,10 +192,7 @@ impl Conn {
             }
             return Ok(Next::Continue);
         }
-        let (verb, arg) = match line.split_once(' ') {
-            Some((v, a)) => (v.to_ascii_uppercase(), a.to_string()),
-            None => (line.to_ascii_uppercase(), String::new()),
-        };
+        let (verb, arg) = verb_arg(&line);
         let authorized = matches!(self.phase, Phase::Transaction { .. });
         match verb.as_str() {
             "CAPA" => {
@@ -327,9 +303,7 @@ impl Conn {
         };
         // RFC 2595 §4: the client must send nothing after STLS until the handshake; checked whatever the lockstep
         // setting, since this is where command injection lives.
-        self.wire.poll_pending();
-        if !self.wire.buffered().is_empty() {
-            let ahead = super::wire::describe_ahead(self.wire.buffered());
+        if let Some(ahead) = self.wire.sent_ahead() {
             self.violation(format!("client sent {ahead} after STLS before its reply"));
         }
         let mut out = b"+OK Begin TLS negotiation\r\n".to_vec();
@@ -349,15 +323,7 @@ impl Conn {
         if let Some(hook) = &self.b.on_quit {
             hook();
         }
-        let committed: Vec<String> = match &self.phase {
-            Phase::Transaction { snapshot, deleted } => snapshot
-                .iter()
-                .zip(deleted)
-                .filter(|(_, d)| **d)
-                .map(|(m, _)| m.uid.clone())
-                .collect(),
-            Phase::Authorization { .. } => Vec::new(),
-        };
+        let committed = self.phase.marked();
         {
             // RFC 1939 §6: the UPDATE state removes the marked messages.
             let mut st = lock(&self.state);

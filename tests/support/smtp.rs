@@ -141,6 +141,8 @@ pub(crate) struct SmtpState {
     pub long_lines: Vec<String>,
 }
 
+super::record::recorded!(SmtpState, SmtpSession, SmtpBehavior);
+
 pub(crate) type Shared = Arc<Mutex<SmtpState>>;
 
 /// A running fake SMTP server; stopped when dropped.

@@ -3,8 +3,9 @@
 
 use std::net::TcpStream;
 
+use super::record::Recorded;
 use super::smtp::{Delivered, Shared, SmtpBehavior, SmtpSession};
-use super::wire::{Dir, LineError, Wire, escape, lock};
+use super::wire::{LineError, Wire, command_body, escape, lock, verb_arg};
 
 /// RFC 5321 §4.5.3.1.4: a command line is at most 512 octets; the fake reads up to this bound.
 const MAX_COMMAND: usize = 4096;
@@ -34,23 +35,7 @@ enum Next {
 }
 
 pub(crate) fn serve(tcp: TcpStream, state: Shared) {
-    let (idx, b) = {
-        let mut st = lock(&state);
-        st.sessions.push(SmtpSession::default());
-        (st.sessions.len() - 1, st.behavior.clone())
-    };
-    let rec_state = state.clone();
-    let wire = Wire::new(
-        tcp,
-        Box::new(move |dir, bytes| {
-            let mut st = lock(&rec_state);
-            let s = &mut st.sessions[idx];
-            match dir {
-                Dir::Client => s.client_bytes.extend_from_slice(bytes),
-                Dir::Server => s.server_bytes.extend_from_slice(bytes),
-            }
-        }),
-    );
+    let (idx, b, wire) = super::record::open(tcp, &state);
     let mut conn = Conn {
         wire,
         state,
@@ -60,12 +45,7 @@ pub(crate) fn serve(tcp: TcpStream, state: Shared) {
     };
     let outcome = conn.run();
     conn.wire.close();
-    let mut st = lock(&conn.state);
-    let s = &mut st.sessions[idx];
-    s.finished = true;
-    if let Err(e) = outcome {
-        s.error.get_or_insert(e);
-    }
+    lock(&conn.state).end(idx, outcome);
 }
 
 /// The path between `<` and `>` after `prefix` (case-insensitive, e.g. `FROM:`), and the parameters after it.
@@ -146,9 +126,7 @@ impl Conn {
         if !self.b.enforce_lockstep || (self.b.pipelining && !always) {
             return;
         }
-        self.wire.poll_pending();
-        if !self.wire.buffered().is_empty() {
-            let ahead = super::wire::describe_ahead(self.wire.buffered());
+        if let Some(ahead) = self.wire.sent_ahead() {
             self.violation(format!("client sent {ahead} before the reply to {verb}"));
         }
     }
@@ -159,17 +137,10 @@ impl Conn {
     }
 
     fn command(&mut self, raw: &[u8]) -> std::io::Result<Next> {
-        let body = raw.strip_suffix(b"\n").unwrap_or(raw);
-        let body = match body.strip_suffix(b"\r") {
-            Some(b) => b,
-            None => {
-                self.violation(format!(
-                    "command line not ending in CRLF: {:?}",
-                    escape(raw)
-                ));
-                body
-            }
-        };
+        let (body, bad_ending) = command_body(raw);
+        if let Some(v) = bad_ending {
+            self.violation(v);
+        }
         if body.contains(&b'\r') || body.contains(&0) {
             self.violation(format!(
                 "CR or NUL inside a command line: {:?}",
@@ -178,10 +149,7 @@ impl Conn {
         }
         let line = String::from_utf8_lossy(body).into_owned();
         self.session(|s| s.commands.push(line.clone()));
-        let (verb, arg) = match line.split_once(' ') {
-            Some((v, a)) => (v.to_ascii_uppercase(), a.to_string()),
-            None => (line.to_ascii_uppercase(), String::new()),
-        };
+        let (verb, arg) = verb_arg(&line);
         let has_helo = lock(&self.state).sessions[self.idx].helo.is_some();
         if let Some(limit) = self.b.shutdown_after
             && self.done_here() >= limit

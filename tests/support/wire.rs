@@ -159,6 +159,13 @@ impl Wire {
         }
     }
 
+    /// What the client sent ahead of the reply about to go out ([`Wire::poll_pending`]), described by
+    /// [`describe_ahead`]; `None` when it sent nothing.
+    pub fn sent_ahead(&mut self) -> Option<String> {
+        self.poll_pending();
+        (!self.buf.is_empty()).then(|| describe_ahead(&self.buf))
+    }
+
     /// Pull whatever the client has already sent without blocking. Used just before a reply: bytes found here were
     /// sent before the client could have seen the reply (pipelining).
     pub fn poll_pending(&mut self) {
@@ -329,4 +336,27 @@ pub fn describe_ahead(bytes: &[u8]) -> String {
         .take(12)
         .collect();
     format!("{} bytes ({:?}...)", bytes.len(), escape(&word))
+}
+
+/// A command line without its line ending, and the violation to record when that ending was not CRLF.
+pub fn command_body(raw: &[u8]) -> (&[u8], Option<String>) {
+    let body = raw.strip_suffix(b"\n").unwrap_or(raw);
+    match body.strip_suffix(b"\r") {
+        Some(b) => (b, None),
+        None => (
+            body,
+            Some(format!(
+                "command line not ending in CRLF: {:?}",
+                escape(raw)
+            )),
+        ),
+    }
+}
+
+/// A command line's verb, upper-cased, and its argument (empty when there is none).
+pub fn verb_arg(line: &str) -> (String, String) {
+    match line.split_once(' ') {
+        Some((v, a)) => (v.to_ascii_uppercase(), a.to_string()),
+        None => (line.to_ascii_uppercase(), String::new()),
+    }
 }

@@ -94,50 +94,70 @@ pub(super) const SET_FLAGS: &[&str] = &[
 /// `set X [=] STRING`
 pub(super) const SET_STR: &[&str] = &["logfile", "idfile", "pidfile", "postmaster", "properties"];
 
+/// A setting's key and value, as an option makes it.
+type KeyVal = (&'static str, Val);
+
 impl Parser<'_> {
     pub(super) fn at_server_option(&self) -> bool {
-        match self.peek().map(|t| &t.kind) {
-            Some(Kind::Kw("no")) => {
-                matches!(self.peek2().map(|t| &t.kind), Some(Kind::Kw(k)) if SERVER_NO.contains(k))
-            }
-            Some(Kind::Kw(k)) => SERVER.contains(k),
-            _ => false,
-        }
+        self.at_option(SERVER_NO, |k| SERVER.contains(&k))
     }
 
     pub(super) fn at_user_option(&self) -> bool {
+        self.at_option(USER_FLAGS, |k| {
+            ["to", "is", "antispam"].contains(&k)
+                || USER_FLAGS.contains(&k)
+                || USER_STR.contains(&k)
+                || USER_NUM.contains(&k)
+                || USER_LIST.contains(&k)
+        })
+    }
+
+    /// An option is next: `no` and one of `flags`, or a keyword that is `option`.
+    fn at_option(&self, flags: &[&str], option: impl Fn(&str) -> bool) -> bool {
         match self.peek().map(|t| &t.kind) {
             Some(Kind::Kw("no")) => {
-                matches!(self.peek2().map(|t| &t.kind), Some(Kind::Kw(k)) if USER_FLAGS.contains(k))
+                matches!(self.peek2().map(|t| &t.kind), Some(Kind::Kw(k)) if flags.contains(k))
             }
-            Some(Kind::Kw(k)) => {
-                ["to", "is", "antispam"].contains(k)
-                    || USER_FLAGS.contains(k)
-                    || USER_STR.contains(k)
-                    || USER_NUM.contains(k)
-                    || USER_LIST.contains(k)
-            }
+            Some(Kind::Kw(k)) => option(k),
             _ => false,
         }
     }
 
-    pub(super) fn server_option(&mut self, s: &mut Settings) -> Result<(), RcError> {
-        let t = self.next().expect("checked by at_server_option");
-        let line = t.line;
+    /// The option that [`Parser::at_server_option`] or [`Parser::at_user_option`] found next: `no FLAG` clears the
+    /// flag, any other keyword is read by `read` into its setting's key and value; the setting is made at the
+    /// keyword's line.
+    fn option(
+        &mut self,
+        s: &mut Settings,
+        read: fn(&mut Self, &'static str) -> Result<KeyVal, RcError>,
+    ) -> Result<(), RcError> {
+        let t = self.next().expect("checked by at_option");
         let Kind::Kw(k) = t.kind else {
-            unreachable!("checked by at_server_option")
+            unreachable!("checked by at_option")
         };
-        let (key, val) = match k {
-            "no" => {
-                let Some(Token {
-                    kind: Kind::Kw(what),
-                    ..
-                }) = self.next()
-                else {
-                    unreachable!("checked by at_server_option")
-                };
-                (*what, Val::Flag(false))
-            }
+        let (key, val) = if k == "no" {
+            let Some(Token {
+                kind: Kind::Kw(what),
+                ..
+            }) = self.next()
+            else {
+                unreachable!("checked by at_option")
+            };
+            (*what, Val::Flag(false))
+        } else {
+            read(self, k)?
+        };
+        set(s, key, val, t.line);
+        Ok(())
+    }
+
+    pub(super) fn server_option(&mut self, s: &mut Settings) -> Result<(), RcError> {
+        self.option(s, Self::server_value)
+    }
+
+    /// The setting a server option `k` makes, reading its argument.
+    fn server_value(&mut self, k: &'static str) -> Result<KeyVal, RcError> {
+        Ok(match k {
             "uidl" | "checkalias" | "dns" | "tracepolls" => (k, Val::Flag(true)),
             "aka" | "localdomains" => (k, Val::List(self.str_list(k)?)),
             "protocol" => match self.next() {
@@ -205,16 +225,7 @@ impl Parser<'_> {
                 None => return Err(self.eof("`accept` or `reject` after `bad-header`")),
             },
             _ => (k, Val::Str(self.expect_str(k)?)),
-        };
-        s.insert(
-            key,
-            Setting {
-                val,
-                line,
-                inherited: false,
-            },
-        );
-        Ok(())
+        })
     }
 
     /// `user NAME` | `user NAMES here` | `user NAME there`.
@@ -225,14 +236,7 @@ impl Parser<'_> {
         let there = self.peek().map(|t| &t.kind) == Some(&Kind::Kw("there"));
         if here {
             self.i += 1;
-            s.insert(
-                "localnames",
-                Setting {
-                    val: Val::Names(names),
-                    line: user.line,
-                    inherited: false,
-                },
-            );
+            set(s, "localnames", Val::Names(names), user.line);
             return Ok(());
         }
         match names.as_slice() {
@@ -240,14 +244,7 @@ impl Parser<'_> {
                 if there {
                     self.i += 1;
                 }
-                s.insert(
-                    "user",
-                    Setting {
-                        val: Val::Str(name.clone()),
-                        line: user.line,
-                        inherited: false,
-                    },
-                );
+                set(s, "user", Val::Str(name.clone()), user.line);
                 Ok(())
             }
             _ => Err(RcError {
@@ -292,22 +289,12 @@ impl Parser<'_> {
     }
 
     pub(super) fn user_option(&mut self, s: &mut Settings) -> Result<(), RcError> {
-        let t = self.next().expect("checked by at_user_option");
-        let line = t.line;
-        let Kind::Kw(k) = t.kind else {
-            unreachable!("checked by at_user_option")
-        };
-        let (key, val) = match k {
-            "no" => {
-                let Some(Token {
-                    kind: Kind::Kw(what),
-                    ..
-                }) = self.next()
-                else {
-                    unreachable!("checked by at_user_option")
-                };
-                (*what, Val::Flag(false))
-            }
+        self.option(s, Self::user_value)
+    }
+
+    /// The setting a user option `k` makes, reading its argument.
+    fn user_value(&mut self, k: &'static str) -> Result<KeyVal, RcError> {
+        Ok(match k {
             "is" | "to" => {
                 let names = self.mapping_list(k)?;
                 match self.peek().map(|t| &t.kind) {
@@ -343,15 +330,18 @@ impl Parser<'_> {
             _ if USER_NUM.contains(&k) => (k, Val::Num(self.expect_num(k)?)),
             _ if USER_LIST.contains(&k) => (k, Val::List(self.str_list(k)?)),
             _ => (k, Val::Str(self.expect_str(k)?)),
-        };
-        s.insert(
-            key,
-            Setting {
-                val,
-                line,
-                inherited: false,
-            },
-        );
-        Ok(())
+        })
     }
+}
+
+/// Set `key` to `val`, given at `line` of this entry (not inherited from `defaults`).
+fn set(s: &mut Settings, key: &'static str, val: Val, line: usize) {
+    s.insert(
+        key,
+        Setting {
+            val,
+            line,
+            inherited: false,
+        },
+    );
 }
