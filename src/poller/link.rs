@@ -19,10 +19,11 @@ use crate::inspect::trace::Trace;
 use crate::smtp::{self, Accepted, Envelope, MailHints, Mta, Phase, Protocol, SmtpError};
 use crate::untrusted::Secrets;
 
-/// The most sessions the MTA may end in one poll before the poll stops with a temporary failure (exit 75) and
-/// the rest waits for the next poll. Every reopening follows at least one delivered message, so this only bounds
-/// the connections an MTA with a tiny per-session limit costs: at OpenSMTPD's default of 100 per session, 10,000
-/// messages per poll. Sessions closed by popfetch itself for `batch_limit` do not count.
+/// The most sessions the MTA may end on one [`Link`] (one of the poll's `smtp_connections`) in one poll before the
+/// poll stops with a temporary failure (exit 75) and the rest waits for the next poll. Every reopening follows at
+/// least one delivered message, so this only bounds the connections an MTA with a tiny per-session limit costs: at
+/// OpenSMTPD's default of 100 per session, 10,000 messages per poll and connection. Sessions closed by popfetch
+/// itself for `batch_limit` do not count.
 pub(super) const MAX_RECONNECTS: usize = 100;
 
 /// Whom a [`Link`] talks to. Owned, so that a link can be moved into the task that runs its transaction
