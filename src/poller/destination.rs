@@ -12,7 +12,7 @@ use super::link::Server;
 use crate::config::{Account, Config, Delivery, Mda};
 use crate::deliver::{self, LocalError};
 use crate::error::ExitClass;
-use crate::smtp::{Envelope, SmtpError, Verdict};
+use crate::smtp::{Accepted, Envelope, SmtpError, Verdict};
 use crate::untrusted::Secrets;
 
 /// One poll's destination, opened before the first RETR (design flow step 4).
@@ -28,6 +28,13 @@ pub(super) enum Destination<'a> {
 
 /// How the destination committed one message, for the log line.
 pub(super) struct Committed(pub(super) String);
+
+/// The MTA's acceptance: its reply code and text.
+impl From<Accepted> for Committed {
+    fn from(a: Accepted) -> Committed {
+        Committed(format!("{} {}", a.code, a.text))
+    }
+}
 
 /// A delivery that did not commit.
 #[derive(Debug)]
@@ -98,7 +105,7 @@ impl<'a> Destination<'a> {
                 .link()
                 .deliver(envelope, message)
                 .await
-                .map(|a| Committed(format!("{} {}", a.code, a.text)))
+                .map(Committed::from)
                 .map_err(DeliveryError::Smtp),
             Destination::Maildir(root) => {
                 let path = deliver::maildir::deliver(root, &envelope.to, sender, message)

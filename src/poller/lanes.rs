@@ -119,9 +119,9 @@ impl Lanes {
         }
     }
 
-    /// The one connection for a transaction run in the poll's own task (streamed, multidrop). Call only with
-    /// nothing in flight ([`drain`]). When every connection was lost with a failed task, a new one connects on
-    /// its first use.
+    /// The connection for a transaction run in the poll's own task: a streamed message after [`free`], a multidrop
+    /// message after [`drain`]. When every connection was lost with a failed task, a new one connects on its
+    /// first use.
     pub(super) fn link(&mut self) -> &mut Link {
         if self.idle.is_empty() {
             self.idle
@@ -134,9 +134,8 @@ impl Lanes {
     /// Await the end-of-data reply of the streamed transaction on the connection [`Lanes::link`] gave, in a task
     /// of its own: the poll reads the next RETR meanwhile.
     pub(super) fn end_in_task(&mut self, job: Job) {
-        let Some(mut link) = self.idle.pop() else {
-            return;
-        };
+        // [`Lanes::link`] left that connection last among the idle ones, and nothing took it since.
+        let mut link = self.idle.pop().expect("the connection Lanes::link gave");
         self.busy.spawn(async move {
             let result = link.end_data().await;
             (link, Landed { job, result })
@@ -186,44 +185,24 @@ pub(super) struct Books<'s> {
     pub(super) refusals: &'s mut RcptRefusals,
 }
 
-/// Hand `job` (already *begun*, fsynced) to a free lane, settling transactions that end while waiting for one.
+/// A free connection, settling transactions that end while waiting for one; the flag says whether it had to
+/// wait. The inner `Err`: no connection exists (the tasks that had them failed) and none can be opened, so nothing
+/// is in flight either.
 ///
 /// # Errors
 /// A settled transaction failed so that the poll must stop (a temporary refusal, a lost connection, the state):
-/// `job` was not handed over and its begin mark is abandoned; every other transaction in flight is waited for and
-/// settled first.
-pub(super) async fn hand_off(
+/// every other transaction in flight is waited for and settled first.
+async fn free_link(
     ctx: &Ctx<'_>,
     lanes: &mut Lanes,
     books: &mut Books<'_>,
-    job: Job,
-    message: Vec<u8>,
-) -> Result<(), Failure> {
+) -> Result<(Result<Link, SmtpError>, bool), Failure> {
     let mut waited = false;
     let stopped = loop {
         match lanes.idle().await {
-            Ok(Some(link)) if waited && ctx.shutdown.is_requested() => {
-                // Asked to stop while this message waited for a lane: it stays on the server, unsent. (A message
-                // that finds a lane free goes at once, as it did when nothing overlapped: the one being read when
-                // the request came is finished.)
-                lanes.idle.push(link);
-                books
-                    .state
-                    .record_abandoned(&job.p.uid)
-                    .map_err(state_fail)?;
-                books.report.interrupted = true;
-                return Ok(());
-            }
-            Ok(Some(link)) => {
-                lanes.start(link, job, message);
-                // Let the new transaction write its first commands before this task goes on to the next message's
-                // RETR and fsync: a task spawned here waits in this worker's queue until this one yields, so
-                // without this the MTA would sit idle through that fsync (seen in an strace of the benchmark).
-                tokio::task::yield_now().await;
-                return Ok(());
-            }
+            Ok(Some(link)) => return Ok((Ok(link), waited)),
             Ok(None) => {}
-            Err(e) => break failed(&job, e),
+            Err(e) => return Ok((Err(e), waited)),
         }
         let Some(landed) = lanes.landed().await else {
             break Failure::of(ExitClass::Internal, "no MTA connection and none in flight");
@@ -233,40 +212,67 @@ pub(super) async fn hand_off(
             break f;
         }
     };
-    let _ = books.state.record_abandoned(&job.p.uid);
     let _ = drain(ctx, lanes, books).await;
     Err(stopped)
 }
 
-/// Make sure a connection is free for a transaction run in the poll's own task (a streamed message), settling
-/// transactions that end meanwhile; the others may go on running.
+/// Hand `job` (already *begun*, fsynced) to a free lane ([`free_link`]).
 ///
 /// # Errors
-/// As [`hand_off`]: every other transaction in flight is waited for and settled first.
+/// As [`free_link`], or no connection could be had: either way `job` was not handed over and its begin mark is
+/// abandoned.
+pub(super) async fn hand_off(
+    ctx: &Ctx<'_>,
+    lanes: &mut Lanes,
+    books: &mut Books<'_>,
+    job: Job,
+    message: Vec<u8>,
+) -> Result<(), Failure> {
+    let got = free_link(ctx, lanes, books)
+        .await
+        .and_then(|(link, waited)| Ok((link.map_err(|e| failed(&job, e))?, waited)));
+    let (link, waited) = match got {
+        Ok(got) => got,
+        Err(f) => {
+            let _ = books.state.record_abandoned(&job.p.uid);
+            return Err(f);
+        }
+    };
+    if waited && ctx.shutdown.is_requested() {
+        // Asked to stop while this message waited for a lane: it stays on the server, unsent. (A message that
+        // finds a lane free goes at once, as it did when nothing overlapped: the one being read when the request
+        // came is finished.)
+        lanes.idle.push(link);
+        books
+            .state
+            .record_abandoned(&job.p.uid)
+            .map_err(state_fail)?;
+        books.report.interrupted = true;
+        return Ok(());
+    }
+    lanes.start(link, job, message);
+    // Let the new transaction write its first commands before this task goes on to the next message's RETR and
+    // fsync: a task spawned here waits in this worker's queue until this one yields, so without this the MTA
+    // would sit idle through that fsync (seen in an strace of the benchmark).
+    tokio::task::yield_now().await;
+    Ok(())
+}
+
+/// Make sure a connection is free for a transaction run in the poll's own task (a streamed message), settling
+/// transactions that end meanwhile; the others may go on running. With no connection at all, [`Lanes::link`]
+/// gives one that connects on its first use.
+///
+/// # Errors
+/// As [`free_link`].
 pub(super) async fn free(
     ctx: &Ctx<'_>,
     lanes: &mut Lanes,
     books: &mut Books<'_>,
 ) -> Result<(), Failure> {
-    let stopped = loop {
-        match lanes.idle().await {
-            Ok(Some(link)) => {
-                lanes.idle.push(link);
-                return Ok(());
-            }
-            Ok(None) => {}
-            // No connection at all: [`Lanes::link`] gives one that connects on its first use.
-            Err(_) => return Ok(()),
-        }
-        let Some(landed) = lanes.landed().await else {
-            return Ok(());
-        };
-        if let Err(f) = settle(ctx, books, landed).await {
-            break f;
-        }
-    };
-    let _ = drain(ctx, lanes, books).await;
-    Err(stopped)
+    if let (Ok(link), _) = free_link(ctx, lanes, books).await? {
+        lanes.idle.push(link);
+    }
+    Ok(())
 }
 
 /// Wait for every transaction in flight and settle each.
@@ -297,9 +303,7 @@ async fn settle(
     let Landed { job, result } = landed?;
     let Job { p, envelope, done } = job;
     let bytes = done.bytes;
-    let result = result
-        .map(|a| Committed(format!("{} {}", a.code, a.text)))
-        .map_err(DeliveryError::Smtp);
+    let result = result.map(Committed::from).map_err(DeliveryError::Smtp);
     let delivery = conclude(ctx, "the MTA", books.state, &p, envelope, result, done).await?;
     tally(ctx, books, &p, delivery, bytes)
 }
