@@ -1,5 +1,5 @@
 //! The client against a scripted peer on loopback that asserts every byte it receives: PIPELINING (RFC 2920),
-//! the HELO fallback (RFC 5321 §3.2), the MAIL parameters, LMTP's per-recipient replies (RFC 2033 §4.2), and that
+//! CHUNKING (RFC 3030), the HELO fallback (RFC 5321 §3.2), the MAIL parameters, LMTP's per-recipient replies (RFC 2033 §4.2), and that
 //! a connection is never reused after an out-of-step reply. One scaffold ([`session`], over `crate::test_peer`)
 //! and two case tables: one message over SMTP, one message to several recipients over LMTP.
 
@@ -239,6 +239,116 @@ async fn s09_s14_s15_s16_s20_one_message_over_smtp() {
             usable: false,
         },
         Delivery {
+            // RFC 3030: MAIL and RCPT pipelined, then the whole message as one counted chunk after their replies
+            // (never in the same write: docs/decisions.md). No dot-stuffing, no end line; the open last line is
+            // closed with CRLF as over DATA (its 2 octets are counted).
+            id: "S-10 S-15 CHUNKING: one BDAT LAST chunk after the envelope's replies",
+            script: ehlo(
+                b"250-mx.test\r\n250-PIPELINING\r\n250-CHUNKING\r\n250 8BITMIME\r\n",
+                &[
+                    C("MAIL FROM:<a@b.test> BODY=8BITMIME"),
+                    C("RCPT TO:<c@d.test>"),
+                    S(b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"),
+                    Cb(b"BDAT 20 LAST\r\nS: \xe9\r\n\r\n.dot\r\n.\r\nx\r\n"),
+                    S(b"250 2.0.0 Ok: 20 bytes queued\r\n"),
+                ],
+            ),
+            from: Some("a@b.test"),
+            message: b"S: \xe9\r\n\r\n.dot\r\n.\r\nx",
+            caps: Capabilities {
+                pipelining: true,
+                chunking: true,
+                eight_bit_mime: true,
+                ..Capabilities::default()
+            },
+            want: Want::Accepted(250, "2.0.0 Ok: 20 bytes queued"),
+            usable: true,
+        },
+        Delivery {
+            // Without PIPELINING each command waits for its reply; an empty message is the empty chunk.
+            id: "S-14 CHUNKING without PIPELINING, an empty message",
+            script: ehlo(
+                b"250-mx.test\r\n250 CHUNKING\r\n",
+                &[
+                    C("MAIL FROM:<a@b.test>"),
+                    S(b"250 Ok\r\n"),
+                    C("RCPT TO:<c@d.test>"),
+                    S(b"250 Ok\r\n"),
+                    Cb(b"BDAT 0 LAST\r\n"),
+                    S(b"250 queued\r\n"),
+                ],
+            ),
+            from: Some("a@b.test"),
+            message: b"",
+            caps: Capabilities {
+                chunking: true,
+                ..Capabilities::default()
+            },
+            want: Want::Accepted(250, "queued"),
+            usable: true,
+        },
+        Delivery {
+            // A refused recipient: RSET, and the content is never sent.
+            id: "S-15 CHUNKING: a refused envelope sends no chunk",
+            script: ehlo(
+                b"250-mx.test\r\n250-PIPELINING\r\n250 CHUNKING\r\n",
+                &[
+                    C("MAIL FROM:<a@b.test>"),
+                    C("RCPT TO:<c@d.test>"),
+                    S(b"250 Ok\r\n550 5.1.1 unknown\r\n"),
+                    C("RSET"),
+                    S(b"250 Ok\r\n"),
+                ],
+            ),
+            from: Some("a@b.test"),
+            message: b"x\r\n",
+            caps: Capabilities {
+                pipelining: true,
+                chunking: true,
+                ..Capabilities::default()
+            },
+            want: refused!(
+                Misconfigured,
+                SmtpError::Reply {
+                    phase: Phase::Rcpt,
+                    code: 550,
+                    ..
+                }
+            ),
+            usable: true,
+        },
+        Delivery {
+            // The refusal of the last chunk is the refusal of the message, as at the end of data; the chunk was
+            // consumed (RFC 3030 §2), so the session goes on.
+            id: "S-02 CHUNKING: a refusal of the last chunk",
+            script: ehlo(
+                b"250-mx.test\r\n250-PIPELINING\r\n250 CHUNKING\r\n",
+                &[
+                    C("MAIL FROM:<a@b.test>"),
+                    C("RCPT TO:<c@d.test>"),
+                    S(b"250 Ok\r\n250 Ok\r\n"),
+                    Cb(b"BDAT 3 LAST\r\nx\r\n"),
+                    S(b"550 5.7.1 Error: message content rejected\r\n"),
+                ],
+            ),
+            from: Some("a@b.test"),
+            message: b"x\r\n",
+            caps: Capabilities {
+                pipelining: true,
+                chunking: true,
+                ..Capabilities::default()
+            },
+            want: refused!(
+                Rejected,
+                SmtpError::Reply {
+                    phase: Phase::EndOfData,
+                    code: 550,
+                    ..
+                }
+            ),
+            usable: true,
+        },
+        Delivery {
             // A local address problem (issue 10), not an MTA reply: nothing is sent.
             id: "S-16 a bad address is refused before anything is sent",
             script: ehlo(b"250 mx.test\r\n", &[]),
@@ -285,49 +395,72 @@ struct LmtpCase {
     usable: bool,
 }
 
+/// Three recipients over LMTP, the second refused at RCPT, the third after the content: `lhlo` is the LHLO reply,
+/// `content` the script from the RCPTs' end through the content (DATA and its 354, or the chunk).
+fn mixed_replies(id: &'static str, lhlo: &'static [u8], content: Vec<Step>) -> LmtpCase {
+    let mut script = vec![
+        S(b"220 lmtp.test LMTP\r\n"),
+        C("LHLO me.test"),
+        S(lhlo),
+        C("MAIL FROM:<a@b.test>"),
+        C("RCPT TO:<u1@d.test>"),
+        C("RCPT TO:<nobody@d.test>"),
+        C("RCPT TO:<u3@d.test>"),
+    ];
+    script.extend(content);
+    script.extend([
+        S(b"250 2.0.0 <u1@d.test> Saved\r\n452 4.2.2 <u3@d.test> Quota exceeded\r\n"),
+        C("QUIT"),
+        S(b"221 bye\r\n"),
+        Eof,
+    ]);
+    LmtpCase {
+        id,
+        script,
+        rcpts: &["u1@d.test", "nobody@d.test", "u3@d.test"],
+        want: vec![
+            Want::Accepted(250, "2.0.0 <u1@d.test> Saved"),
+            refused!(
+                Misconfigured,
+                SmtpError::Reply {
+                    phase: Phase::Rcpt,
+                    code: 550,
+                    ..
+                }
+            ),
+            refused!(
+                Temporary,
+                SmtpError::Reply {
+                    phase: Phase::EndOfData,
+                    code: 452,
+                    ..
+                }
+            ),
+        ],
+        usable: true,
+    }
+}
+
 #[tokio::test]
 async fn lmtp_one_reply_per_accepted_recipient_after_the_end_of_data() {
     let cases = vec![
-        LmtpCase {
-            id: "LMTP (RFC 2033 §4.2): mixed replies at RCPT and after the end of data",
-            script: vec![
-                S(b"220 lmtp.test LMTP\r\n"),
-                C("LHLO me.test"),
-                S(b"250-lmtp.test\r\n250-PIPELINING\r\n250 ENHANCEDSTATUSCODES\r\n"),
-                C("MAIL FROM:<a@b.test>"),
-                C("RCPT TO:<u1@d.test>"),
-                C("RCPT TO:<nobody@d.test>"),
-                C("RCPT TO:<u3@d.test>"),
+        mixed_replies(
+            "LMTP (RFC 2033 §4.2): mixed replies at RCPT and after the end of data",
+            b"250-lmtp.test\r\n250-PIPELINING\r\n250 ENHANCEDSTATUSCODES\r\n",
+            vec![
                 C("DATA"),
                 S(b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n550 5.1.1 User unknown\r\n250 2.1.5 Ok\r\n354 go\r\n"),
                 Cb(b"Subject: x\r\n\r\nbody\r\n.\r\n"),
-                S(b"250 2.0.0 <u1@d.test> Saved\r\n452 4.2.2 <u3@d.test> Quota exceeded\r\n"),
-                C("QUIT"),
-                S(b"221 bye\r\n"),
-                Eof,
             ],
-            rcpts: &["u1@d.test", "nobody@d.test", "u3@d.test"],
-            want: vec![
-                Want::Accepted(250, "2.0.0 <u1@d.test> Saved"),
-                refused!(
-                    Misconfigured,
-                    SmtpError::Reply {
-                        phase: Phase::Rcpt,
-                        code: 550,
-                        ..
-                    }
-                ),
-                refused!(
-                    Temporary,
-                    SmtpError::Reply {
-                        phase: Phase::EndOfData,
-                        code: 452,
-                        ..
-                    }
-                ),
+        ),
+        mixed_replies(
+            "LMTP with CHUNKING (RFC 3030 §4.2): one reply per accepted recipient after BDAT LAST",
+            b"250-lmtp.test\r\n250-PIPELINING\r\n250 CHUNKING\r\n",
+            vec![
+                S(b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n550 5.1.1 User unknown\r\n250 2.1.5 Ok\r\n"),
+                Cb(b"BDAT 20 LAST\r\nSubject: x\r\n\r\nbody\r\n"),
             ],
-            usable: true,
-        },
+        ),
         LmtpCase {
             // Issue 15: the server stops after answering for the first recipient. That answer stands (the recipient
             // is served and must not get the message again); the other has no clear answer, and the connection is

@@ -21,7 +21,7 @@ pub struct Capabilities {
     pub smtputf8: bool,
     /// RFC 2920.
     pub pipelining: bool,
-    /// RFC 3030 (recorded, not used: docs/decisions.md "Own SMTP client").
+    /// RFC 3030: a message in hand goes as one `BDAT n LAST` chunk (docs/decisions.md "Own SMTP client").
     pub chunking: bool,
 }
 

@@ -221,9 +221,14 @@ impl Servers {
 
     /// `popfetch ARGS -c CONFIG`, bounded by [`RUN_DEADLINE`].
     pub(crate) fn popfetch(&self, config: &Path, args: &[&str]) -> Run {
+        self.popfetch_env(config, args, &[])
+    }
+    /// [`Servers::popfetch`] with extra environment variables (e.g. `POPFETCH_FAILPOINT`, debug builds).
+    pub(crate) fn popfetch_env(&self, config: &Path, args: &[&str], envs: &[(&str, &str)]) -> Run {
         let started = Instant::now();
         let mut child = Command::new(env!("CARGO_BIN_EXE_popfetch"))
             .args(args)
+            .envs(envs.iter().copied())
             .arg("-c")
             .arg(config)
             .stdin(Stdio::null())

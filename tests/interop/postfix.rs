@@ -35,9 +35,10 @@ fn s_thousand_messages_one_smtp_connection() {
         "popfetch used {connects} SMTP connections\n{}",
         s.context(&run)
     );
+    // Postfix offers CHUNKING: each message in hand goes as one `BDAT n LAST` (docs/decisions.md).
     assert!(
-        during.contains("mail=1000 rcpt=1000 data=1000"),
-        "the one session did not carry all 1000 messages\n{}",
+        during.contains("mail=1000 rcpt=1000 bdat=1000"),
+        "the one session did not carry all 1000 messages, each as one BDAT\n{}",
         s.context(&run)
     );
     let delivered = s.delivered();
@@ -223,4 +224,62 @@ fn harness_postfix_rejects_bare_lf_and_delivers_clean_mail() {
         &delivered[0],
         b"\nSubject: clean\nX-Case: clean\n\nclean\n"
     ));
+}
+
+/// C-02 over CHUNKING: killed halfway through the second message's one `BDAT n LAST` chunk (failpoint `mid_data`),
+/// Postfix keeps nothing of it (RFC 3030 §2: the chunk's count was not reached; the connection is gone). The next
+/// run delivers that message once, and the rest; only the message Postfix had accepted before the kill may arrive
+/// twice, and then the run names it.
+#[test]
+#[ignore = "needs dovecot and postfix: run tests/interop/run.sh"]
+fn c02_killed_inside_a_bdat_chunk_postfix_keeps_nothing_of_it() {
+    let s = Servers::start("c02_killed_inside_a_bdat_chunk_postfix_keeps_nothing_of_it");
+    let cases = ["bdat-1", "bdat-2", "bdat-3"];
+    let messages: Vec<Vec<u8>> = cases
+        .iter()
+        .map(|c| simple(c, "", &format!("{c} body line\r\n").repeat(200)))
+        .collect();
+    s.put(&messages);
+    let cfg = s.config(Tls::Implicit, &s.path("CA_FILE"), "");
+    let before = s.postfix_log().len();
+    let killed = s.popfetch_env(&cfg, &["run"], &[("POPFETCH_FAILPOINT", "mid_data:2")]);
+    assert!(
+        killed.code().is_none() && killed.text().contains("popfetch-failpoint: mid_data"),
+        "not killed at mid_data\n{}",
+        s.context(&killed)
+    );
+    s.wait_queue();
+    let log = s.postfix_log()[before..].to_string();
+    assert!(
+        log.contains("lost connection after BDAT"),
+        "Postfix did not see the connection end inside the chunk\n{}",
+        s.context(&killed)
+    );
+    let first = s.delivered();
+    assert_eq!(
+        first.len(),
+        1,
+        "only bdat-1 was accepted before the kill\n{}",
+        s.context(&killed)
+    );
+    delivered_case(&first, "bdat-1");
+
+    let run = s.run(&cfg);
+    assert_eq!(run.code(), Some(0), "{}", s.context(&run));
+    s.wait_queue();
+    let delivered = s.delivered();
+    for case in &cases[1..] {
+        delivered_case(&delivered, case);
+    }
+    let again = delivered.len() - cases.len();
+    assert!(again <= 1, "{again} extra copies\n{}", s.context(&run));
+    if again == 1 {
+        assert!(
+            run.text().contains("possible duplicate"),
+            "bdat-1 arrived twice and the run did not say so\n{}",
+            s.context(&run)
+        );
+    }
+    assert_eq!(s.dovecot_left(), 0, "{}", s.context(&run));
+    assert!(s.bounces().is_empty(), "{}", s.context(&run));
 }
