@@ -325,7 +325,7 @@ async fn deliver_one(
     let (envelope, message, done) = begin_whole(ctx, client, &after, state, p, raw, check).await?;
     let result = dest.deliver(&envelope, &message).await;
     let dest = dest.to_string();
-    conclude(ctx, &dest, state, p, envelope, result, done).await
+    conclude(ctx, &dest, state, p, envelope, result, done)
 }
 
 /// A message held whole, right before it goes to its destination: the header pipeline, its diff (`after` names
@@ -366,7 +366,7 @@ pub(super) struct Done {
 /// Journal and report the outcome of one message's delivery attempt: record, DELE, log; or the refusal's
 /// consequences (the same for a message delivered whole or streamed).
 #[allow(clippy::too_many_arguments)]
-pub(super) async fn conclude(
+pub(super) fn conclude(
     ctx: &Ctx<'_>,
     dest: &str,
     state: &mut State,

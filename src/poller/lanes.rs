@@ -304,7 +304,7 @@ async fn settle(
     let Job { p, envelope, done } = job;
     let bytes = done.bytes;
     let result = result.map(Committed::from).map_err(DeliveryError::Smtp);
-    let delivery = conclude(ctx, "the MTA", books.state, &p, envelope, result, done).await?;
+    let delivery = conclude(ctx, "the MTA", books.state, &p, envelope, result, done)?;
     tally(ctx, books, &p, delivery, bytes)
 }
 

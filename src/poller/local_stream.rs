@@ -165,7 +165,7 @@ pub(super) async fn stream_local(
                 bytes: passed.got,
             };
             let r = Err(DeliveryError::Local(e));
-            let d = conclude(ctx, &dest_name, state, p, envelope, r, done).await?;
+            let d = conclude(ctx, &dest_name, state, p, envelope, r, done)?;
             return Ok((d, passed.got));
         }
     };
@@ -201,7 +201,7 @@ pub(super) async fn stream_local(
                 bytes: passed.got,
             };
             let r = Err(DeliveryError::Local(e));
-            let d = conclude(ctx, &dest_name, state, p, envelope, r, done).await?;
+            let d = conclude(ctx, &dest_name, state, p, envelope, r, done)?;
             return Ok((d, passed.got));
         }
         Ok(()) => {}
@@ -216,7 +216,7 @@ pub(super) async fn stream_local(
         edits: describe_edits(&edits),
         bytes: passed.got,
     };
-    let d = conclude(ctx, &dest_name, state, p, envelope, result, done).await?;
+    let d = conclude(ctx, &dest_name, state, p, envelope, result, done)?;
     Ok((d, passed.got))
 }
 

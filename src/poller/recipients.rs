@@ -117,7 +117,7 @@ pub(super) async fn deliver(
         // Every recipient was settled by an earlier poll that stopped before recording the message: settle it.
         envelope.to = chosen.to.join(", ");
         let committed = Committed("every recipient was served by an earlier poll".into());
-        return conclude(ctx, &dest_name, state, p, envelope, Ok(committed), done).await;
+        return conclude(ctx, &dest_name, state, p, envelope, Ok(committed), done);
     }
     if !served.is_empty() || !refused.is_empty() {
         info!(
@@ -168,7 +168,7 @@ pub(super) async fn deliver(
                 );
                 return Ok(Delivery::Rejected { code, text });
             }
-            return conclude(ctx, &dest_name, state, p, envelope, Err(e), done).await;
+            return conclude(ctx, &dest_name, state, p, envelope, Err(e), done);
         }
     };
     failpoint::hit("after_eod_250");
@@ -221,7 +221,7 @@ pub(super) async fn deliver(
         served.len() + accepted.len(),
         chosen.to.len()
     ));
-    conclude(ctx, &dest_name, state, p, envelope, Ok(committed), done).await
+    conclude(ctx, &dest_name, state, p, envelope, Ok(committed), done)
 }
 
 /// A refusal for good of one recipient: a 5xx reply, at `RCPT TO` or (LMTP) after the data. Unlike a single

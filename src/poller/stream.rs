@@ -115,7 +115,6 @@ pub(super) async fn stream_one(
         };
         let bytes = done.bytes;
         return conclude(ctx, &dest_name, state, p, envelope, Err(e), done)
-            .await
             .map(|d| Some((d, bytes)));
     }
     link.trace_header(&header);
@@ -160,7 +159,6 @@ pub(super) async fn stream_one(
             let e = DeliveryError::Smtp(e);
             let bytes = done.bytes;
             return conclude(ctx, &dest_name, state, p, envelope, Err(e), done)
-                .await
                 .map(|d| Some((d, bytes)));
         }
         Ok(()) => {}
