@@ -41,7 +41,7 @@ set -euo pipefail
 ITER=${ITER:-3}
 ITER_C=${ITER_C:-10} # the empty-mailbox runs take milliseconds: more of them
 SCENARIOS=${SCENARIOS:-"a b d c"}
-TOOLS=${TOOLS:-"popfetch popfetch-n fetchmail mpop-maildir mpop-sendmail smtp-source-1 smtp-source-n pop3-floor"}
+TOOLS=${TOOLS:-"popfetch popfetch-n fetchmail mpop-maildir mpop-sendmail smtp-source-1 smtp-source-n pop3-floor floors-both"}
 TOOLS_E=${TOOLS_E:-"popfetch"} # scenario e (500 MiB): fetchmail/mpop would take minutes and prove nothing new
 SMTP_N=${SMTP_N:-2}             # parallel SMTP sessions of smtp-source-n and popfetch-n
 [ "${BIG:-0}" = 0 ] || SCENARIOS="$SCENARIOS e"

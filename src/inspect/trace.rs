@@ -136,12 +136,21 @@ impl Trace {
 
     /// Message content sent or received: its header block line by line, then the size of the rest.
     pub fn message(&self, side: Side, msg: &[u8]) {
+        self.chunk(side, msg);
+        if self.is_on() {
+            self.emit(format_args!("{}: .", self.side(side)));
+        }
+    }
+
+    /// Message content sent as one counted chunk (`BDAT n LAST`, RFC 3030): as [`Trace::message`] without the
+    /// terminator line, which a chunk does not have.
+    pub fn chunk(&self, side: Side, msg: &[u8]) {
         if !self.is_on() {
             return;
         }
         let side = self.side(side);
         let block = self.head(&side, msg);
-        self.end(&side, (msg.len() - block) as u64);
+        self.elided(&side, (msg.len() - block) as u64);
     }
 
     /// The header block of content still arriving (streaming); [`Trace::message_end`] follows. Returns where the
@@ -216,7 +225,11 @@ impl Trace {
 
     /// The end of message content: the size of the body after the header block, then the terminator line.
     fn end(&self, side: &str, body_len: u64) {
-        self.emit(format_args!("{side}: [... {body_len} body bytes elided]"));
+        self.elided(side, body_len);
         self.emit(format_args!("{side}: ."));
+    }
+
+    fn elided(&self, side: &str, body_len: u64) {
+        self.emit(format_args!("{side}: [... {body_len} body bytes elided]"));
     }
 }

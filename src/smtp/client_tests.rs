@@ -26,6 +26,17 @@ async fn session<T>(
     script: Vec<Step>,
     exchange: impl AsyncFnOnce(Mta) -> T,
 ) -> T {
+    traced_session(case, protocol, script, &Trace::log(), exchange).await
+}
+
+/// [`session`] with the conversation traced to `trace`.
+async fn traced_session<T>(
+    case: &str,
+    protocol: Protocol,
+    script: Vec<Step>,
+    trace: &Trace,
+    exchange: impl AsyncFnOnce(Mta) -> T,
+) -> T {
     crate::test_peer::scripted(
         case,
         move |p| p.run(script),
@@ -38,7 +49,7 @@ async fn session<T>(
                 Timeouts::default(),
                 protocol,
                 &Secrets::none(),
-                &Trace::log(),
+                trace,
             )
             .await
             .unwrap_or_else(|e| panic!("{case}: session: {e:?}"));
@@ -454,7 +465,7 @@ async fn lmtp_one_reply_per_accepted_recipient_after_the_end_of_data() {
             ],
         ),
         mixed_replies(
-            "LMTP with CHUNKING (RFC 3030 §4.2): one reply per accepted recipient after BDAT LAST",
+            "LMTP with CHUNKING: one reply per accepted recipient after BDAT LAST (as Dovecot answers)",
             b"250-lmtp.test\r\n250-PIPELINING\r\n250 CHUNKING\r\n",
             vec![
                 S(b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n550 5.1.1 User unknown\r\n250 2.1.5 Ok\r\n"),
@@ -504,4 +515,54 @@ async fn lmtp_one_reply_per_accepted_recipient_after_the_end_of_data() {
         })
         .await;
     }
+}
+
+/// The `-vv` trace of a chunk shows the command, then the content as over DATA (header lines, the body's size),
+/// and no end-of-data line: a chunk has none.
+#[tokio::test]
+async fn s15_the_trace_of_a_bdat_chunk() {
+    let (trace, lines) = Trace::memory();
+    let script = ehlo(
+        b"250-mx.test\r\n250 CHUNKING\r\n",
+        &[
+            C("MAIL FROM:<a@b.test>"),
+            S(b"250 Ok\r\n"),
+            C("RCPT TO:<c@d.test>"),
+            S(b"250 Ok\r\n"),
+            Cb(b"BDAT 20 LAST\r\nSubject: x\r\n\r\nbody\r\n"),
+            S(b"250 queued\r\n"),
+        ],
+    );
+    traced_session(
+        "trace of BDAT",
+        Protocol::Smtp,
+        script,
+        &trace,
+        async |mut mta| {
+            let envelope = Envelope {
+                from: Some("a@b.test".into()),
+                to: "c@d.test".into(),
+            };
+            mta.deliver(&envelope, b"Subject: x\r\n\r\nbody\r\n")
+                .await
+                .unwrap();
+        },
+    )
+    .await;
+    let lines = lines.lock().unwrap().clone();
+    let from = lines
+        .iter()
+        .position(|l| l == "smtp C: RCPT TO:<c@d.test>")
+        .expect("RCPT traced");
+    assert_eq!(
+        lines.get(from + 1..from + 6).unwrap_or_default(),
+        [
+            "smtp S: 250 Ok",
+            "smtp C: BDAT 20 LAST",
+            "smtp C: Subject: x",
+            "smtp C: [... 6 body bytes elided]",
+            "smtp S: 250 queued",
+        ],
+        "{lines:#?}"
+    );
 }

@@ -82,7 +82,6 @@ impl Mta {
             let per = self
                 .envelope(from, rcpts, MailHints::of(message), Body::Bdat)
                 .await?;
-            self.conn.trace_content(message);
             self.write_last_chunk(message).await?;
             return self.final_replies(per).await;
         }
@@ -307,7 +306,8 @@ impl Mta {
     /// The whole content of a message in hand as one last chunk (RFC 3030 §2): `BDAT n LAST`, then exactly n
     /// octets: no dot-stuffing and no end line, the count frames the content. Like the end of data, the chunk's
     /// last octet is what commits the message, so the same rules hold: written only once the message is in hand
-    /// and checked, and a connection lost or killed before it leaves the MTA nothing (RFC 3030 §4.3).
+    /// and checked, and a connection lost or killed before it leaves the MTA nothing (RFC 3030 §2: the
+    /// transaction ends only with the LAST chunk).
     async fn write_last_chunk(&mut self, message: &[u8]) -> Result<(), SmtpError> {
         // SMTP cannot carry a partial last line (RFC 5321 §4.1.1.4): closed with CRLF as over DATA, so both ways
         // deliver the same octets.
@@ -317,6 +317,7 @@ impl Mta {
         self.conn
             .trace()
             .wire_lines(Side::Client, command.as_bytes());
+        self.conn.trace().chunk(Side::Client, message);
         let mut out = Vec::with_capacity(command.len() + len);
         out.extend_from_slice(command.as_bytes());
         out.extend_from_slice(message);
@@ -339,7 +340,7 @@ impl Mta {
     }
 
     /// The replies after the end of data or the last chunk: one (SMTP), or one per recipient accepted at RCPT, in
-    /// order (LMTP, RFC 2033 §4.2; RFC 3030 §4.2 for BDAT over LMTP).
+    /// order (LMTP, RFC 2033 §4.2; after `BDAT n LAST` as after the dot, as Dovecot's LMTP answers).
     async fn final_replies(&mut self, per: PerRecipient) -> Result<PerRecipient, SmtpError> {
         let t = self.timeouts;
         match self.protocol {
