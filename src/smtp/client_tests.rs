@@ -330,7 +330,7 @@ async fn s09_s14_s15_s16_s20_one_message_over_smtp() {
         },
         Delivery {
             // The refusal of the last chunk is the refusal of the message, as at the end of data; the chunk was
-            // consumed (RFC 3030 §2), so the session goes on.
+            // consumed, and RSET ends the failed transaction (RFC 3030 §2), so the session goes on.
             id: "S-02 CHUNKING: a refusal of the last chunk",
             script: ehlo(
                 b"250-mx.test\r\n250-PIPELINING\r\n250 CHUNKING\r\n",
@@ -340,6 +340,8 @@ async fn s09_s14_s15_s16_s20_one_message_over_smtp() {
                     S(b"250 Ok\r\n250 Ok\r\n"),
                     Cb(b"BDAT 3 LAST\r\nx\r\n"),
                     S(b"550 5.7.1 Error: message content rejected\r\n"),
+                    C("RSET"),
+                    S(b"250 Ok\r\n"),
                 ],
             ),
             from: Some("a@b.test"),

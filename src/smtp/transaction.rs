@@ -83,7 +83,13 @@ impl Mta {
                 .envelope(from, rcpts, MailHints::of(message), Body::Bdat)
                 .await?;
             self.write_last_chunk(message).await?;
-            return self.final_replies(per).await;
+            let result = self.final_replies(per).await;
+            // RFC 3030 §2: after a refused chunk the transaction has failed, and the MTA may refuse what follows
+            // until it is reset: RSET, as after a refused envelope (not after `421`, which closes the session).
+            if let Err(e) = &result {
+                self.reset(e).await;
+            }
+            return result;
         }
         self.open_data(from, rcpts, MailHints::of(message)).await?;
         self.conn.trace_content(message);
