@@ -134,6 +134,10 @@ struct InFlight {
 /// [`Pop3Error::Aborted`] and the client should be dropped.
 pub struct Client {
     stream: Stream,
+    /// Queued RETR and DELE lines not yet written: they go out together, in one write (one TLS record), when the
+    /// client next waits for the server ([`Client::fill`]) or sends another command. A pipelining server thus
+    /// gets its commands in groups (RFC 2449 §6.6) instead of one wake-up per DELE.
+    out: Vec<u8>,
     buf: Vec<u8>,
     /// Start of the unread bytes in `buf`.
     start: usize,
@@ -199,6 +203,7 @@ impl Client {
         let trace = opts.trace.of("pop3", &secrets);
         let mut c = Client {
             stream: Stream::Plain(tcp),
+            out: Vec::new(),
             buf: Vec::new(),
             start: 0,
             caps: Capabilities::default(),
@@ -409,11 +414,13 @@ impl Client {
             if self.pending.is_empty() && self.drain_unsolicited("retr").await? {
                 return Err(unsolicited());
             }
-            let (line, phase) = match cmd {
-                Pending::Retr(n) => (format!("RETR {n}"), "retr"),
-                Pending::Dele(n) => (format!("DELE {n}"), "dele"),
+            let line = match cmd {
+                Pending::Retr(n) => format!("RETR {n}"),
+                Pending::Dele(n) => format!("DELE {n}"),
             };
-            self.send(&line, &line, phase).await?;
+            self.trace.command(&line);
+            self.out.extend_from_slice(line.as_bytes());
+            self.out.extend_from_slice(b"\r\n");
             self.pending.push_back(cmd);
             Ok(())
         }

@@ -256,8 +256,9 @@ async fn p15_bad_uidl_listing_and_p24_empty_maildrop() {
 
 #[tokio::test]
 async fn quit_is_refused_while_replies_are_outstanding() {
-    // Invariant 2: a DELE whose reply nobody has looked at must never be committed by QUIT.
-    let script = logged_in(b"+OK\r\nUSER\r\n.\r\n", &[C("DELE 1"), S(b"+OK\r\n"), Eof]);
+    // Invariant 2: a DELE whose reply nobody has looked at must never be committed by QUIT. (The DELE is still
+    // queued in the client, written only when it next waits for the server: the server never sees it.)
+    let script = logged_in(b"+OK\r\nUSER\r\n.\r\n", &[Eof]);
     play(script, Dial::plain(), async |mut c| {
         login(&mut c).await;
         c.send_dele(1).await.unwrap();

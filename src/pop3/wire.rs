@@ -128,7 +128,7 @@ impl Client {
         }
     }
 
-    /// Write one command line. `shown` is what the trace shows (secrets replaced).
+    /// Write one command line, after any queued ones. `shown` is what the trace shows (secrets replaced).
     pub(super) async fn send(
         &mut self,
         line: &str,
@@ -136,19 +136,29 @@ impl Client {
         phase: &'static str,
     ) -> Result<(), Pop3Error> {
         self.trace.command(shown);
-        let mut bytes = Vec::with_capacity(line.len() + 2);
-        bytes.extend_from_slice(line.as_bytes());
-        bytes.extend_from_slice(b"\r\n");
-        let stream = &mut self.stream;
+        self.out.extend_from_slice(line.as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+        self.write_out(phase).await
+    }
+
+    /// Write the queued command lines, if any, in one write.
+    pub(super) async fn write_out(&mut self, phase: &'static str) -> Result<(), Pop3Error> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let (stream, out) = (&mut self.stream, &self.out);
         let write = async {
-            stream.write_all(&bytes).await?;
+            stream.write_all(out).await?;
             stream.flush().await
         };
-        match timeout(self.opts.timeout, write).await {
+        let r = match timeout(self.opts.timeout, write).await {
             Err(_) => Err(Pop3Error::Timeout { phase }),
             Ok(Err(source)) => Err(Pop3Error::Io { phase, source }),
             Ok(Ok(())) => Ok(()),
-        }
+        };
+        // Whatever happened, these bytes are never written again: on an error the session is unusable.
+        self.out.clear();
+        r
     }
 
     /// Read one response, resuming a half-read one. Returns the status and, for `MultiOnOk` and `+OK`, the body.
@@ -293,12 +303,14 @@ impl Client {
         Instant::now() + self.opts.timeout + Duration::from_secs(cap / FLOOR_RATE)
     }
 
-    /// Read more bytes: within `timeout` of now and before `deadline`.
+    /// Write what is queued, then read more bytes: within `timeout` of now and before `deadline`.
     pub(super) async fn fill(
         &mut self,
         phase: &'static str,
         deadline: Instant,
     ) -> Result<(), Pop3Error> {
+        // Never wait for a reply to a command still queued here.
+        self.write_out(phase).await?;
         if self.start > 0 {
             self.buf.drain(..self.start);
             self.start = 0;
