@@ -418,9 +418,7 @@ impl Client {
                 Pending::Retr(n) => format!("RETR {n}"),
                 Pending::Dele(n) => format!("DELE {n}"),
             };
-            self.trace.command(&line);
-            self.out.extend_from_slice(line.as_bytes());
-            self.out.extend_from_slice(b"\r\n");
+            self.queue_line(&line, &line);
             self.pending.push_back(cmd);
             Ok(())
         }

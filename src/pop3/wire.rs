@@ -135,10 +135,15 @@ impl Client {
         shown: &str,
         phase: &'static str,
     ) -> Result<(), Pop3Error> {
+        self.queue_line(line, shown);
+        self.write_out(phase).await
+    }
+
+    /// Queue one command line for the next [`Client::write_out`]; `shown` is what the trace shows.
+    pub(super) fn queue_line(&mut self, line: &str, shown: &str) {
         self.trace.command(shown);
         self.out.extend_from_slice(line.as_bytes());
         self.out.extend_from_slice(b"\r\n");
-        self.write_out(phase).await
     }
 
     /// Write the queued command lines, if any, in one write.
