@@ -19,7 +19,9 @@
 # timed), runs one tool under /usr/bin/time (max RSS), takes the time when it exits and the time when the last
 # message is in the target Maildir (Postfix's local(8) delivers after the tool's SMTP transaction ends), waits for
 # Postfix's queue to drain, and checks that exactly the expected number of messages arrived and that Dovecot's
-# mailbox is empty again. A miscount aborts the run: the numbers must compare like with like.
+# mailbox is empty again. A miscount aborts the run: the numbers must compare like with like. "machine CPU" is the
+# busy CPU time of the whole machine from the start until the last message was delivered (/proc/stat): the tool,
+# Dovecot and every Postfix process together.
 #
 # What each tool delivers to (all tools fetch over POP3S, implicit TLS, certificate checked against the run's CA,
 # delete after delivery):
@@ -280,6 +282,11 @@ wait_delivered() {
     done
 }
 
+# The whole machine's busy CPU time in USER_HZ ticks (1/100 s): user, nice, system, irq, softirq and steal of the
+# first line of /proc/stat (proc(5)), i.e. everything but idle and iowait, of every process: the tool, Dovecot and
+# each Postfix process. On two cores a run cannot be shorter than half of it, whatever the tool does.
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
+
 RESULTS=$WORK/results.tsv
 : >"$RESULTS"
 for sc in $SCENARIOS; do
@@ -299,11 +306,13 @@ for sc in $SCENARIOS; do
             want=$expect
             [ "$tool" != pop3-floor ] || want=0
             rc=0
+            c0=$(busy_ticks)
             t0=$(date +%s%N)
             /usr/bin/time -f "%M" -o "$WORK/time.out" "${CMD[@]}" >"$WORK/tool.out" 2>&1 || rc=$?
             t1=$(date +%s%N)
             wait_delivered "$(delivered_dir "$tool")" "$want"
             t2=$(date +%s%N)
+            c2=$(busy_ticks)
             # fetchmail exits 1 for "no mail": the normal outcome of the empty-mailbox case.
             [ "$rc" -eq 0 ] || { [ "$tool" = fetchmail ] && [ "$rc" -eq 1 ] && [ "$sc" = c ]; } ||
                 die "$tool failed (exit $rc) in scenario $sc: $(tail -20 "$WORK/tool.out")"
@@ -312,13 +321,15 @@ for sc in $SCENARIOS; do
             wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
             done_s=$(awk -v a="$t0" -v b="$t2" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
             rss=$(tail -1 "$WORK/time.out")
+            # Until the last message was delivered: local(8)'s work is part of what Postfix spends on the mail.
+            cpu=$(awk -v a="$c0" -v b="$c2" 'BEGIN { printf "%.2f", (b - a) / 100 }')
             "$SERVERS" wait-queue "$SRV" 300
             got=$(count "$(delivered_dir "$tool")")
             left=$(count "$DOVECOT_MAILDIR")
             [ "$got" -eq "$want" ] || die "$tool scenario $sc: delivered $got of $want ($(tail -5 "$WORK/tool.out"))"
             [ "$left" -eq 0 ] || die "$tool scenario $sc: $left messages left on the POP3 server"
             [ ! -d "$BOUNCE_MAILDIR" ] || die "$tool scenario $sc: bounces in $BOUNCE_MAILDIR"
-            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$sc" "$tool" "$i" "$wall" "$done_s" "$rss" "$got" |
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$sc" "$tool" "$i" "$wall" "$done_s" "$rss" "$got" "$cpu" |
                 tee -a "$RESULTS"
         done
     done
@@ -336,27 +347,28 @@ import sys, statistics, collections
 rows = collections.defaultdict(list)
 order = []
 for line in open(sys.argv[1]):
-    sc, tool, it, wall, done, rss, got = line.split("\t")
+    sc, tool, it, wall, done, rss, got, cpu = line.split("\t")
     key = (sc, tool)
     if key not in rows:
         order.append(key)
-    rows[key].append((float(wall), float(done), int(rss), int(got)))
+    rows[key].append((float(wall), float(done), int(rss), int(got), float(cpu)))
 names = {"a": "a: 1000 x 10 KiB", "b": "b: 20 x 5 MiB", "d": "d: 1 x 50 MiB", "c": "c: empty mailbox",
          "e": "e: 1 x 500 MiB"}
 med = lambda key, i: statistics.median(r[i] for r in rows[key])
-print("| scenario | tool | runs | exit s (median) | exit s (min–max) | delivered s (median) | max RSS MiB (median) | delivered |")
-print("|---|---|---:|---:|---:|---:|---:|---:|")
+print("| scenario | tool | runs | exit s (median) | exit s (min–max) | delivered s (median) | max RSS MiB (median) | delivered | machine CPU s (median) |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
 for sc, tool in order:
     r = rows[(sc, tool)]
     walls = [x[0] for x in r]
     print(f"| {names.get(sc, sc)} | {tool} | {len(r)} | {med((sc, tool), 0):.3f} | "
-          f"{min(walls):.3f}–{max(walls):.3f} | {med((sc, tool), 1):.3f} | {med((sc, tool), 2) / 1024:.1f} | {r[0][3]} |")
+          f"{min(walls):.3f}–{max(walls):.3f} | {med((sc, tool), 1):.3f} | {med((sc, tool), 2) / 1024:.1f} | {r[0][3]} | "
+          f"{med((sc, tool), 4):.2f} |")
 print()
 print("popfetch against the floors (ratio of medians; exit = until the tool ends, i.e. every message accepted by")
 print("Postfix and, for popfetch, deleted on the POP3 server; delivered = until local(8) wrote the last one):")
 print()
-print("| scenario | popfetch run | floor | floor s (exit) | ratio exit | ratio delivered | target |")
-print("|---|---|---|---:|---:|---:|---|")
+print("| scenario | popfetch run | floor | floor s (exit) | ratio exit | ratio delivered | target | ratio machine CPU |")
+print("|---|---|---|---:|---:|---:|---|---:|")
 n = sys.argv[2]
 for sc in dict.fromkeys(s for s, _ in order):
     if sc in ("c", "e"):
@@ -377,6 +389,8 @@ for sc in dict.fromkeys(s for s, _ in order):
             continue
         fe, fd = med((sc, floor), 0), med((sc, floor), 1)
         goal = f"≤ {target}" if target else "(diagnostic)"
+        fc = med((sc, floor), 4)
+        cpu = f"{med((sc, tool), 4) / fc:.2f}" if fc > 0 else "–"
         print(f"| {names[sc]} | {tool.replace('-n', '-' + n)} | {floor.replace('-n', '-' + n)} | {fe:.3f} | {med((sc, tool), 0) / fe:.2f} | "
-              f"{med((sc, tool), 1) / fd:.2f} | {goal} |")
+              f"{med((sc, tool), 1) / fd:.2f} | {goal} | {cpu} |")
 EOF
