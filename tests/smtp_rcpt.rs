@@ -1,7 +1,9 @@
 //! Catalog S-03 and issue 9 point 1: is a 5xx to `RCPT TO` about the target (a configuration error: exit 78,
 //! nothing recorded, the poll stops) or about one message (rejected like a 5xx to MAIL: kept on the server,
 //! journalled, exit 1, the poll goes on)? Postfix applies sender restrictions at `RCPT TO`, so one blocked sender
-//! must not stall the account. The built `popfetch run` against the scripted fakes of `tests/support`.
+//! must not stall the account. Catalog S-17: a *temporary* refusal about one message's sender (`450 4.1.8 ...:
+//! Sender address rejected: Domain not found`) leaves that message on the server and the poll goes on, ending
+//! without QUIT. The built `popfetch run` against the scripted fakes of `tests/support`.
 
 mod support;
 
@@ -88,6 +90,18 @@ fn s03_refusals_about_the_target_stop_the_poll_and_record_nothing() {
     }
 }
 
+/// Three messages, the MTA answering RCPT with `reply` for the second one's sender; the first run.
+fn refusing_second_sender(reply: &str) -> (World, TestConfig, Output) {
+    let w = World::plain(msgs(3));
+    w.smtp.update(|b| {
+        b.rcpt_replies_by_sender =
+            HashMap::from([("sender2@remote.test".to_string(), reply.to_string())])
+    });
+    let cfg = w.default_config();
+    let out = run(&cfg.path, &["run"]);
+    (w, cfg, out)
+}
+
 #[test]
 fn s03_a_blocked_sender_rejects_its_message_and_the_poll_goes_on() {
     // Postfix's check_sender_access REJECT at RCPT TO, and a refusal with neither an enhanced code nor an
@@ -96,13 +110,7 @@ fn s03_a_blocked_sender_rejects_its_message_and_the_poll_goes_on() {
         "554 5.7.1 <sender2@remote.test>: Sender address rejected: Access denied",
         "550 Access denied",
     ] {
-        let w = World::plain(msgs(3));
-        w.smtp.update(|b| {
-            b.rcpt_replies_by_sender =
-                HashMap::from([("sender2@remote.test".to_string(), reply.to_string())])
-        });
-        let cfg = w.default_config();
-        let out = run(&cfg.path, &["run"]);
+        let (w, cfg, out) = refusing_second_sender(reply);
         assert_eq!(out.code, 1, "{reply}: {}", out.all());
         assert_eq!(
             w.delivered_subjects(),
@@ -145,6 +153,21 @@ fn s03_a_blocked_sender_rejects_its_message_and_the_poll_goes_on() {
     }
 }
 
+/// Run once: the poll must stop with `code` at the second message, whose refusal matched the first's for another
+/// sender.
+fn stopped_by_two_senders(w: &World, code: i32) -> (TestConfig, Output) {
+    let cfg = w.default_config();
+    let out = run(&cfg.path, &["run"]);
+    assert_eq!(out.code, code, "{}", out.all());
+    assert!(
+        out.stderr.contains("two different senders"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(mails(&w.smtp).len(), 2, "{:?}", mails(&w.smtp));
+    (cfg, out)
+}
+
 #[test]
 fn s03_the_same_refusal_for_two_senders_is_about_the_target() {
     let w = World::plain(msgs(3));
@@ -152,16 +175,8 @@ fn s03_the_same_refusal_for_two_senders_is_about_the_target() {
         b.rcpt_replies =
             HashMap::from([(TARGET.to_string(), "550 5.7.1 Access denied".to_string())])
     });
-    let cfg = w.default_config();
-    let out = run(&cfg.path, &["run"]);
-    assert_eq!(out.code, 78, "{}", out.all());
-    assert!(
-        out.stderr.contains("two different senders"),
-        "{}",
-        out.stderr
-    );
+    let (cfg, out) = stopped_by_two_senders(&w, 78);
     // The first refusal was held, not journalled; the second one decided.
-    assert_eq!(mails(&w.smtp).len(), 2, "{:?}", mails(&w.smtp));
     assert!(rejected_uids(&w).is_empty(), "{:?}", rejected_uids(&w));
     assert!(
         !out.stderr.contains("rejected by the MTA"),
@@ -199,4 +214,82 @@ fn s03_one_sender_refused_twice_is_still_about_its_messages() {
     assert_eq!(w.delivered_subjects(), vec!["message 3"]);
     assert_eq!(w.pop.mailbox_uids(), vec!["uid-1", "uid-2"]);
     assert_eq!(rejected_uids(&w), vec!["uid-1", "uid-2"]);
+}
+
+/// The verbs of the last POP3 session.
+fn last_pop3_verbs(w: &World) -> Vec<String> {
+    w.pop.sessions().last().expect("a POP3 session").verbs()
+}
+
+#[test]
+fn s17_a_sender_refused_for_now_stays_on_the_server_and_the_poll_goes_on() {
+    let reply = "450 4.1.8 <sender2@remote.test>: Sender address rejected: Domain not found";
+    let (w, cfg, out) = refusing_second_sender(reply);
+    assert_eq!(out.code, 75, "{}", out.all());
+    assert_eq!(w.delivered_subjects(), vec!["message 1", "message 3"]);
+    assert!(
+        out.stderr.contains("uid \"uid-2\"") && out.stderr.contains("refused for now by the MTA"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("ends without QUIT"), "{}", out.stderr);
+    // Fetched and not delivered: no QUIT (catalog P-27), so nothing is expunged yet, not even the delivered ones.
+    assert!(
+        !last_pop3_verbs(&w).contains(&"QUIT".to_string()),
+        "{:?}",
+        last_pop3_verbs(&w)
+    );
+    assert_eq!(w.pop.mailbox_uids(), vec!["uid-1", "uid-2", "uid-3"]);
+    assert!(rejected_uids(&w).is_empty(), "{:?}", rejected_uids(&w));
+
+    // Still refused: only that message is fetched again; the delivered ones are not delivered twice.
+    let out = run(&cfg.path, &["run"]);
+    assert_eq!(out.code, 75, "{}", out.all());
+    assert_eq!(w.delivered_subjects(), vec!["message 1", "message 3"]);
+    let retr = w.pop.retr_log();
+    assert_eq!(retr.iter().filter(|u| *u == "uid-1").count(), 1, "{retr:?}");
+    assert_eq!(retr.iter().filter(|u| *u == "uid-2").count(), 2, "{retr:?}");
+
+    // The sender's domain resolves again: delivered, and every deletion is committed.
+    w.smtp.set_behavior(SmtpBehavior::default());
+    let out = run(&cfg.path, &["run"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(
+        w.delivered_subjects(),
+        vec!["message 1", "message 3", "message 2"]
+    );
+    assert!(
+        w.pop.mailbox_uids().is_empty(),
+        "{:?}",
+        w.pop.mailbox_uids()
+    );
+}
+
+#[test]
+fn s17_the_same_temporary_refusal_for_two_senders_stops_the_poll() {
+    // A refusal that names no address, for every sender: not about any one of them, so the poll stops at the
+    // second message as for any other 4xx, and nothing more is fetched in vain.
+    let w = World::plain(msgs(3));
+    w.smtp.update(|b| {
+        b.mail_reply = Some("450 4.1.8 Sender address rejected: Domain not found".to_string())
+    });
+    let (cfg, _) = stopped_by_two_senders(&w, 75);
+    assert!(w.smtp.transactions().is_empty());
+    assert!(!last_pop3_verbs(&w).contains(&"QUIT".to_string()));
+    assert_eq!(w.pop.mailbox_uids(), vec!["uid-1", "uid-2", "uid-3"]);
+    w.next_run_delivers_each_once(&cfg.path, 3);
+}
+
+#[test]
+fn s17_other_temporary_refusals_still_stop_the_poll_at_the_first_message() {
+    // catalog S-01: an MTA short of disk refuses every message alike.
+    let w = World::plain(msgs(3));
+    w.smtp
+        .update(|b| b.mail_reply = Some("452 4.3.1 Insufficient system storage".to_string()));
+    let cfg = w.default_config();
+    let out = run(&cfg.path, &["run"]);
+    assert_eq!(out.code, 75, "{}", out.all());
+    assert_eq!(mails(&w.smtp).len(), 1, "{:?}", mails(&w.smtp));
+    assert!(!out.stderr.contains("refused for now"), "{}", out.stderr);
+    w.next_run_delivers_each_once(&cfg.path, 3);
 }

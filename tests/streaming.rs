@@ -130,3 +130,28 @@ fn c02_a_kill_in_the_middle_of_a_streamed_body_loses_nothing_and_duplicates_noth
     );
     assert!(w.pop.mailbox_uids().is_empty());
 }
+
+#[test]
+fn s17_s21_a_streamed_message_refused_for_now_for_its_sender_is_read_to_its_end_and_the_poll_goes_on()
+ {
+    // The envelope is refused before any content: the rest of the RETR is read and dropped, so the next
+    // message's reply is read in step, and the large message stays on the server for the next poll.
+    let w = World::plain(vec![
+        Msg::new("uid-1", large(1, 3 << 20)),
+        Msg::new("uid-2", mail(2)),
+    ]);
+    w.smtp.update(|b| {
+        b.rcpt_replies_by_sender = std::collections::HashMap::from([(
+            "sender1@remote.test".to_string(),
+            "450 4.1.8 <sender1@remote.test>: Sender address rejected: Domain not found"
+                .to_string(),
+        )])
+    });
+    let cfg = w.default_config();
+    let out = run(&cfg.path, &["run"]);
+    assert_eq!(out.code, 75, "{}", out.all());
+    assert!(out.stderr.contains("refused for now"), "{}", out.stderr);
+    assert_eq!(w.delivered_subjects(), vec!["message 2"]);
+    assert_eq!(w.pop.mailbox_uids(), vec!["uid-1", "uid-2"]);
+    w.next_run_delivers_each_once(&cfg.path, 2);
+}

@@ -293,6 +293,20 @@ pub fn refuses_recipient(text: &str) -> bool {
         .any(|p| contains_word(&lower, p))
 }
 
+/// Whether a refusal says, by itself, that it is about the envelope sender (catalog S-17): an RFC 3463 sender code
+/// (X.1.7 bad sender mailbox syntax, X.1.8 bad sender system address; §3.2), or Postfix's "Sender address
+/// rejected" (`smtpd_sender_restrictions`: `reject_unknown_sender_domain` answers `450 4.1.8 <a@b>: Sender
+/// address rejected: Domain not found` while the domain does not resolve, `reject_unverified_sender` `450 4.1.7`).
+pub fn refuses_sender(text: &str) -> bool {
+    if let Some(e) = enhanced_code(text)
+        && e.subject == 1
+        && matches!(e.detail, 7 | 8)
+    {
+        return true;
+    }
+    contains_word(&text.to_ascii_lowercase(), "sender address rejected")
+}
+
 /// Whether a refusal's text names the recipient `target` (as `<target>`, case-insensitively) and not the
 /// `sender`: Postfix puts the address a restriction is about in brackets at the start of its text, so
 /// `<me@example.org>: Relay access denied` is about the target and `<spam@x.test>: Sender address rejected` is
@@ -331,6 +345,29 @@ mod tests {
         assert_eq!(enhanced_code("5.1000.1 wide"), None);
         assert_eq!(enhanced_code(""), None);
         assert_eq!(enhanced_code("5..1"), None);
+    }
+
+    #[test]
+    fn s17_sender_codes_and_postfix_sender_phrase_are_about_the_sender() {
+        for text in [
+            "4.1.8 <a@nx.example>: Sender address rejected: Domain not found",
+            "4.1.7 <a@b.example>: Sender address rejected: unverified address",
+            "4.1.8 Bad sender's system address",
+            "4.7.1 <a@b.example>: Sender address rejected: try later",
+            "<a@b.example>: Sender address rejected: Domain not found",
+        ] {
+            assert!(refuses_sender(text), "{text}");
+        }
+        for text in [
+            "4.1.1 <me@example.org>: Recipient address rejected: unverified address",
+            "4.2.0 Greylisted, see https://postgrey.schweikert.ch/",
+            "4.3.0 <a@b.example>: Temporary lookup failure",
+            "4.3.1 Insufficient system storage",
+            "Error: sender address rejectedness",
+            "",
+        ] {
+            assert!(!refuses_sender(text), "{text}");
+        }
     }
 
     #[test]

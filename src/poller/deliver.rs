@@ -7,6 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tracing::{info, warn};
 
 use super::commit;
+use super::deferral::{self, Deferrals};
 use super::destination::{DeliveryError, Destination};
 use super::lanes::{self, Books, Job};
 use super::local_stream;
@@ -60,11 +61,13 @@ pub(super) async fn deliver_all(
     report: &mut Report,
 ) -> Result<(), Failure> {
     let mut refusals = RcptRefusals::default();
+    let mut deferrals = Deferrals::default();
     local_stream::clean_spool(ctx, state);
     let mut books = Books {
         state,
         report,
         refusals: &mut refusals,
+        deferrals: &mut deferrals,
     };
     let mut outcome = deliver_loop(ctx, client, dest, &mut books, todo).await;
     // However the loop ended, every transaction still running at the MTA ends and is journalled first.
@@ -90,7 +93,7 @@ pub(super) async fn deliver_all(
         outcome = outcome.and(Err(f));
     }
     refusals.record(ctx.acct, state, report)?;
-    outcome
+    deferrals.end(outcome)
 }
 
 /// Wait for the transactions running on the MTA's lanes and journal each ([`lanes::drain`]).
@@ -268,6 +271,11 @@ pub(super) fn tally(
                 .refusals
                 .judge(ctx.acct, books.state, p, error, sender)?
         }
+        Delivery::Deferred { error, sender } => {
+            books
+                .deferrals
+                .defer(ctx.acct, books.state, books.report, p, error, sender)?
+        }
     }
     Ok(())
 }
@@ -300,6 +308,12 @@ pub(super) enum Delivery {
     /// A 5xx to `RCPT TO` that the reply alone does not put on the target: the poll's evidence decides
     /// ([`super::refusal`]). The message is kept; its `begin` mark is concluded there.
     RcptRefused {
+        error: smtp::SmtpError,
+        sender: Option<String>,
+    },
+    /// A 4xx to MAIL or RCPT about this message's sender: the message stays on the server and the poll goes on
+    /// ([`super::deferral`]); its `begin` mark is concluded there.
+    Deferred {
         error: smtp::SmtpError,
         sender: Option<String>,
     },
@@ -430,6 +444,14 @@ pub(super) fn conclude(
         }
         Err(DeliveryError::Smtp(e)) if super::refusal::is_rcpt_rejection(&e) => {
             Ok(Delivery::RcptRefused {
+                error: e,
+                sender: envelope.from.clone(),
+            })
+        }
+        Err(DeliveryError::Smtp(e))
+            if deferral::is_sender_deferral(&e, &envelope.to, envelope.from.as_deref()) =>
+        {
+            Ok(Delivery::Deferred {
                 error: e,
                 sender: envelope.from.clone(),
             })

@@ -20,6 +20,7 @@
 use tokio::task::JoinSet;
 use tracing::{debug, info};
 
+use super::deferral::Deferrals;
 use super::deliver::{Ctx, Done, conclude, tally};
 use super::destination::{Committed, DeliveryError};
 use super::link::{Link, Server};
@@ -183,6 +184,7 @@ pub(super) struct Books<'s> {
     pub(super) state: &'s mut State,
     pub(super) report: &'s mut Report,
     pub(super) refusals: &'s mut RcptRefusals,
+    pub(super) deferrals: &'s mut Deferrals,
 }
 
 /// A free connection, settling transactions that end while waiting for one; the flag says whether it had to

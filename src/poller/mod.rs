@@ -24,6 +24,7 @@ use crate::tls;
 use crate::untrusted::Secrets;
 
 mod commit;
+mod deferral;
 mod deliver;
 mod destination;
 mod dry_run;

@@ -100,9 +100,11 @@ pub(super) async fn stream_one(
     let link = lanes.link();
     state.begin(&p.uid).map_err(state_fail)?;
     if let Err(e) = link.open_data(&envelope, hints).await {
+        let goes_on =
+            super::deferral::is_sender_deferral(&e, &envelope.to, envelope.from.as_deref());
         let e = DeliveryError::Smtp(e);
         // The RETR body is still on the wire: read it to its end (and drop it) when the poll goes on.
-        if matches!(e.verdict(), crate::smtp::Verdict::Rejected) {
+        if goes_on || matches!(e.verdict(), crate::smtp::Verdict::Rejected) {
             let mut sink = Vec::new();
             while !client.retr_chunk(&mut sink).await.map_err(pop3_fail)? {
                 sink.clear();
