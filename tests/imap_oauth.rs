@@ -143,23 +143,50 @@ fn t18_a_refused_token_gets_the_error_challenge_answered_exit_77_and_the_cache_d
             "{mech}: {}",
             out.stderr
         );
-        // The AUTHENTICATE line, the answer to the challenge, and nothing after the tagged NO.
+        // Two sessions (catalog T-18: refreshed once and tried again), each the AUTHENTICATE line, the answer to
+        // the challenge, and nothing after the tagged NO.
         let name = mech.to_ascii_uppercase();
         let t = text(&imap);
-        let (line, after) = t.split_once("\r\n").unwrap();
-        assert!(line.starts_with(&format!("p1 AUTHENTICATE {name} ")), "{t}");
-        assert_eq!(after, format!("{ack}\r\n"), "{mech}");
+        let sessions: Vec<&str> = t.split("p1 AUTHENTICATE ").skip(1).collect();
+        assert_eq!(sessions.len(), 2, "{mech}: {t}");
+        for s in sessions {
+            let (line, after) = s.split_once("\r\n").unwrap();
+            assert!(line.starts_with(&format!("{name} ")), "{t}");
+            assert_eq!(after, format!("{ack}\r\n"), "{mech}");
+        }
+        assert_eq!(rig.auth.grants("refresh_token").len(), 1, "{mech}");
         assert!(imap.violations().is_empty(), "{:?}", imap.violations());
         // Nothing fetched, nothing deleted.
         assert_eq!(rig.world.pop.mailbox_uids(), vec!["uid-1", "uid-2"]);
         assert!(rig.world.pop.retr_log().is_empty());
-        // The refused access token is no longer cached; the refresh token is kept, so the next poll refreshes.
+        // The refused access token is no longer cached; a refresh token is kept, so the next poll refreshes.
         assert!(rig.stored().get("access_token").is_none(), "{mech}");
-        assert_eq!(rig.stored()["refresh_token"], refresh.as_str());
+        assert!(rig.stored().get("refresh_token").is_some(), "{mech}");
         assert_no_token(&out.all(), &[&access, &refresh]);
         let _ = rig.run(&cfg, &["run"]);
-        assert_eq!(rig.auth.grants("refresh_token").len(), 1, "{mech}");
+        assert!(rig.auth.grants("refresh_token").len() >= 2, "{mech}");
     }
+}
+
+#[test]
+fn t18_a_refused_imap_token_is_refreshed_and_the_login_retried_once_in_the_same_poll() {
+    let rig = Rig::new();
+    let (access, refresh) = rig.seed(now() + 3600);
+    let fresh = rig.auth.next_access();
+    let imap = rig.imap("IMAP4rev1 LITERAL+ SASL-IR AUTH=XOAUTH2", &fresh);
+    let cfg = rig.config(&imap, "xoauth2", false);
+    let out = rig.run(&cfg, &["run"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("logging in to IMAP once more with a fresh access token"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(rig.auth.grants("refresh_token").len(), 1);
+    assert_eq!(rig.stored()["access_token"], fresh.as_str());
+    assert!(rig.world.pop.mailbox_uids().is_empty());
+    assert_no_token(&out.all(), &[&access, &refresh, &fresh]);
 }
 
 #[test]

@@ -157,9 +157,13 @@ fn refused_token_error_challenge_is_answered_reported_and_the_cache_dropped() {
         let rig = Rig::new();
         let cfg = rig.config(mech, false, 10);
         let (access, refresh) = rig.seed(now() + 3600);
+        let fresh = rig.auth.next_access();
         rig.accept("some-other-token");
         let out = rig.run(&cfg, &["run"]);
         assert_eq!(out.code, 77, "{mech}: {}", out.all());
+        // Catalog T-18: refused, refreshed once, refused again on a second connection; no third try.
+        assert_eq!(rig.world.pop.sessions().len(), 2, "{mech}: {}", out.all());
+        assert_eq!(rig.auth.grants("refresh_token").len(), 1, "{}", out.all());
         assert!(
             out.stderr
                 .contains("status invalid_token, scope https://mail.example.test/"),
@@ -178,13 +182,37 @@ fn refused_token_error_challenge_is_answered_reported_and_the_cache_dropped() {
             "{mech}: {after:?}"
         );
         assert!(!s.verbs().iter().any(|v| v == "UIDL" || v == "RETR"));
-        assert_no_token(&out.all(), &[&access, &refresh]);
-        // The refused access token is no longer cached; the refresh token is kept.
+        assert_no_token(&out.all(), &[&access, &refresh, &fresh]);
+        // The refused access token is no longer cached; a refresh token is kept.
         assert!(rig.stored().get("access_token").is_none());
-        assert_eq!(rig.stored()["refresh_token"], refresh.as_str());
+        assert!(rig.stored().get("refresh_token").is_some());
         // So the next poll asks for a fresh one.
         let out = rig.run(&cfg, &["run"]);
-        assert_eq!(rig.auth.grants("refresh_token").len(), 1, "{}", out.all());
+        assert!(rig.auth.grants("refresh_token").len() >= 2, "{}", out.all());
+    }
+}
+
+/// Catalog T-18: a cached access token the server refuses before its expiry (revoked, say) is replaced by a fresh
+/// one from the provider and the login tried once more in the same poll, on a new connection.
+#[test]
+fn t18_a_refused_token_is_refreshed_and_the_login_retried_once_in_the_same_poll() {
+    for mech in ["oauthbearer", "xoauth2"] {
+        let rig = Rig::new();
+        let cfg = rig.config(mech, false, 10);
+        let (access, refresh) = rig.seed(now() + 3600);
+        let fresh = rig.auth.next_access();
+        rig.accept(&fresh);
+        let out = rig.run(&cfg, &["run"]);
+        assert_eq!(out.code, 0, "{mech}: {}", out.all());
+        assert!(
+            out.stderr.contains("once more with a fresh access token"),
+            "{mech}: {}",
+            out.stderr
+        );
+        assert_eq!(rig.world.pop.sessions().len(), 2, "{mech}");
+        assert_eq!(rig.auth.grants("refresh_token").len(), 1, "{mech}");
+        assert_eq!(rig.stored()["access_token"], fresh.as_str());
+        assert_no_token(&out.all(), &[&access, &refresh, &fresh]);
     }
 }
 

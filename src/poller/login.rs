@@ -4,11 +4,11 @@
 
 use std::path::Path;
 
-use super::{Failure, chain, pop3_fail};
+use super::{Failure, chain};
 use crate::config::{Account, Imap, ImapLogin};
 use crate::deliver::imap::{self, ImapError};
 use crate::oauth;
-use crate::pop3::{Client, Pop3Error};
+use crate::pop3::{Client, Pop3Error, RespCode};
 use crate::secret::Secret;
 use crate::untrusted::Secrets;
 
@@ -49,24 +49,28 @@ pub(super) async fn credential(
     }
 }
 
-/// Authenticate. A bearer token the server refused is dropped from the cache (the refresh token is kept), so the
-/// next poll asks the provider for a fresh one instead of offering the same token again.
+/// Authenticate. A bearer token the server refused ([`token_refused`]) is dropped from the cache (the refresh
+/// token is kept), so the next credential is a fresh one from the provider instead of the same token again.
+///
+/// # Errors
+/// The session's failure, for [`super::pop3_fail`] (`open_pop3` may first try once more with a fresh token).
 pub(super) async fn login(
     client: &mut Client,
     acct: &Account,
     credential: Credential,
     state_dir: &Path,
-) -> Result<(), Failure> {
+) -> Result<(), Pop3Error> {
     match credential {
-        Credential::Password(password) => client
-            .login(
-                &acct.user,
-                &password,
-                acct.auth,
-                acct.allow_plaintext_password,
-            )
-            .await
-            .map_err(pop3_fail),
+        Credential::Password(password) => {
+            client
+                .login(
+                    &acct.user,
+                    &password,
+                    acct.auth,
+                    acct.allow_plaintext_password,
+                )
+                .await
+        }
         Credential::Bearer(token) => {
             let r = client
                 .login_bearer(
@@ -77,13 +81,26 @@ pub(super) async fn login(
                     acct.allow_plaintext_password,
                 )
                 .await;
-            if let Err(Pop3Error::BearerRefused { .. } | Pop3Error::Server { .. }) = &r
+            if let Err(e) = &r
+                && token_refused(e)
                 && let Err(e) = oauth::refresh::forget_access_token(state_dir, pop3_holder(acct))
             {
                 tracing::warn!("account {:?}: {}", acct.name, chain(&e));
             }
-            r.map_err(pop3_fail)
+            r
         }
+    }
+}
+
+/// Whether a failed bearer login is the server refusing the token: an error challenge (RFC 7628 §3.2.2), or a
+/// `-ERR` with no response code or `[AUTH]` (RFC 3206 §5). A token can be revoked before its expiry (a password
+/// change, a provider's own policy), so a fresh one is worth one more try (catalog T-18). `[IN-USE]`,
+/// `[SYS/TEMP]` and the other codes are not about the token.
+pub(super) fn token_refused(e: &Pop3Error) -> bool {
+    match e {
+        Pop3Error::BearerRefused { .. } => true,
+        Pop3Error::Server { error, .. } => matches!(error.code, None | Some(RespCode::Auth)),
+        _ => false,
     }
 }
 
@@ -95,8 +112,9 @@ pub(crate) fn pop3_holder(acct: &Account) -> oauth::Holder<'_> {
     }
 }
 
-/// Open the IMAP destination's session: get its credential, connect and log in; a bearer token the server refused
-/// is dropped from the cache, as for POP3. Used by a poll and by `popfetch check --connect`.
+/// Open the IMAP destination's session: get its credential, connect and log in. A bearer token the server refused
+/// is dropped from the cache and the login tried once more with a fresh one, as for POP3 (catalog T-18). Used by a
+/// poll and by `popfetch check --connect`.
 ///
 /// # Errors
 /// [`ImapError`]: the credential (a password source, the token refresh) or the session.
@@ -106,17 +124,34 @@ pub(crate) async fn open_imap(
     state_dir: &Path,
     secrets: &Secrets,
 ) -> Result<imap::Session, ImapError> {
-    let credential = imap_credential(acct, cfg, state_dir, secrets).await?;
-    let r = imap::Session::open(cfg, &credential, acct.timeout, secrets).await;
-    if let (
-        imap::Credential::Bearer { .. },
-        Err(ImapError::Login { .. } | ImapError::BearerRefused { .. }),
-    ) = (&credential, &r)
-        && let Err(e) = oauth::refresh::forget_access_token(state_dir, imap_holder(acct))
-    {
-        tracing::warn!("account {:?}: {}", acct.name, chain(&e));
+    let mut retried = false;
+    loop {
+        let credential = imap_credential(acct, cfg, state_dir, secrets).await?;
+        let r = imap::Session::open(cfg, &credential, acct.timeout, secrets).await;
+        let refused = matches!(credential, imap::Credential::Bearer { .. })
+            && matches!(
+                &r,
+                Err(ImapError::Login { .. } | ImapError::BearerRefused { .. })
+            );
+        if !refused {
+            return r;
+        }
+        if let Err(e) = oauth::refresh::forget_access_token(state_dir, imap_holder(acct)) {
+            tracing::warn!("account {:?}: {}", acct.name, chain(&e));
+            return r;
+        }
+        if retried {
+            return r;
+        }
+        retried = true;
+        if let Err(e) = &r {
+            tracing::info!(
+                "account {:?}: {}; logging in to IMAP once more with a fresh access token",
+                acct.name,
+                chain(e)
+            );
+        }
     }
-    r
 }
 
 /// The IMAP destination's credential: its password, or an access token for `[account.imap.oauth2]`, refreshed

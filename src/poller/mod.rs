@@ -385,13 +385,13 @@ fn note_wait(acct: &Account, step: &Step, report: &mut Report) {
 
 /// Connect to the account's POP3 server and authenticate (design flow step 2). The credential (password, or
 /// an OAuth access token, refreshed first when needed) is had before the connection is made, and goes into
-/// `secrets` at once, so even the greeting is shown scrubbed of it.
+/// `secrets` at once, so even the greeting is shown scrubbed of it. An access token the server refuses is
+/// replaced by a fresh one from the provider and the login tried once more, on a new connection (catalog T-18).
 pub(crate) async fn open_pop3(
     acct: &Account,
     state_dir: &Path,
     secrets: &Secrets,
 ) -> Result<Client, Failure> {
-    let credential = login::credential(acct, state_dir, secrets).await?;
     let (connector, presented) = match acct.tls {
         TlsMode::None => tls::trust_nothing().map(|c| (c, tls::Presented::default())),
         TlsMode::Implicit | TlsMode::Stls => tls::observed(&tls::TlsSettings {
@@ -416,9 +416,32 @@ pub(crate) async fn open_pop3(
         secrets: secrets.clone(),
         trace: crate::inspect::trace::Trace::log(),
     };
-    let mut client = Client::connect(&acct.host, acct.port, security, &connector, pop3_opts)
+    let mut retried = false;
+    loop {
+        let credential = login::credential(acct, state_dir, secrets).await?;
+        let bearer = matches!(credential, login::Credential::Bearer(_));
+        let mut client = Client::connect(
+            &acct.host,
+            acct.port,
+            security,
+            &connector,
+            pop3_opts.clone(),
+        )
         .await
         .map_err(|e| tls_fail(e, acct, &presented))?;
-    login::login(&mut client, acct, credential, state_dir).await?;
-    Ok(client)
+        match login::login(&mut client, acct, credential, state_dir).await {
+            Ok(()) => return Ok(client),
+            Err(e) if bearer && !retried && login::token_refused(&e) => {
+                info!(
+                    "account {:?}: {}; logging in once more with a fresh access token",
+                    acct.name,
+                    chain(&e)
+                );
+                retried = true;
+                // Still in the AUTHORIZATION state: nothing to commit, nothing to lose.
+                let _ = client.quit().await;
+            }
+            Err(e) => return Err(pop3_fail(e)),
+        }
+    }
 }
