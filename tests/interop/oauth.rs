@@ -121,20 +121,26 @@ fn dovecot_accepts_a_refreshed_token_and_refuses_an_expired_one(mech: &str) {
         "Dovecot logged no {mech} login:\n{log}"
     );
 
-    // The provider no longer accepts the cached token (expired early): the real server refuses it, exit 77.
+    // The provider no longer vouches for the cached token (revoked early): Dovecot refuses it, and the same run
+    // drops it, refreshes and logs in once more (catalog T-18).
     auth.expire_access(&access);
-    s.put(&[simple(&format!("{test}-2"), "", "not fetched\n")]);
+    s.put(&[simple(
+        &format!("{test}-2"),
+        "",
+        "fetched after a refresh\n",
+    )]);
     let (code, text) = run(&cfg, &pki);
-    assert_eq!(code, 77, "{mech}: {}", text);
-    assert_eq!(s.dovecot_left(), 1, "nothing fetched with a refused token");
+    assert_eq!(code, 0, "{mech}: {}", text);
+    assert!(
+        text.contains("once more with a fresh access token"),
+        "{mech}: {text}"
+    );
+    assert_eq!(auth.grants("refresh_token").len(), 2, "{mech}: {text}");
+    assert_eq!(s.dovecot_left(), 0);
     assert!(
         !text.contains(access.as_str()),
         "{mech}: a token leaked:\n{text}"
     );
-    // The refused token was dropped from the cache: the next run refreshes and gets in.
-    let (code, text) = run(&cfg, &pki);
-    assert_eq!(code, 0, "{mech}: {}", text);
-    assert_eq!(s.dovecot_left(), 0);
 }
 
 #[test]
@@ -195,25 +201,27 @@ fn dovecot_imap_takes_an_oauth_login_for_the_append(mech: &str) {
         "Dovecot logged no IMAP {mech} login:\n{log}"
     );
 
-    // The provider stops vouching for the cached token: Dovecot refuses it, exit 77, the message stays on POP3.
+    // The provider stops vouching for the cached token: Dovecot refuses it, and the same run drops it, refreshes,
+    // logs in once more (catalog T-18), appends and deletes.
     auth.expire_access(&access);
-    s.put(&[simple(&format!("{test}-2"), "", "kept\n")]);
+    s.put(&[simple(
+        &format!("{test}-2"),
+        "",
+        "appended after a refresh\n",
+    )]);
     let (code, text) = run(&cfg, &pki);
-    assert_eq!(code, 77, "{mech}: {text}");
-    assert_eq!(
-        s.dovecot_left(),
-        1,
-        "{mech}: nothing deleted after a refused login"
+    assert_eq!(code, 0, "{mech}: {text}");
+    assert!(
+        text.contains("logging in to IMAP once more with a fresh access token"),
+        "{mech}: {text}"
     );
+    assert_eq!(auth.grants("refresh_token").len(), 2, "{mech}: {text}");
+    assert_eq!(s.dovecot_left(), 0);
+    assert_eq!(super::maildir_messages(&s.path("IMAP_MAILDIR")).len(), 2);
     assert!(
         !text.contains(access.as_str()),
         "{mech}: a token leaked:\n{text}"
     );
-    // Dropped from the cache: the next run refreshes, appends and deletes.
-    let (code, text) = run(&cfg, &pki);
-    assert_eq!(code, 0, "{mech}: {text}");
-    assert_eq!(s.dovecot_left(), 0);
-    assert_eq!(super::maildir_messages(&s.path("IMAP_MAILDIR")).len(), 2);
 }
 
 #[test]
