@@ -120,6 +120,26 @@ fn literal_plus_appends_each_message_byte_exact_then_pop3_is_emptied() {
 }
 
 #[test]
+fn dry_run_names_the_imap_destination_and_how_it_would_log_in_and_touches_it_not() {
+    let w = world(1);
+    let srv = imap(&w, "IMAP4rev1 AUTH=PLAIN", &[]);
+    let cfg = config(&w, &srv, "");
+    let out = run(&cfg.path, &["run", "--dry-run"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let want = format!(
+        "with IMAP APPEND to 127.0.0.1:{} folder \"INBOX\" as \"{USER}\" (password: AUTHENTICATE PLAIN where offered, \
+         else LOGIN)",
+        srv.port()
+    );
+    assert!(out.stdout.contains(&want), "{}", out.all());
+    assert!(
+        srv.client_bytes().is_empty(),
+        "the dry run logged in to IMAP"
+    );
+    assert_eq!(w.pop.mailbox_uids(), vec!["uid-1"]);
+}
+
+#[test]
 fn without_literal_plus_the_client_waits_for_each_continuation_and_logs_in_with_login() {
     let w = world(1);
     let srv = imap(&w, "IMAP4rev1", &[]);

@@ -358,3 +358,22 @@ fn t20_a_server_echoing_the_token_and_the_payload_gets_both_scrubbed() {
     assert_no_token(&out.all(), &[&access, &refresh, &xoauth2(&access)]);
     assert!(imap.violations().is_empty(), "{:?}", imap.violations());
 }
+
+#[test]
+fn dry_run_names_the_imap_bearer_mechanism_and_neither_logs_in_nor_shows_the_token() {
+    let rig = Rig::new();
+    let (access, refresh) = rig.seed(now() + 3600);
+    let imap = rig.imap("IMAP4rev1 SASL-IR AUTH=OAUTHBEARER", &access);
+    let cfg = rig.config(&imap, "oauthbearer", false);
+    let out = rig.run(&cfg, &["run", "--dry-run"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stdout
+            .contains("(AUTHENTICATE OAUTHBEARER with the access token of [account.imap.oauth2])"),
+        "{}",
+        out.all()
+    );
+    assert!(imap.client_bytes().is_empty(), "the dry run logged in");
+    assert!(rig.auth.grants("refresh_token").is_empty());
+    assert_no_token(&out.all(), &[&access, &refresh]);
+}

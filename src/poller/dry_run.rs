@@ -23,7 +23,7 @@ use super::{
     Failure, PollOptions, Report, describe_edits, list_mailbox, open_pop3, pop3_fail, prepare,
     state_fail,
 };
-use crate::config::{Account, Config, Delivery};
+use crate::config::{Account, Config, Delivery, ImapLogin};
 use crate::error::ExitClass;
 use crate::pop3::{Client, Reply};
 use crate::state::{Recorded, Snapshot};
@@ -274,8 +274,20 @@ fn show_delivery(
             envelope.to
         ),
         Delivery::Imap(imap) => format!(
-            "with IMAP APPEND to {}:{} folder {:?} as {:?}",
-            imap.host, imap.port, imap.folder, imap.user
+            "with IMAP APPEND to {}:{} folder {:?} as {:?} ({})",
+            imap.host,
+            imap.port,
+            imap.folder,
+            imap.user,
+            match &imap.login {
+                ImapLogin::Password(_) => {
+                    "password: AUTHENTICATE PLAIN where offered, else LOGIN".to_owned()
+                }
+                ImapLogin::Bearer { mechanism, .. } => format!(
+                    "AUTHENTICATE {} with the access token of [account.imap.oauth2]",
+                    mechanism.sasl_name()
+                ),
+            }
         ),
     };
     let _ = writeln!(
