@@ -149,7 +149,7 @@ fn s17_s21_a_streamed_message_refused_for_now_for_its_sender_is_read_to_its_end_
     });
     let cfg = w.default_config();
     let out = run(&cfg.path, &["run"]);
-    assert_eq!(out.code, 75, "{}", out.all());
+    assert_eq!(out.code, 1, "{}", out.all());
     assert!(out.stderr.contains("refused for now"), "{}", out.stderr);
     assert_eq!(w.delivered_subjects(), vec!["message 2"]);
     assert_eq!(w.pop.mailbox_uids(), vec!["uid-1", "uid-2"]);

@@ -8,7 +8,9 @@
 //! disk or a failing lookup table would refuse every message alike: going on would only download them in vain).
 //!
 //! Since such a message was fetched and not delivered, the poll still ends without QUIT (catalog P-27, as after
-//! any undelivered fetched message): a server that expunges what was retrieved keeps it. The DELEs of the
+//! any undelivered fetched message): a server that expunges what was retrieved keeps it. It exits 1, not 75: the
+//! rest of the mailbox went through, and the daemon must not back off for a message that may stay refused for
+//! ever. The DELEs of the
 //! messages delivered meanwhile are therefore committed by the next poll that ends cleanly (P-25); their UIDs are
 //! journalled, so nothing is delivered twice.
 
@@ -78,7 +80,6 @@ impl Deferrals {
         let _ = state.record_abandoned(&p.uid);
         let code = error.code().unwrap_or(450);
         let text = error.text().to_owned();
-        report.worsen(ExitClass::TempFail);
         if self
             .held
             .iter()
@@ -97,6 +98,7 @@ impl Deferrals {
                 )
             });
         }
+        report.worsen(ExitClass::Partial);
         warn!(
             "account {:?}: uid {:?}: {} bytes from <{}> refused for now by the MTA: {error}{}; the refusal is about \
              the sender, so the poll goes on; this message stays on the server and the next poll tries it again",
@@ -116,7 +118,9 @@ impl Deferrals {
     }
 
     /// The poll's outcome once its delivery loop ended with `outcome`: with a message left for its sender, a
-    /// failure that leaves the server without QUIT (exit 75 unless `outcome` is worse already).
+    /// failure that leaves the server without QUIT. Its class is [`ExitClass::Partial`] (exit 1, unless `outcome`
+    /// failed otherwise): the rest of the mailbox went through, so the daemon polls again after `interval` rather
+    /// than backing off; a message stuck for ever must not slow the account's other mail down to one poll an hour.
     pub(super) fn end(&self, outcome: Result<(), Failure>) -> Result<(), Failure> {
         if self.held.is_empty() {
             return outcome;
@@ -134,7 +138,7 @@ impl Deferrals {
                     named.push(format!("{} more", self.held.len() - NAMED));
                 }
                 Failure::of(
-                    ExitClass::TempFail,
+                    ExitClass::Partial,
                     format!(
                         "{} message(s) refused for now because of their sender (uid {}) stay on the server; the \
                          poll ends without QUIT so that the server keeps them, and the deletions of this poll wait \
@@ -250,7 +254,7 @@ mod tests {
         });
         let f = d.end(Ok(())).expect_err("a deferred message ends the poll");
         assert!(f.abort_pop3);
-        assert_eq!(f.class, ExitClass::TempFail);
+        assert_eq!(f.class, ExitClass::Partial);
         assert!(f.message.contains("uid \"u1\""), "{}", f.message);
         // A worse failure keeps its class and gains the missing QUIT.
         let f = d
