@@ -4,6 +4,7 @@
 
 mod support;
 
+use support::large::*;
 use support::run::toml_str;
 use support::world::*;
 use support::*;
@@ -290,4 +291,39 @@ fn m18_dry_run_and_diff_show_recipients_found_mapped_and_dropped() {
     );
     assert_eq!(w.smtp.connections(), 0);
     assert_eq!(w.pop.mailbox_uids(), ["uid-1"]);
+}
+
+/// Issue 11 point 2 for multidrop: a large message's recipients come from its held header block and its body is
+/// streamed into the one transaction, so memory stays bounded; the bytes are those of a message held whole.
+#[test]
+fn m11_s21_a_50_mib_multidrop_message_streams_to_each_recipient_in_bounded_memory() {
+    let body = large(1, 50 << 20);
+    let mut raw = format!("Delivered-To: {B}\r\n").into_bytes();
+    raw.extend_from_slice(&body);
+    let peak = PeakMemory::default();
+    let w = World::plain_with(vec![Msg::new("uid-1", raw)], |b| peak.install(b));
+    let cfg = multidrop(&w, LOCAL);
+    let out = run_measured(&cfg.path, &peak);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(rcpts(&w), vec![vec![B.to_owned(), A.to_owned()]]);
+    // Both fields naming a recipient went, exactly as for a message held whole.
+    assert!(strip_received(&w.smtp.transactions()[0].data) == piped(&body).as_slice());
+    assert!(state(&w).contains("\nD uid-1 0\n"), "{}", state(&w));
+    assert_bounded_and_done(&w, &peak);
+}
+
+/// Catalog P-20 for a streamed multidrop message: the POP3 server dies halfway through its RETR while its body
+/// goes into DATA: no end of data, the MTA accepts nothing, nothing is deleted; the next run delivers it once.
+#[test]
+fn p20_a_multidrop_message_whose_retr_dies_mid_stream_is_never_accepted() {
+    let (w, raw) = dying_world(mail(2));
+    let cfg = multidrop(&w, LOCAL);
+    let out = run(&cfg.path, &["run"]);
+    assert!(w.smtp.transactions().is_empty(), "{}", out.all());
+    assert!(!state(&w).contains("\nP uid-1"), "{}", state(&w));
+    assert_kept_then_delivered(&w, &out, &cfg.path);
+    let d = w.smtp.transactions();
+    assert_eq!(d.len(), 2);
+    assert!(strip_received(&d[0].data) == piped(&raw).as_slice());
+    assert_eq!(d[0].rcpt_to, vec![A.to_owned()]);
 }

@@ -13,7 +13,7 @@ use super::lanes::{self, Books, Job};
 use super::local_stream;
 use super::refusal::RcptRefusals;
 use super::retr_check::{self, RetrCheck};
-use super::stream::{self, Held};
+use super::stream::{self, Arriving, Held};
 use super::{Failure, Pending, Report, Shutdown, pop3_fail, state_fail};
 use crate::config::Account;
 use crate::error::ExitClass;
@@ -167,8 +167,6 @@ async fn deliver_loop(
         let held = match result {
             Ok(Some(raw)) => Held::Whole(raw),
             // Issue 11: the body follows; small messages still arrive whole.
-            // A multidrop message is read whole: its recipients come from its header (issue 15).
-            Ok(None) if acct.multidrop.is_some() => super::recipients::read_whole(client).await?,
             Ok(None) => stream::hold(client, acct.received).await?,
             Err(e) => {
                 warn!(
@@ -222,20 +220,32 @@ async fn deliver_loop(
                 };
                 (d, raw.len() as u64)
             }
-            Held::Head { held, header_end } if matches!(dest, Destination::Smtp(_)) => {
-                match stream::stream_one(ctx, client, dest, state, &p, held, header_end, announced)
-                    .await?
-                {
-                    Some(concluded) => concluded,
-                    // Its end-of-data reply is awaited in a task; journalled when it comes ([`lanes`]).
-                    None => continue,
-                }
-            }
             Held::Head { held, header_end } => {
-                local_stream::stream_local(
-                    ctx, client, dest, state, &p, held, header_end, announced,
-                )
-                .await?
+                let arriving = Arriving {
+                    held,
+                    end: header_end,
+                    announced,
+                };
+                match (&acct.multidrop, &*dest) {
+                    // A multidrop message's recipients come from its header block (issue 15).
+                    (Some(md), _) => {
+                        let report = &mut *books.report;
+                        super::recipients::stream(
+                            ctx, client, dest, state, &p, arriving, md, report,
+                        )
+                        .await?
+                    }
+                    (None, Destination::Smtp(_)) => {
+                        match stream::stream_one(ctx, client, dest, state, &p, arriving).await? {
+                            Some(concluded) => concluded,
+                            // Its end-of-data reply is awaited in a task; journalled when it comes ([`lanes`]).
+                            None => continue,
+                        }
+                    }
+                    (None, _) => {
+                        local_stream::stream_local(ctx, client, dest, state, &p, arriving).await?
+                    }
+                }
             }
         };
         tally(ctx, books, &p, delivery, bytes)?;

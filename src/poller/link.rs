@@ -119,18 +119,22 @@ impl Link {
         r.ok_or_else(|| self.lost(Phase::EndOfData))
     }
 
-    /// Start a streamed transaction (MAIL, RCPT, DATA up to the 354), on a new session when the batch is full or
-    /// the MTA ended the current one: nothing of the content was sent yet, so reopening is as safe as for
-    /// [`Link::deliver`]. Then [`Link::write_content`], and [`Link::end_data`] or [`Link::abandon`].
+    /// Start a streamed transaction to `rcpts` (MAIL, one RCPT each, DATA up to the 354), on a new session when the
+    /// batch is full or the MTA ended the current one: nothing of the content was sent yet, so reopening is as safe
+    /// as for [`Link::deliver`]. Then [`Link::write_content`], and [`Link::end_data`] (one recipient) or
+    /// [`Link::end_data_each`] (multidrop), or [`Link::abandon`]. `envelope.to` is not used.
     ///
     /// # Errors
     /// As [`Link::deliver`] before DATA.
     pub(super) async fn open_data(
         &mut self,
         envelope: &Envelope,
+        rcpts: &[&str],
         hints: MailHints,
     ) -> Result<(), SmtpError> {
-        self.run(envelope, Step::Open(hints)).await.map(|_| ())
+        self.run(envelope, Step::Open(rcpts, hints))
+            .await
+            .map(|_| ())
     }
 
     /// Show the streamed message's header block in the `-vv` trace.
@@ -155,28 +159,36 @@ impl Link {
         r
     }
 
-    /// End the streamed content and get the MTA's answer. No session is reopened after this point: the content
-    /// went to this one.
+    /// End the streamed content of a one-recipient transaction and get the MTA's answer. No session is reopened
+    /// after this point: the content went to this one.
     ///
     /// # Errors
     /// As [`Mta::end_data`].
     pub(super) async fn end_data(&mut self) -> Result<Accepted, SmtpError> {
+        let mut per = self.end_data_each().await?;
+        per.pop()
+            .unwrap_or_else(|| Err(self.lost(Phase::EndOfData)))
+    }
+
+    /// End the streamed content and get each recipient's outcome, in [`Link::open_data`]'s order (over LMTP, one
+    /// reply each after the data).
+    ///
+    /// # Errors
+    /// As [`Mta::end_data`], when the transaction failed as a whole.
+    pub(super) async fn end_data_each(&mut self) -> Result<smtp::PerRecipient, SmtpError> {
         let Some(m) = self.mta.as_mut() else {
             return Err(self.lost(Phase::EndOfData));
         };
-        match m.end_data().await {
-            Ok(mut per) => {
-                self.taken += 1;
-                per.pop()
-                    .unwrap_or_else(|| Err(self.lost(Phase::EndOfData)))
-            }
-            Err(e) => {
-                if self.mta.as_ref().is_some_and(|m| !m.is_usable()) {
-                    self.mta = None;
-                }
-                Err(e)
-            }
+        let r = m.end_data().await;
+        if r.is_ok() {
+            self.taken += 1;
         }
+        // Out of step (an error, or an LMTP server that stopped after answering for some recipients): the next
+        // message opens a new connection.
+        if self.mta.as_ref().is_some_and(|m| !m.is_usable()) {
+            self.mta = None;
+        }
+        r
     }
 
     /// Abandon the streamed transaction: the connection is dropped without the end of data (RFC 5321 §4.1.1.4),
@@ -228,11 +240,9 @@ impl Link {
                     .send(envelope.from.as_deref(), rcpts, message)
                     .await
                     .map(Some),
-                Step::Open(hints) => {
+                Step::Open(rcpts, hints) => {
                     let from = envelope.from.as_deref();
-                    mta.open_data(from, &[envelope.to.as_str()], hints)
-                        .await
-                        .map(|()| None)
+                    mta.open_data(from, rcpts, hints).await.map(|()| None)
                 }
             };
             let e = match r {
@@ -295,8 +305,8 @@ impl Link {
 enum Step<'m> {
     /// A whole transaction for a message in hand, to these recipients.
     Whole(&'m [&'m str], &'m [u8]),
-    /// A streamed transaction's start, up to the 354.
-    Open(MailHints),
+    /// A streamed transaction's start to these recipients, up to the 354.
+    Open(&'m [&'m str], MailHints),
 }
 
 async fn connect(server: &Server, secrets: &Secrets) -> Result<Mta, SmtpError> {

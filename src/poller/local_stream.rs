@@ -14,7 +14,7 @@
 use super::deliver::{Ctx, Delivery, Done, conclude, describe_edits, prepare, print_diff};
 use super::destination::{Committed, DeliveryError, Destination};
 use super::retr_check::RetrCheck;
-use super::stream::Passed;
+use super::stream::{Arriving, Passed};
 use super::{Failure, Pending, pop3_fail, state_fail};
 use crate::deliver::imap::command::internal_date;
 use crate::deliver::spool::{self, Spool};
@@ -125,17 +125,19 @@ pub(super) fn clean_spool(ctx: &Ctx<'_>, state: &State) {
 ///
 /// # Errors
 /// As `deliver_one`; a POP3 failure mid-stream abandons the delivery (nothing is committed) and ends the poll.
-#[allow(clippy::too_many_arguments)]
 pub(super) async fn stream_local(
     ctx: &Ctx<'_>,
     client: &mut Client,
     dest: &mut Destination<'_>,
     state: &mut State,
     p: &Pending,
-    held: Vec<u8>,
-    end: usize,
-    announced: Option<u64>,
+    arriving: Arriving,
 ) -> Result<(Delivery, u64), Failure> {
+    let Arriving {
+        held,
+        end,
+        announced,
+    } = arriving;
     let header_raw = &held[..end];
     let (filtered, envelope) = prepare(ctx.acct, ctx.by_host, client, &p.uid, header_raw);
     if ctx.diff {

@@ -12,13 +12,14 @@
 use super::deliver::{Ctx, Delivery, Done, conclude, describe_edits, prepare, print_diff};
 use super::destination::{DeliveryError, Destination};
 use super::lanes::Job;
+use super::link::Link;
 use super::retr_check::{self, RetrCheck};
 use super::{Failure, Pending, pop3_fail, state_fail};
 use crate::failpoint;
 use crate::headers::Edit;
 use crate::headers::stream::{BodyNormalizer, HEADER_MAX, header_end};
 use crate::pop3::Client;
-use crate::smtp::MailHints;
+use crate::smtp::{Envelope, MailHints};
 use crate::state::State;
 
 /// Octets of a message held before it is streamed: smaller messages (most mail) are delivered whole.
@@ -56,21 +57,31 @@ pub(super) async fn hold(client: &mut Client, after_field: bool) -> Result<Held,
     }
 }
 
+/// A message whose RETR is still arriving: its held start, where its header block ends in it, and the size its
+/// RETR line announced (P-19).
+pub(super) struct Arriving {
+    pub(super) held: Vec<u8>,
+    pub(super) end: usize,
+    pub(super) announced: Option<u64>,
+}
+
 /// Deliver a message from its held start and the rest of its RETR body.
 ///
 /// # Errors
 /// As `deliver_one`; a POP3 failure mid-stream abandons the SMTP transaction and ends the poll.
-#[allow(clippy::too_many_arguments)]
 pub(super) async fn stream_one(
     ctx: &Ctx<'_>,
     client: &mut Client,
     dest: &mut Destination<'_>,
     state: &mut State,
     p: &Pending,
-    held: Vec<u8>,
-    end: usize,
-    announced: Option<u64>,
+    arriving: Arriving,
 ) -> Result<Option<(Delivery, u64)>, Failure> {
+    let Arriving {
+        held,
+        end,
+        announced,
+    } = arriving;
     let acct = ctx.acct;
     let header_raw = &held[..end];
     let (filtered, envelope) = prepare(acct, ctx.by_host, client, &p.uid, header_raw);
@@ -84,12 +95,7 @@ pub(super) async fn stream_one(
         );
     }
     let header = filtered.message;
-    let hints = MailHints {
-        size: p.size + (header.len() as u64).saturating_sub(end as u64),
-        // The body is not in hand yet: declared where offered (RFC 6152 allows it for 7-bit content too).
-        eight_bit: true,
-        utf8_header: !header.is_ascii() && std::str::from_utf8(&header).is_ok(),
-    };
+    let hints = hints(p, end, &header);
     let dest_name = dest.to_string();
     let Destination::Smtp(lanes) = dest else {
         return Err(Failure::of(
@@ -99,16 +105,16 @@ pub(super) async fn stream_one(
     };
     let link = lanes.link();
     state.begin(&p.uid).map_err(state_fail)?;
-    if let Err(e) = link.open_data(&envelope, hints).await {
+    if let Err(e) = link
+        .open_data(&envelope, &[envelope.to.as_str()], hints)
+        .await
+    {
         let goes_on =
             super::deferral::is_sender_deferral(&e, &envelope.to, envelope.from.as_deref());
         let e = DeliveryError::Smtp(e);
         // The RETR body is still on the wire: read it to its end (and drop it) when the poll goes on.
         if goes_on || matches!(e.verdict(), crate::smtp::Verdict::Rejected) {
-            let mut sink = Vec::new();
-            while !client.retr_chunk(&mut sink).await.map_err(pop3_fail)? {
-                sink.clear();
-            }
+            drain(client, &held).await?;
         }
         let done = Done {
             check: RetrCheck::Consistent,
@@ -120,19 +126,79 @@ pub(super) async fn stream_one(
             .map(|d| Some((d, bytes)));
     }
     link.trace_header(&header);
+    let (passed, sent) = pump(link, client, header, held, end).await;
+    if let Err(b) = sent {
+        return broke(ctx, &dest_name, state, p, envelope, link, &passed, b)
+            .map(|d| Some((d, passed.got)));
+    }
+    client.trace_retr_end(passed.got.saturating_sub(end as u64));
+    failpoint::hit("after_retr");
+    let done = passed.done(p, announced, filtered.edits);
+    // The RETR ended intact: the end of data goes out, and its reply is awaited in a task while the poll reads on;
+    // the outcome is journalled when it comes ([`super::lanes`]).
+    lanes.end_in_task(Job {
+        p: p.clone(),
+        envelope,
+        done,
+    });
+    Ok(None)
+}
+
+/// The MAIL parameters of a streamed message whose header block `header` (after the pipeline) replaced the first
+/// `end` octets: `SIZE=` the LIST size plus the header's growth (RFC 1870 allows an estimate); 8BITMIME declared
+/// where offered, since the body is not in hand yet (RFC 6152 allows it for 7-bit content too); SMTPUTF8 from the
+/// header block.
+pub(super) fn hints(p: &Pending, end: usize, header: &[u8]) -> MailHints {
+    MailHints {
+        size: p.size + (header.len() as u64).saturating_sub(end as u64),
+        eight_bit: true,
+        utf8_header: !header.is_ascii() && std::str::from_utf8(header).is_ok(),
+    }
+}
+
+/// Read the rest of a RETR in flight to its end and drop it, counted with its `held` start.
+///
+/// # Errors
+/// A POP3 failure.
+pub(super) async fn drain(client: &mut Client, held: &[u8]) -> Result<Passed, Failure> {
+    let mut passed = Passed::default();
+    let mut scratch = Vec::new();
+    passed.push(held, &[], false, &mut scratch);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let done = client.retr_chunk(&mut buf).await.map_err(pop3_fail)?;
+        passed.push(&buf, &[], done, &mut scratch);
+        scratch.clear();
+        if done {
+            return Ok(passed);
+        }
+    }
+}
+
+/// Write a streamed message into the open DATA of `link`: its header block after the pipeline (`header`), the
+/// body `held` after its first `end` octets, then the rest of the RETR as it arrives, line-ending normalised. On a
+/// POP3 failure the transaction is abandoned (RFC 5321 §4.1.1.4: no end of data, the MTA discards what it got).
+/// The counts come back either way.
+pub(super) async fn pump(
+    link: &mut Link,
+    client: &mut Client,
+    header: Vec<u8>,
+    held: Vec<u8>,
+    end: usize,
+) -> (Passed, Result<(), Broke>) {
     let mut passed = Passed::default();
     let mut out = header;
     passed.push(&held, &held[end..], false, &mut out);
     drop(held);
     let mut buf = Vec::new();
-    let sent: Result<(), Broke> = async {
+    let sent = async {
         link.write_content(&out).await.map_err(Broke::Smtp)?;
         loop {
             buf.clear();
             let done = match client.retr_chunk(&mut buf).await {
                 Ok(done) => done,
                 Err(e) => {
-                    // RFC 5321 §4.1.1.4: no end of data, the MTA discards what it got.
                     link.abandon();
                     return Err(Broke::Pop3(e));
                 }
@@ -146,42 +212,42 @@ pub(super) async fn stream_one(
         }
     }
     .await;
-    match sent {
-        Err(Broke::Pop3(e)) => {
+    (passed, sent)
+}
+
+/// The outcome of a streamed transfer that broke off ([`pump`]): a POP3 failure ends the poll with nothing
+/// recorded (the MTA got no end of data); an MTA failure is the message's outcome ([`conclude`]), its connection
+/// dropped.
+///
+/// # Errors
+/// As [`conclude`], or the POP3 failure.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn broke(
+    ctx: &Ctx<'_>,
+    dest_name: &str,
+    state: &mut State,
+    p: &Pending,
+    envelope: Envelope,
+    link: &mut Link,
+    passed: &Passed,
+    broke: Broke,
+) -> Result<Delivery, Failure> {
+    match broke {
+        Broke::Pop3(e) => {
             let _ = state.record_abandoned(&p.uid);
-            return Err(pop3_fail(e));
+            Err(pop3_fail(e))
         }
-        Err(Broke::Smtp(e)) => {
+        Broke::Smtp(e) => {
+            link.abandon();
             let done = Done {
                 check: RetrCheck::Consistent,
                 edits: String::new(),
                 bytes: passed.got,
             };
-            link.abandon();
-            let e = DeliveryError::Smtp(e);
-            let bytes = done.bytes;
-            return conclude(ctx, &dest_name, state, p, envelope, Err(e), done)
-                .map(|d| Some((d, bytes)));
+            let e = Err(DeliveryError::Smtp(e));
+            conclude(ctx, dest_name, state, p, envelope, e, done)
         }
-        Ok(()) => {}
     }
-    client.trace_retr_end(passed.got.saturating_sub(end as u64));
-    failpoint::hit("after_retr");
-    let check = passed.check(p, announced);
-    let edits = passed.edits(filtered.edits);
-    let done = Done {
-        check,
-        edits: describe_edits(&edits),
-        bytes: passed.got,
-    };
-    // The RETR ended intact: the end of data goes out, and its reply is awaited in a task while the poll reads on;
-    // the outcome is journalled when it comes ([`super::lanes`]).
-    lanes.end_in_task(Job {
-        p: p.clone(),
-        envelope,
-        done,
-    });
-    Ok(None)
 }
 
 /// RETR bytes counted and normalised as they pass, for the RETR/LIST check (P-19) and the log line.
@@ -213,6 +279,16 @@ impl Passed {
         }
     }
 
+    /// The [`Done`] of a RETR that ended intact: the RETR/LIST check, and `edits` (the header pipeline's) with the
+    /// body's normalised line endings.
+    pub(super) fn done(&self, p: &Pending, announced: Option<u64>, edits: Vec<Edit>) -> Done {
+        Done {
+            check: self.check(p, announced),
+            edits: describe_edits(&self.edits(edits)),
+            bytes: self.got,
+        }
+    }
+
     /// The header pipeline's edits plus the body's normalised line endings, merged into one count.
     pub(super) fn edits(&self, mut edits: Vec<Edit>) -> Vec<Edit> {
         let (lf, cr) = (self.norm.bare_lf, self.norm.bare_cr);
@@ -237,7 +313,7 @@ impl Passed {
 }
 
 /// Which side broke a streamed transfer.
-enum Broke {
+pub(super) enum Broke {
     Pop3(crate::pop3::Pop3Error),
     Smtp(crate::smtp::SmtpError),
 }
