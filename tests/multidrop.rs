@@ -327,3 +327,33 @@ fn p20_a_multidrop_message_whose_retr_dies_mid_stream_is_never_accepted() {
     assert!(strip_received(&d[0].data) == piped(&raw).as_slice());
     assert_eq!(d[0].rcpt_to, vec![A.to_owned()]);
 }
+
+/// Catalog C-02 for a streamed multidrop message: killed once the first 64 KiB of its body went into DATA. The MTA
+/// discards the cut transaction; the next run delivers it once to each recipient and names it as a possible
+/// duplicate (its in-flight mark), as for one target.
+#[test]
+fn c02_a_kill_inside_a_streamed_multidrop_body_loses_nothing_and_duplicates_nothing() {
+    let body = large(1, 3 << 20);
+    let mut raw = format!("Delivered-To: {B}\r\n").into_bytes();
+    raw.extend_from_slice(&body);
+    let w = World::plain(vec![Msg::new("uid-1", raw), Msg::new("uid-2", both(2))]);
+    let cfg = multidrop(&w, LOCAL);
+    killed_mid_stream(&w, &cfg.path);
+    let out = run(&cfg.path, &["run"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(
+        rcpts(&w),
+        vec![
+            vec![B.to_owned(), A.to_owned()],
+            vec![A.to_owned(), B.to_owned()]
+        ]
+    );
+    assert!(strip_received(&w.smtp.transactions()[0].data) == piped(&body).as_slice());
+    assert_eq!(
+        out.stderr.matches("possible duplicate").count(),
+        1,
+        "{}",
+        out.stderr
+    );
+    assert!(w.pop.mailbox_uids().is_empty());
+}

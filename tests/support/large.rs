@@ -123,6 +123,29 @@ pub fn assert_bounded_and_done(w: &super::world::World, peak: &PeakMemory) {
     );
 }
 
+/// Run popfetch on `cfg` and kill it at `mid_data` in the first streamed body (after its first 64 KiB went into
+/// DATA, with most of the RETR still to come; catalog C-02); the MTA saw the DATA phase cut and reached no end of
+/// data.
+pub fn killed_mid_stream(w: &super::world::World, cfg: &std::path::Path) {
+    let killed = super::world::run_env(cfg, &["run"], &[("POPFETCH_FAILPOINT", "mid_data:1")]);
+    assert!(
+        killed.stderr.contains("popfetch-failpoint: mid_data"),
+        "{}",
+        killed.all()
+    );
+    assert_eq!(killed.code, -1, "not killed: {}", killed.all());
+    let aborted = |s: &super::FakeSmtp| s.sessions().iter().map(|x| x.aborted_data).sum::<usize>();
+    assert!(
+        w.smtp
+            .wait_until(std::time::Duration::from_secs(10), |s| aborted(s) == 1),
+        "the MTA did not see the DATA phase cut"
+    );
+    assert!(
+        w.smtp.transactions().is_empty(),
+        "the MTA reached end of data"
+    );
+}
+
 /// A world holding a 4 MiB [`large`] message `uid-1` and `second` as `uid-2`, whose server closes the connection
 /// 2 MiB into the first RETR (catalog P-20).
 pub fn dying_world(second: Vec<u8>) -> (super::world::World, Vec<u8>) {
