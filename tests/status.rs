@@ -261,6 +261,35 @@ fn status_after_a_partial_poll_lists_what_waits_on_the_server() {
     );
 }
 
+/// Catalog S-17: a message the MTA refuses for its sender for now waits on the server and is listed as such.
+#[test]
+fn status_lists_a_message_held_back_for_its_sender() {
+    let w = World::plain(msgs(2));
+    let reply = "450 4.1.8 <sender2@remote.test>: Sender address rejected: Domain not found";
+    w.smtp.update(|b| {
+        b.rcpt_replies_by_sender =
+            HashMap::from([("sender2@remote.test".to_owned(), reply.to_owned())])
+    });
+    let cfg = w.default_config();
+    assert_eq!(run(&cfg.path, &["run"]).code, 1);
+    let s = status_file(&w);
+    assert_eq!(s["last_poll"]["result"], "partial");
+    assert_eq!(
+        s["waiting"],
+        serde_json::json!([{"uid": "uid-2", "reason": "deferred", "code": 450, "text": &reply[4..]}])
+    );
+    let out = run(&cfg.path, &["status"]);
+    assert_eq!(out.code, 0, "not a health problem: {}", out.all());
+    assert!(
+        out.stdout.contains(
+            "1 held back for the sender, tried again each poll (\"uid-2\"; the MTA refuses the sender for now: \
+             see the log)"
+        ),
+        "{}",
+        out.stdout
+    );
+}
+
 #[test]
 fn a_run_that_found_the_account_locked_leaves_the_status_alone() {
     let w = World::plain(msgs(1));

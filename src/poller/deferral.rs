@@ -17,7 +17,7 @@
 use tracing::warn;
 
 use super::deliver::explained;
-use super::{Failure, Pending, Report};
+use super::{Failure, Pending, Report, WaitReason, Waiting};
 use crate::config::Account;
 use crate::error::ExitClass;
 use crate::inspect::explain;
@@ -108,6 +108,13 @@ impl Deferrals {
             sender.as_deref().unwrap_or(""),
             explained(&error)
         );
+        report.waiting.push(Waiting {
+            uid: p.uid.clone(),
+            reason: WaitReason::Deferred {
+                code,
+                text: text.clone(),
+            },
+        });
         self.held.push(Deferred {
             uid: p.uid.clone(),
             sender,

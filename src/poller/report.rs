@@ -30,7 +30,7 @@ pub struct Report {
     pub listed: bool,
     /// Listed messages not recorded as delivered.
     pub server_new: usize,
-    /// Listed messages left on the server by policy (rejected earlier, too big).
+    /// Listed messages left on the server by policy (rejected earlier, too big) or held back for their sender.
     pub waiting: Vec<Waiting>,
     /// Another popfetch held the account's lock: nothing was polled (that one records its own poll).
     pub lock_held: bool,
@@ -112,4 +112,6 @@ pub enum WaitReason {
     Rejected { code: u16, text: String },
     /// Larger than `max_message_size` or the MTA's SIZE limit.
     TooBig { size: u64, limit: u64 },
+    /// The MTA refused its sender for now (a 4xx about the sender, catalog S-17); each poll tries it again.
+    Deferred { code: u16, text: String },
 }

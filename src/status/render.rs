@@ -106,33 +106,35 @@ fn when(t: u64, now: u64) -> String {
 
 /// For a healthy account: what waits on the server, else the last poll's message.
 fn note(s: &AccountStatus) -> String {
-    let rejected: Vec<&str> = s
-        .waiting
+    let waiting = |wanted: fn(&WaitReason) -> bool| -> Vec<&str> {
+        s.waiting
+            .iter()
+            .filter(|w| wanted(&w.reason))
+            .map(|w| w.uid.as_str())
+            .collect()
+    };
+    let groups = [
+        (
+            waiting(|r| matches!(r, WaitReason::Rejected { .. })),
+            "rejected by the MTA, waiting",
+            "popfetch run --retry-rejected tries again",
+        ),
+        (
+            waiting(|r| matches!(r, WaitReason::TooBig { .. })),
+            "too big, waiting",
+            "raise max_message_size or the MTA's limit",
+        ),
+        (
+            waiting(|r| matches!(r, WaitReason::Deferred { .. })),
+            "held back for the sender, tried again each poll",
+            "the MTA refuses the sender for now: see the log",
+        ),
+    ];
+    let parts: Vec<String> = groups
         .iter()
-        .filter(|w| matches!(w.reason, WaitReason::Rejected { .. }))
-        .map(|w| w.uid.as_str())
+        .filter(|(list, ..)| !list.is_empty())
+        .map(|(list, what, hint)| format!("{} {what} ({}; {hint})", list.len(), uids(list)))
         .collect();
-    let too_big: Vec<&str> = s
-        .waiting
-        .iter()
-        .filter(|w| matches!(w.reason, WaitReason::TooBig { .. }))
-        .map(|w| w.uid.as_str())
-        .collect();
-    let mut parts = Vec::new();
-    if !rejected.is_empty() {
-        parts.push(format!(
-            "{} rejected by the MTA, waiting ({}; popfetch run --retry-rejected tries again)",
-            rejected.len(),
-            uids(&rejected)
-        ));
-    }
-    if !too_big.is_empty() {
-        parts.push(format!(
-            "{} too big, waiting ({}; raise max_message_size or the MTA's limit)",
-            too_big.len(),
-            uids(&too_big)
-        ));
-    }
     if parts.is_empty() {
         s.last_poll.message.clone()
     } else {
