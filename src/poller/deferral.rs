@@ -8,11 +8,10 @@
 //! disk or a failing lookup table would refuse every message alike: going on would only download them in vain).
 //!
 //! Since such a message was fetched and not delivered, the poll still ends without QUIT (catalog P-27, as after
-//! any undelivered fetched message): a server that expunges what was retrieved keeps it. It exits 1, not 75: the
-//! rest of the mailbox went through, and the daemon must not back off for a message that may stay refused for
-//! ever. The DELEs of the
-//! messages delivered meanwhile are therefore committed by the next poll that ends cleanly (P-25); their UIDs are
-//! journalled, so nothing is delivered twice.
+//! any undelivered fetched message): a server that expunges what was retrieved keeps it. The DELEs of the messages
+//! delivered meanwhile are therefore committed by the next poll that ends cleanly (P-25); their UIDs are
+//! journalled, so nothing is delivered twice. It exits 1, not 75: the rest of the mailbox went through, and the
+//! daemon must not back off for a message that may stay refused for ever.
 
 use tracing::warn;
 

@@ -247,10 +247,7 @@ pub(super) async fn stream(
     } = arriving;
     let dest_name = dest.to_string();
     let mut send = match plan(ctx, client, state, p, &held[..end], md)? {
-        Plan::Rejected(d) => {
-            let passed = stream::drain(client, &held).await?;
-            return Ok((d, passed.got));
-        }
+        Plan::Rejected(d) => return stream::refused_before_content(client, &held, Ok(d)).await,
         Plan::Settled { envelope, edits } => {
             let passed = stream::drain(client, &held).await?;
             let done = passed.done(p, announced, edits);
@@ -269,10 +266,8 @@ pub(super) async fn stream(
             edits: describe_edits(&send.edits),
             bytes: held.len() as u64,
         };
-        // The poll goes on only if the message's outcome says so: then the rest of the RETR is read and dropped.
-        let d = failed(ctx, &dest_name, state, p, send, e, done)?;
-        let passed = stream::drain(client, &held).await?;
-        return Ok((d, passed.got));
+        let outcome = failed(ctx, &dest_name, state, p, send, e, done);
+        return stream::refused_before_content(client, &held, outcome).await;
     }
     link.trace_header(&send.message);
     let header = std::mem::take(&mut send.message);

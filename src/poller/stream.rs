@@ -109,21 +109,16 @@ pub(super) async fn stream_one(
         .open_data(&envelope, &[envelope.to.as_str()], hints)
         .await
     {
-        let goes_on =
-            super::deferral::is_sender_deferral(&e, &envelope.to, envelope.from.as_deref());
-        let e = DeliveryError::Smtp(e);
-        // The RETR body is still on the wire: read it to its end (and drop it) when the poll goes on.
-        if goes_on || matches!(e.verdict(), crate::smtp::Verdict::Rejected) {
-            drain(client, &held).await?;
-        }
         let done = Done {
             check: RetrCheck::Consistent,
             edits: describe_edits(&filtered.edits),
             bytes: held.len() as u64,
         };
-        let bytes = done.bytes;
-        return conclude(ctx, &dest_name, state, p, envelope, Err(e), done)
-            .map(|d| Some((d, bytes)));
+        let e = Err(DeliveryError::Smtp(e));
+        let outcome = conclude(ctx, &dest_name, state, p, envelope, e, done);
+        return refused_before_content(client, &held, outcome)
+            .await
+            .map(Some);
     }
     link.trace_header(&header);
     let (passed, sent) = pump(link, client, header, held, end).await;
@@ -154,6 +149,22 @@ pub(super) fn hints(p: &Pending, end: usize, header: &[u8]) -> MailHints {
         eight_bit: true,
         utf8_header: !header.is_ascii() && std::str::from_utf8(header).is_ok(),
     }
+}
+
+/// The end of a streamed message whose envelope was refused before any content, given its `outcome`
+/// ([`conclude`]): when the poll goes on, the rest of the RETR is read and dropped first, so the next reply is
+/// read in step; when it stops, the POP3 link is dropped anyway. The outcome and the octets retrieved.
+///
+/// # Errors
+/// `outcome`'s failure, or a POP3 failure while reading the rest.
+pub(super) async fn refused_before_content(
+    client: &mut Client,
+    held: &[u8],
+    outcome: Result<Delivery, Failure>,
+) -> Result<(Delivery, u64), Failure> {
+    let d = outcome?;
+    let passed = drain(client, held).await?;
+    Ok((d, passed.got))
 }
 
 /// Read the rest of a RETR in flight to its end and drop it, counted with its `held` start.
