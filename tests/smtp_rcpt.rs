@@ -221,6 +221,32 @@ fn last_pop3_verbs(w: &World) -> Vec<String> {
     w.pop.sessions().last().expect("a POP3 session").verbs()
 }
 
+/// The verbs of every POP3 session from the `from`th on.
+fn pop3_verbs_since(w: &World, from: usize) -> Vec<Vec<String>> {
+    w.pop.sessions()[from..].iter().map(|s| s.verbs()).collect()
+}
+
+/// The fetching session of a poll that held a message for its sender, then its deleting one.
+fn fetched_then_tidied(sessions: &[Vec<String>]) {
+    let has = |s: &Vec<String>, verb: &str| s.iter().any(|v| v == verb);
+    assert_eq!(sessions.len(), 2, "{sessions:?}");
+    // Fetched and not delivered: no QUIT (catalog P-27), so no UPDATE state can expunge the held message.
+    assert!(
+        has(&sessions[0], "RETR") && !has(&sessions[0], "QUIT"),
+        "{sessions:?}"
+    );
+    // The second session retrieves nothing, so its QUIT commits only the DELEs of recorded UIDs.
+    assert!(
+        !has(&sessions[1], "RETR") && !has(&sessions[1], "TOP") && has(&sessions[1], "DELE"),
+        "{sessions:?}"
+    );
+    assert_eq!(
+        sessions[1].last().map(String::as_str),
+        Some("QUIT"),
+        "{sessions:?}"
+    );
+}
+
 #[test]
 fn s17_a_sender_refused_for_now_stays_on_the_server_and_the_poll_goes_on() {
     let reply = "450 4.1.8 <sender2@remote.test>: Sender address rejected: Domain not found";
@@ -233,22 +259,27 @@ fn s17_a_sender_refused_for_now_stays_on_the_server_and_the_poll_goes_on() {
         out.stderr
     );
     assert!(out.stderr.contains("ends without QUIT"), "{}", out.stderr);
-    // Fetched and not delivered: no QUIT (catalog P-27), so nothing is expunged yet, not even the delivered ones.
-    assert!(
-        !last_pop3_verbs(&w).contains(&"QUIT".to_string()),
-        "{:?}",
-        last_pop3_verbs(&w)
-    );
-    assert_eq!(w.pop.mailbox_uids(), vec!["uid-1", "uid-2", "uid-3"]);
+    assert!(out.stderr.contains("2 deleted"), "{}", out.stderr);
+    fetched_then_tidied(&pop3_verbs_since(&w, 0));
+    // Only the held message is left: the mailbox shrinks while the sender stays refused.
+    assert_eq!(w.pop.mailbox_uids(), vec!["uid-2"]);
     assert!(rejected_uids(&w).is_empty(), "{:?}", rejected_uids(&w));
 
-    // Still refused: only that message is fetched again; the delivered ones are not delivered twice.
+    // Still refused: only that message is fetched again, and nothing is left to delete.
+    let before = w.pop.sessions().len();
     let out = run(&cfg.path, &["run"]);
     assert_eq!(out.code, 1, "{}", out.all());
     assert_eq!(w.delivered_subjects(), vec!["message 1", "message 3"]);
     let retr = w.pop.retr_log();
     assert_eq!(retr.iter().filter(|u| *u == "uid-1").count(), 1, "{retr:?}");
     assert_eq!(retr.iter().filter(|u| *u == "uid-2").count(), 2, "{retr:?}");
+    let sessions = pop3_verbs_since(&w, before);
+    assert_eq!(
+        sessions.len(),
+        1,
+        "nothing to delete, no second session: {sessions:?}"
+    );
+    assert!(!sessions[0].contains(&"QUIT".to_string()), "{sessions:?}");
 
     // The sender's domain resolves again: delivered, and every deletion is committed.
     w.smtp.set_behavior(SmtpBehavior::default());
@@ -263,6 +294,43 @@ fn s17_a_sender_refused_for_now_stays_on_the_server_and_the_poll_goes_on() {
         "{:?}",
         w.pop.mailbox_uids()
     );
+}
+
+#[test]
+fn s17_the_deleting_session_fails_and_the_deletions_wait_for_the_next_poll() {
+    // The server refuses the second login: nothing is lost and nothing is delivered twice; the next poll that
+    // gets in deletes what was delivered.
+    let reply = "450 4.1.8 <sender2@remote.test>: Sender address rejected: Domain not found";
+    let w = World::plain(msgs(3));
+    w.smtp.update(|b| {
+        b.rcpt_replies_by_sender =
+            HashMap::from([("sender2@remote.test".to_string(), reply.to_string())])
+    });
+    w.pop.update(|b| {
+        b.err_on_pass = Some("-ERR [IN-USE] Mailbox is locked by another session".to_string());
+        b.err_on_pass_from = Some(1);
+    });
+    let cfg = w.default_config();
+    let out = run(&cfg.path, &["run"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(w.delivered_subjects(), vec!["message 1", "message 3"]);
+    assert!(
+        out.stderr
+            .contains("the session that was to delete the delivered messages failed")
+            && out.stderr.contains("waits for the next poll"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("0 deleted"), "{}", out.stderr);
+    assert_eq!(w.pop.mailbox_uids(), vec!["uid-1", "uid-2", "uid-3"]);
+
+    w.pop.update(|b| b.err_on_pass = None);
+    let before = w.pop.sessions().len();
+    let out = run(&cfg.path, &["run"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(w.delivered_subjects(), vec!["message 1", "message 3"]);
+    fetched_then_tidied(&pop3_verbs_since(&w, before));
+    assert_eq!(w.pop.mailbox_uids(), vec!["uid-2"]);
 }
 
 #[test]

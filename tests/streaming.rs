@@ -134,6 +134,7 @@ fn s17_s21_a_streamed_message_refused_for_its_sender_is_drained_and_the_poll_goe
     assert_eq!(out.code, 1, "{}", out.all());
     assert!(out.stderr.contains("refused for now"), "{}", out.stderr);
     assert_eq!(w.delivered_subjects(), vec!["message 2"]);
-    assert_eq!(w.pop.mailbox_uids(), vec!["uid-1", "uid-2"]);
+    // The delivered one is deleted by a second session that fetches nothing.
+    assert_eq!(w.pop.mailbox_uids(), vec!["uid-1"]);
     w.next_run_delivers_each_once(&cfg.path, 2);
 }

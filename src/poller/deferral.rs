@@ -7,11 +7,11 @@
 //! to be tried again by the next poll, and the poll goes on. Any other 4xx still stops the poll (an MTA short of
 //! disk or a failing lookup table would refuse every message alike: going on would only download them in vain).
 //!
-//! Since such a message was fetched and not delivered, the poll still ends without QUIT (catalog P-27, as after
-//! any undelivered fetched message): a server that expunges what was retrieved keeps it. The DELEs of the messages
-//! delivered meanwhile are therefore committed by the next poll that ends cleanly (P-25); their UIDs are
-//! journalled, so nothing is delivered twice. It exits 1, not 75: the rest of the mailbox went through, and the
-//! daemon must not back off for a message that may stay refused for ever.
+//! Since such a message was fetched and not delivered, the session that fetched it still ends without QUIT
+//! (catalog P-27, as after any undelivered fetched message): a server that expunges what was retrieved keeps it.
+//! The DELEs of the messages delivered meanwhile are committed by a second session that fetches nothing
+//! ([`super::tidy`]); their UIDs are journalled, so nothing is delivered twice. It exits 1, not 75: the rest of
+//! the mailbox went through, and the daemon must not back off for a message that may stay refused for ever.
 
 use tracing::warn;
 
@@ -143,16 +143,20 @@ impl Deferrals {
                 if self.held.len() > NAMED {
                     named.push(format!("{} more", self.held.len() - NAMED));
                 }
-                Failure::of(
+                let failure = Failure::of(
                     ExitClass::Partial,
                     format!(
                         "{} message(s) refused for now because of their sender (uid {}) stay on the server; the \
-                         poll ends without QUIT so that the server keeps them, and the deletions of this poll wait \
-                         for the next poll without such a refusal",
+                         session that fetched them ends without QUIT so that the server keeps them, and a second \
+                         session that fetches nothing deletes what was delivered",
                         self.held.len(),
                         named.join(", ")
                     ),
-                )
+                );
+                Failure {
+                    tidy: true,
+                    ..failure
+                }
             }
         };
         Err(Failure {
@@ -259,14 +263,14 @@ mod tests {
             text: "4.1.8 x".into(),
         });
         let f = d.end(Ok(())).expect_err("a deferred message ends the poll");
-        assert!(f.abort_pop3);
+        assert!(f.abort_pop3 && f.tidy);
         assert_eq!(f.class, ExitClass::Partial);
         assert!(f.message.contains("uid \"u1\""), "{}", f.message);
         // A worse failure keeps its class and gains the missing QUIT.
         let f = d
             .end(Err(Failure::of(ExitClass::Config, "bad target")))
             .expect_err("still failed");
-        assert!(f.abort_pop3);
+        assert!(f.abort_pop3 && !f.tidy);
         assert_eq!(f.class, ExitClass::Config);
     }
 }

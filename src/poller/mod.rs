@@ -41,6 +41,7 @@ mod report;
 pub(crate) mod retr_check;
 mod seen;
 mod stream;
+mod tidy;
 
 pub use crate::error::chain;
 use deliver::{Ctx, deliver_all, note_dele};
@@ -315,38 +316,52 @@ async fn poll_inner(
         if f.class != ExitClass::State {
             state.compact(&listing).map_err(state_fail)?;
         }
+        if f.tidy && !acct.keep && (report.delivered > 0 || plan.redeletes().next().is_some()) {
+            tidy::commit_deletions(config, acct, opts, &mut state, secrets, report).await;
+        }
         return outcome;
     }
 
-    // 5. Collect the replies still owed (DELEs, RETRs of messages we stopped before), then QUIT, which commits
-    //    the DELEs: every one of them is for a recorded UID.
-    let mut quit_ok = true;
+    // 5. QUIT, which commits the DELEs: every one of them is for a recorded UID.
+    quit(acct, client, uidl, report).await;
+    // 6. Compact: the listing was complete, so absences count towards pruning.
+    state.compact(&listing).map_err(state_fail)?;
+    outcome
+}
+
+/// Collect the replies still owed (DELEs, RETRs of messages we stopped before), then QUIT, which commits the
+/// DELEs (RFC 1939 §6): `report.deleted` becomes `report.marked` once the server answered it. False when the
+/// deletions are uncertain (a failed link or QUIT, logged); they are re-issued by the next poll.
+async fn quit(
+    acct: &Account,
+    mut client: Client,
+    uidl: &[(u32, String)],
+    report: &mut Report,
+) -> bool {
     while client.outstanding() > 0 {
         match client.next_reply().await {
             Ok(Reply::Dele { n, result }) => note_dele(acct, n, uidl, result, report),
             Ok(Reply::Retr { .. }) => {}
             Err(e) => {
-                quit_ok = false;
                 warn!("account {:?}: {e}; dropping the POP3 link", acct.name);
-                break;
+                return false;
             }
         }
     }
-    if quit_ok {
-        match client.quit().await {
-            Ok(()) => {
-                report.deleted = report.marked;
-                failpoint::hit("after_quit");
-            }
-            Err(e) => warn!(
+    match client.quit().await {
+        Ok(()) => {
+            report.deleted = report.marked;
+            failpoint::hit("after_quit");
+            true
+        }
+        Err(e) => {
+            warn!(
                 "account {:?}: QUIT failed ({e}); deletions are uncertain and are re-issued next run",
                 acct.name
-            ),
+            );
+            false
         }
     }
-    // 6. Compact: the listing was complete, so absences count towards pruning.
-    state.compact(&listing).map_err(state_fail)?;
-    outcome
 }
 
 /// Log and count a message the plan leaves on the server by policy: rejected earlier (debug only: it was logged

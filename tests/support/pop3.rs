@@ -109,6 +109,9 @@ pub struct Pop3Behavior {
     pub require_tls_for_auth: bool,
     /// Reply sent instead of the normal outcome to PASS/AUTH/APOP, e.g. `-ERR [IN-USE] locked`.
     pub err_on_pass: Option<String>,
+    /// `err_on_pass` only from this session on (0-based, counted over the fake's life), e.g. `Some(1)`: the first
+    /// login succeeds and every later one gets the error.
+    pub err_on_pass_from: Option<usize>,
     /// `(n, k)`: on RETR of message number `n + 1` of the session (0-based index into the session's listing), send
     /// the first `k` bytes of the full response (status line + stuffed content + terminator), then close.
     pub drop_during_retr: Option<(usize, usize)>,
@@ -162,6 +165,7 @@ impl Default for Pop3Behavior {
             bearer_token: None,
             require_tls_for_auth: false,
             err_on_pass: None,
+            err_on_pass_from: None,
             drop_during_retr: None,
             stall_during_retr: None,
             stall_after_retr_ok: false,

@@ -120,7 +120,9 @@ impl Conn {
     }
 
     pub(super) fn finish_login(&mut self, verb: &str, ok: bool) -> std::io::Result<()> {
-        if let Some(err) = self.b.err_on_pass.clone() {
+        if let Some(err) = self.b.err_on_pass.clone()
+            && self.b.err_on_pass_from.is_none_or(|from| self.idx >= from)
+        {
             return self.reply(verb, &format!("{err}\r\n"));
         }
         if !ok {
