@@ -48,6 +48,9 @@
 //! journal. Killing popfetch at any instant loses nothing; the one duplicate window (killed between the MTA's 2xx
 //! and the fsync) is detected and logged by the next run.
 #![forbid(unsafe_code)]
+// The library exists for the binary and the tests: its public items link to the private ones that do the work,
+// and the docs are read as a developer's map (`cargo doc --document-private-items`).
+#![allow(rustdoc::private_intra_doc_links)]
 
 pub(crate) mod bytes;
 pub mod check;

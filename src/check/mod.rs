@@ -1,6 +1,6 @@
 //! `popfetch check`: what can be verified before a poll (issue 9, point 5).
 //!
-//! - [`offline`]: without the network, what a run would trip over at its start: the password file (exists,
+//! - [`offline`](mod@offline): without the network, what a run would trip over at its start: the password file (exists,
 //!   readable, private, one usable line), the CA file (at least one certificate), the `password_command` program
 //!   (found and executable; never run here: it may prompt), and the state directory (writable).
 //! - [`connect`]: `check --connect`, like `fetchmail -c`: each account's POP3 server and the MTA are tried for real

@@ -6,7 +6,7 @@
 //!   [`render`] writes the plan as popfetch TOML with those notes as comments;
 //! - UID state: [`uids`] reads fetchmail's `.fetchids`, getmail's `oldmail-*` and mpop's `uidls` file.
 //!
-//! [`run`] does the file handling (0600 outputs never overwritten without `--force`, password files beside the
+//! [`run`](fn@run) does the file handling (0600 outputs never overwritten without `--force`, password files beside the
 //! config, the state file written through [`crate::state::State`]) and `--connect` (the poller's own
 //! connection and listing code). docs/decisions.md, "Importing from other fetchers", records the choices.
 

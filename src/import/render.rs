@@ -1,6 +1,6 @@
 //! A [`Plan`] → popfetch TOML text, with the provenance of each account ("came from rc lines …") and every
 //! "not translated: why" as comments; passwords either inline or as separate password files. Pure: the files are
-//! returned, [`super::run`] writes them.
+//! returned, [`super::run`](fn@super::run) writes them.
 
 use super::{AccountPlan, Note, Plan, Value};
 

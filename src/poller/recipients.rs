@@ -10,8 +10,9 @@
 //!   every `RCPT TO` is this message's rejection (there is no configured target it could be about).
 //!
 //! A message held whole goes in one write ([`deliver`]); a larger one has its recipients chosen from its held header
-//! block and its body streamed into the transaction while the RETR arrives ([`stream`], issue 11 point 2), with
-//! the end of data only after the RETR ended intact. Both choose ([`plan`]) and journal ([`settle`]) alike.
+//! block and its body streamed into the transaction while the RETR arrives ([`stream`](fn@stream), issue 11
+//! point 2), with the end of data only after the RETR ended intact. Both choose ([`plan`]) and journal
+//! ([`settle`]) alike.
 //!
 //! A kill at any instant loses nothing: the server copy goes only after `D`. The one duplicate window stays that of
 //! invariant 1, per recipient: killed between the destination's reply and the fsync of its `P` record.

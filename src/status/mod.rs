@@ -1,7 +1,8 @@
 //! Seeing whether popfetch works without reading logs: a status file per account, `popfetch status`, and the
 //! Prometheus metrics file.
 //!
-//! - [`file`]: the status file's content and the pure update from a poll's outcome ([`crate::poller::Report`]).
+//! - [`file`](mod@file): the status file's content and the pure update from a poll's outcome
+//!   ([`crate::poller::Report`]).
 //! - [`health`]: whether an account needs attention (exit code of `popfetch status`), clock passed in.
 //! - [`render`]: the text and JSON of `popfetch status`.
 //! - [`metrics`]: the Prometheus text format.

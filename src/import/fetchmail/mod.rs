@@ -1,6 +1,6 @@
 //! `.fetchmailrc` → the list of polls fetchmail would make, following fetchmail's grammar (`rcfile_y.y`, 6.3/6.4)
-//! and its merging of the `defaults` entry (`fetchmail.c`): pure, no I/O. [`lex`] makes the tokens, [`options`] reads the
-//! options; [`plan`] turns the result into a popfetch configuration.
+//! and its merging of the `defaults` entry (`fetchmail.c`): pure, no I/O. [`lex`](mod@lex) makes the tokens,
+//! [`options`] reads the options; [`plan`] turns the result into a popfetch configuration.
 //!
 //! Grammar, restated: a file is a list of statements. `set …` sets a global. An entry is `poll NAME`, `skip NAME`
 //! or `defaults`, then server options, then user descriptions: either options alone (one user, named by default)
