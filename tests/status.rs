@@ -19,6 +19,20 @@ fn status_file(w: &World) -> Value {
     serde_json::from_str(&text).expect("status JSON")
 }
 
+/// The status file's `waiting` list without its dates, once each entry is checked to be dated `since`.
+fn undated(s: &Value, since: u64) -> Value {
+    let mut list = s["waiting"].clone();
+    for w in list.as_array_mut().expect("waiting list") {
+        let w = w.as_object_mut().expect("waiting entry");
+        assert_eq!(
+            w.remove("since").and_then(|t| t.as_u64()),
+            Some(since),
+            "{s}"
+        );
+    }
+    list
+}
+
 /// `popfetch status --json`, its exit code and document.
 fn status_json(cfg: &Path) -> (i32, Value) {
     let out = run(cfg, &["status", "--json"]);
@@ -238,7 +252,7 @@ fn status_after_a_partial_poll_lists_what_waits_on_the_server() {
     );
     assert_eq!(s["server_new"], 3);
     assert_eq!(
-        s["waiting"],
+        undated(&s, s["last_poll"]["at"].as_u64().unwrap()),
         serde_json::json!([
             {"uid": "uid-3", "reason": "too_big", "size": 2_000_000, "limit": 1_000_000},
             {"uid": "uid-2", "reason": "rejected", "code": 554, "text": "5.7.1 spam refused"},
@@ -274,20 +288,54 @@ fn status_lists_a_message_held_back_for_its_sender() {
     assert_eq!(run(&cfg.path, &["run"]).code, 1);
     let s = status_file(&w);
     assert_eq!(s["last_poll"]["result"], "partial");
+    let first = s["last_poll"]["at"].as_u64().unwrap();
     assert_eq!(
-        s["waiting"],
+        undated(&s, first),
         serde_json::json!([{"uid": "uid-2", "reason": "deferred", "code": 450, "text": &reply[4..]}])
     );
     let out = run(&cfg.path, &["status"]);
     assert_eq!(out.code, 0, "not a health problem: {}", out.all());
     assert!(
+        out.stdout.contains(" held back for the sender for ")
+            && out.stdout.contains(
+                "s, tried again each poll (\"uid-2\"; the MTA refuses the sender for now: see the log)"
+            ),
+        "{}",
+        out.stdout
+    );
+
+    // Six days on (the file's date moved back), held all along: the account needs attention. The next poll,
+    // still refused, keeps the message's first date.
+    let path = w.state.path().join("isp.status");
+    let mut s = status_file(&w);
+    let six_days_ago = first - 6 * 86_400;
+    s["waiting"][0]["since"] = six_days_ago.into();
+    std::fs::write(&path, s.to_string()).unwrap();
+    assert_eq!(run(&cfg.path, &["run"]).code, 1);
+    assert_eq!(
+        undated(&status_file(&w), six_days_ago)
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let out = run(&cfg.path, &["status"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
         out.stdout.contains(
-            "1 held back for the sender, tried again each poll (\"uid-2\"; the MTA refuses the sender for now: \
-             see the log)"
+            "uid \"uid-2\" held back for its sender for 6d (over 5d), the MTA still answers 450 4.1.8 \
+             <sender2@remote.test>: Sender address rejected: Domain not found: fix the MTA's sender check, or \
+             delete the message on the server"
         ),
         "{}",
         out.stdout
     );
+
+    // Delivered at last: healthy, nothing waits.
+    w.smtp.set_behavior(SmtpBehavior::default());
+    assert_eq!(run(&cfg.path, &["run"]).code, 0);
+    assert_eq!(status_file(&w)["waiting"], serde_json::json!([]));
+    assert_eq!(run(&cfg.path, &["status"]).code, 0);
 }
 
 #[test]

@@ -16,7 +16,7 @@
 use tracing::warn;
 
 use super::deliver::explained;
-use super::{Failure, Pending, Report, WaitReason, Waiting};
+use super::{Failure, Pending, Report, WaitReason};
 use crate::config::Account;
 use crate::error::ExitClass;
 use crate::inspect::explain;
@@ -107,13 +107,13 @@ impl Deferrals {
             sender.as_deref().unwrap_or(""),
             explained(&error)
         );
-        report.waiting.push(Waiting {
-            uid: p.uid.clone(),
-            reason: WaitReason::Deferred {
+        report.wait(
+            p.uid.clone(),
+            WaitReason::Deferred {
                 code,
                 text: text.clone(),
             },
-        });
+        );
         self.held.push(Deferred {
             uid: p.uid.clone(),
             sender,

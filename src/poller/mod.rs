@@ -377,13 +377,13 @@ fn note_wait(acct: &Account, step: &Step, report: &mut Report) {
                  --retry-rejected to try again)",
                 acct.name
             );
-            report.waiting.push(Waiting {
-                uid: uid.clone(),
-                reason: WaitReason::Rejected {
+            report.wait(
+                uid.clone(),
+                WaitReason::Rejected {
                     code: *code,
                     text: text.clone(),
                 },
-            });
+            );
         }
         Step::TooBig {
             uid, size, limit, ..

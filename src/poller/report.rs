@@ -61,10 +61,7 @@ impl Report {
     pub(super) fn wait_too_big(&mut self, uid: &str, size: u64, limit: u64) {
         self.skipped += 1;
         self.worsen(ExitClass::Partial);
-        self.waiting.push(Waiting {
-            uid: uid.to_owned(),
-            reason: WaitReason::TooBig { size, limit },
-        });
+        self.wait(uid.to_owned(), WaitReason::TooBig { size, limit });
     }
 
     pub(crate) fn worsen(&mut self, c: ExitClass) {
@@ -75,9 +72,15 @@ impl Report {
     pub(crate) fn rejected(&mut self, uid: String, code: u16, text: String) {
         self.rejected += 1;
         self.worsen(ExitClass::Partial);
+        self.wait(uid, WaitReason::Rejected { code, text });
+    }
+
+    /// List `uid` as waiting on the server for `reason` (the status file's `waiting`).
+    pub(crate) fn wait(&mut self, uid: String, reason: WaitReason) {
         self.waiting.push(Waiting {
             uid,
-            reason: WaitReason::Rejected { code, text },
+            reason,
+            since: None,
         });
     }
 }
@@ -102,6 +105,10 @@ pub struct Waiting {
     pub uid: String,
     #[serde(flatten)]
     pub reason: WaitReason,
+    /// When a poll first found it waiting for this kind of reason (unix seconds). The poller leaves it `None`;
+    /// the status file's update carries it from one poll to the next ([`crate::status::file::update`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<u64>,
 }
 
 /// Why a message waits.

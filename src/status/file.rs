@@ -105,6 +105,28 @@ pub const RESULTS: &[&str] = &[
     "config",
 ];
 
+/// The poll's waiting list, each entry dated: since when the previous list had the same UID waiting for the same
+/// kind of reason (a held message whose MTA reply changed is still held), else since `now`.
+fn waiting_since(prev: &[Waiting], listed: &[Waiting], now: u64) -> Vec<Waiting> {
+    listed
+        .iter()
+        .map(|w| {
+            let since = prev
+                .iter()
+                .find(|p| {
+                    p.uid == w.uid
+                        && std::mem::discriminant(&p.reason) == std::mem::discriminant(&w.reason)
+                })
+                .and_then(|p| p.since)
+                .unwrap_or(now);
+            Waiting {
+                since: Some(since),
+                ..w.clone()
+            }
+        })
+        .collect()
+}
+
 /// The result name of a poll: a stop request that ended a poll without a failure is `interrupted`.
 pub fn result_name(r: &Report) -> &'static str {
     match r.class {
@@ -174,7 +196,7 @@ pub fn update(
     // A poll that failed before the listing knows nothing new about the mailbox: keep what the last one saw.
     if r.listed {
         s.server_new = n(r.server_new);
-        s.waiting = r.waiting.clone();
+        s.waiting = waiting_since(&s.waiting, &r.waiting, now);
     }
     s.schedule = schedule.or(s.schedule.filter(|p| p.next_poll > now));
     *s.totals.polls.entry(result.to_owned()).or_default() += 1;
@@ -305,6 +327,50 @@ mod tests {
     }
 
     #[test]
+    fn s17_a_waiting_message_keeps_the_date_it_first_waited_for_that_reason() {
+        let held = |code: u16| WaitReason::Deferred {
+            code,
+            text: "4.1.8 Sender address rejected".into(),
+        };
+        let poll = |prev: Option<AccountStatus>, waiting: Vec<(&str, WaitReason)>, at: u64| {
+            let mut r = report(ExitClass::Partial);
+            r.listed = true;
+            for (uid, reason) in waiting {
+                r.wait(uid.into(), reason);
+            }
+            update(prev, &r, None, at)
+        };
+        let since = |s: &AccountStatus| -> Vec<(String, Option<u64>)> {
+            s.waiting.iter().map(|w| (w.uid.clone(), w.since)).collect()
+        };
+        let s = poll(None, vec![("u1", held(450))], 100);
+        assert_eq!(since(&s), [("u1".into(), Some(100))]);
+        // Still held (another 4xx text is the same kind of reason); a new one dates from its own poll.
+        let s = poll(Some(s), vec![("u1", held(451)), ("u2", held(450))], 200);
+        assert_eq!(
+            since(&s),
+            [("u1".into(), Some(100)), ("u2".into(), Some(200))]
+        );
+        // A poll without a listing keeps the list as it was.
+        let mut failed = report(ExitClass::TempFail);
+        failed.listed = false;
+        let s = update(Some(s), &failed, None, 300);
+        assert_eq!(
+            since(&s),
+            [("u1".into(), Some(100)), ("u2".into(), Some(200))]
+        );
+        // Rejected for good now: another reason, dated afresh; gone from the list: forgotten.
+        let rejected = WaitReason::Rejected {
+            code: 550,
+            text: "5.1.8 no".into(),
+        };
+        let s = poll(Some(s), vec![("u1", rejected)], 400);
+        assert_eq!(since(&s), [("u1".into(), Some(400))]);
+        let s = poll(Some(s), vec![("u2", held(450))], 500);
+        assert_eq!(since(&s), [("u2".into(), Some(500))]);
+    }
+
+    #[test]
     fn the_file_round_trips_through_json() {
         let mut r = report(ExitClass::Partial);
         r.listed = true;
@@ -315,16 +381,21 @@ mod tests {
                     code: 554,
                     text: "5.7.1 spam".into(),
                 },
+                since: None,
             },
             Waiting {
                 uid: "u2".into(),
                 reason: WaitReason::TooBig { size: 9, limit: 5 },
+                since: None,
             },
         ];
         let s = update(None, &r, None, 1);
         let text = serde_json::to_string(&s).unwrap();
         assert!(
-            text.contains(r#"{"uid":"u1","reason":"rejected","code":554,"text":"5.7.1 spam"}"#)
+            text.contains(
+                r#"{"uid":"u1","reason":"rejected","code":554,"text":"5.7.1 spam","since":1}"#
+            ),
+            "{text}"
         );
         let back: AccountStatus = serde_json::from_str(&text).unwrap();
         assert_eq!(back, s);

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::file::AccountStatus;
+use super::file::{AccountStatus, WaitReason, Waiting};
 use crate::error::ExitClass;
 
 /// The default `stale_after`: three intervals, and at least an hour (a poll every 5 minutes that failed for 15
@@ -11,6 +11,11 @@ use crate::error::ExitClass;
 pub fn default_stale_after(interval: Duration) -> Duration {
     interval.saturating_mul(3).max(Duration::from_secs(3600))
 }
+
+/// How long a message may stay held back for its sender (catalog S-17: each poll tries it again and the MTA keeps
+/// refusing it for now) before its account needs attention: Postfix's default `maximal_queue_lifetime`, after
+/// which Postfix itself stops retrying a deferred message and returns it to its sender.
+pub const HELD_TOO_LONG: Duration = Duration::from_secs(5 * 86_400);
 
 /// An account's health.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +64,37 @@ pub fn assess(
             s.last_poll.message
         ));
     }
+    if let Some(why) = held_too_long(s, now) {
+        return Health::Attention(why);
+    }
     Health::Healthy
+}
+
+/// The messages held back for their sender for longer than [`HELD_TOO_LONG`], in words, if any: the MTA's
+/// refusal "for now" has lasted as long as Postfix would retry a message of its own.
+fn held_too_long(s: &AccountStatus, now: u64) -> Option<String> {
+    let old: Vec<(&Waiting, u64)> = s
+        .waiting
+        .iter()
+        .filter(|w| matches!(w.reason, WaitReason::Deferred { .. }))
+        .filter_map(|w| Some((w, now.saturating_sub(w.since?))))
+        .filter(|(_, held)| *held > HELD_TOO_LONG.as_secs())
+        .collect();
+    let (oldest, held) = old.iter().max_by_key(|(_, held)| *held)?;
+    let WaitReason::Deferred { code, text } = &oldest.reason else {
+        return None;
+    };
+    let others = match old.len() {
+        1 => String::new(),
+        n => format!(" and {} more", n - 1),
+    };
+    Some(format!(
+        "uid {:?}{others} held back for its sender for {} (over {}), the MTA still answers {code} {text}: fix the \
+         MTA's sender check, or delete the message on the server",
+        oldest.uid,
+        human_duration(*held),
+        human_duration(HELD_TOO_LONG.as_secs())
+    ))
 }
 
 /// The failure class that stopped the account (its last poll needs a human: exit 74, 77 or 78), if any.
@@ -185,6 +220,51 @@ mod tests {
                 "{class:?}"
             );
         }
+    }
+
+    #[test]
+    fn s17_a_message_held_back_for_its_sender_for_over_five_days_is_attention() {
+        let day = 86_400;
+        let poll = |prev: Option<AccountStatus>, held: &[&str], at: u64| {
+            let mut r = Report::new("isp");
+            r.class = ExitClass::Partial;
+            r.listed = true;
+            for uid in held {
+                r.wait(
+                    (*uid).to_owned(),
+                    WaitReason::Deferred {
+                        code: 450,
+                        text: "4.1.8 <a@nx.example>: Sender address rejected: Domain not found"
+                            .into(),
+                    },
+                );
+            }
+            // A rejected message waits too, and is never a health problem.
+            r.rejected("r1".into(), 554, "5.7.1 spam".into());
+            update(prev, &r, None, at)
+        };
+        let hour = Duration::from_secs(3600);
+        let s = poll(None, &["u1"], 1000);
+        let s = poll(Some(s), &["u1", "u2"], 1000 + 5 * day);
+        assert_eq!(assess(Ok(Some(&s)), hour, 1000 + 5 * day), Health::Healthy);
+        let s = poll(Some(s), &["u1", "u2"], 1000 + 5 * day + 60);
+        let Health::Attention(why) = assess(Ok(Some(&s)), hour, 1000 + 5 * day + 60) else {
+            panic!("held for over five days, still healthy")
+        };
+        assert_eq!(
+            why,
+            "uid \"u1\" held back for its sender for 5d 1m (over 5d), the MTA still answers 450 4.1.8 \
+             <a@nx.example>: Sender address rejected: Domain not found: fix the MTA's sender check, or delete the \
+             message on the server"
+        );
+        // Both past the limit: the oldest is named, the other counted.
+        let s = poll(Some(s), &["u1", "u2"], 1000 + 11 * day);
+        assert!(
+            matches!(assess(Ok(Some(&s)), hour, 1000 + 11 * day), Health::Attention(w) if w.starts_with("uid \"u1\" and 1 more held back for its sender for 11d"))
+        );
+        // Delivered at last: healthy again.
+        let s = poll(Some(s), &[], 1000 + 12 * day);
+        assert_eq!(assess(Ok(Some(&s)), hour, 1000 + 12 * day), Health::Healthy);
     }
 
     #[test]

@@ -91,7 +91,7 @@ fn row(e: &Entry, now: u64) -> Vec<String> {
         s.server_new.to_string(),
         format!("{recent} ({})", bytes(recent_bytes)),
         format!("{} ({})", s.totals.delivered, bytes(s.totals.bytes)),
-        problem.unwrap_or_else(|| note(s)),
+        problem.unwrap_or_else(|| note(s, now)),
     ]
 }
 
@@ -105,7 +105,7 @@ fn when(t: u64, now: u64) -> String {
 }
 
 /// For a healthy account: what waits on the server, else the last poll's message.
-fn note(s: &AccountStatus) -> String {
+fn note(s: &AccountStatus, now: u64) -> String {
     let waiting = |wanted: fn(&WaitReason) -> bool| -> Vec<&str> {
         s.waiting
             .iter()
@@ -113,7 +113,21 @@ fn note(s: &AccountStatus) -> String {
             .map(|w| w.uid.as_str())
             .collect()
     };
-    let groups = [
+    // The longest a message has been held back, when the status file dates it (files older than `since` do not).
+    let held = match s
+        .waiting
+        .iter()
+        .filter(|w| matches!(w.reason, WaitReason::Deferred { .. }))
+        .filter_map(|w| w.since)
+        .min()
+    {
+        Some(since) => format!(
+            "held back for the sender for {}, tried again each poll",
+            human_duration(now.saturating_sub(since))
+        ),
+        None => "held back for the sender, tried again each poll".to_owned(),
+    };
+    let groups: [(Vec<&str>, &str, &str); 3] = [
         (
             waiting(|r| matches!(r, WaitReason::Rejected { .. })),
             "rejected by the MTA, waiting",
@@ -126,7 +140,7 @@ fn note(s: &AccountStatus) -> String {
         ),
         (
             waiting(|r| matches!(r, WaitReason::Deferred { .. })),
-            "held back for the sender, tried again each poll",
+            &held,
             "the MTA refuses the sender for now: see the log",
         ),
     ];
