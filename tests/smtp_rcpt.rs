@@ -296,6 +296,56 @@ fn s17_a_sender_refused_for_now_stays_on_the_server_and_the_poll_goes_on() {
     );
 }
 
+/// Catalog P-27: a server that removes at QUIT what was retrieved (`EXPIRE 0`, download-once policies) keeps a
+/// message the MTA refused, for good or for now: the session that fetched it ends without QUIT, and the session
+/// that deletes the delivered ones retrieves nothing.
+#[test]
+fn p27_a_refused_message_survives_a_server_that_expunges_what_was_retrieved() {
+    for (reply, code, rejected) in [
+        (
+            "554 5.7.1 <sender2@remote.test>: Sender address rejected: Access denied",
+            1,
+            vec!["uid-2"],
+        ),
+        (
+            "450 4.1.8 <sender2@remote.test>: Sender address rejected: Domain not found",
+            1,
+            vec![],
+        ),
+    ] {
+        let w = World::plain_with(msgs(3), |b| b.expire_retrieved = true);
+        w.smtp.update(|b| {
+            b.rcpt_replies_by_sender =
+                HashMap::from([("sender2@remote.test".to_string(), reply.to_string())])
+        });
+        let cfg = w.default_config();
+        let out = run(&cfg.path, &["run"]);
+        assert_eq!(out.code, code, "{reply}: {}", out.all());
+        assert_eq!(
+            w.delivered_subjects(),
+            vec!["message 1", "message 3"],
+            "{reply}"
+        );
+        fetched_then_tidied(&pop3_verbs_since(&w, 0));
+        assert_eq!(w.pop.mailbox_uids(), vec!["uid-2"], "{reply}");
+        assert_eq!(rejected_uids(&w), rejected, "{reply}");
+
+        // The next poll: the rejected message is not fetched again, so that session may QUIT; the held one is,
+        // so it may not. Either way it is still on the server.
+        let before = w.pop.sessions().len();
+        run(&cfg.path, &["run"]);
+        assert_eq!(w.pop.mailbox_uids(), vec!["uid-2"], "{reply}");
+        let sessions = pop3_verbs_since(&w, before);
+        let retrieved = sessions[0].contains(&"RETR".to_string());
+        assert_eq!(retrieved, rejected.is_empty(), "{reply}: {sessions:?}");
+        assert_eq!(
+            sessions[0].contains(&"QUIT".to_string()),
+            !retrieved,
+            "{reply}: {sessions:?}"
+        );
+    }
+}
+
 #[test]
 fn s17_the_deleting_session_fails_and_the_deletions_wait_for_the_next_poll() {
     // The server refuses the second login: nothing is lost and nothing is delivered twice; the next poll that

@@ -8,8 +8,8 @@
 //! disk or a failing lookup table would refuse every message alike: going on would only download them in vain).
 //!
 //! Since such a message was fetched and not delivered, the session that fetched it still ends without QUIT
-//! (catalog P-27, as after any undelivered fetched message): a server that expunges what was retrieved keeps it.
-//! The DELEs of the messages delivered meanwhile are committed by a second session that fetches nothing
+//! (catalog P-27, as after any message fetched and not delivered): a server that expunges what was retrieved keeps
+//! it. The DELEs of the messages delivered meanwhile are committed by a second session that fetches nothing
 //! ([`super::tidy`]); their UIDs are journalled, so nothing is delivered twice. It exits 1, not 75: the rest of
 //! the mailbox went through, and the daemon must not back off for a message that may stay refused for ever.
 
@@ -124,45 +124,33 @@ impl Deferrals {
     }
 
     /// The poll's outcome once its delivery loop ended with `outcome`: with a message left for its sender, a
-    /// failure that leaves the server without QUIT. Its class is [`ExitClass::Partial`] (exit 1, unless `outcome`
-    /// failed otherwise): the rest of the mailbox went through, so the daemon polls again after `interval` rather
-    /// than backing off; a message stuck for ever must not slow the account's other mail down to one poll an hour.
+    /// failure of class [`ExitClass::Partial`] naming it (exit 1, unless `outcome` failed otherwise): the rest of
+    /// the mailbox went through, so the daemon polls again after `interval` rather than backing off; a message
+    /// stuck for ever must not slow the account's other mail down to one poll an hour. The session that fetched
+    /// it then ends without QUIT, as after any message fetched and not delivered (`Report::kept_after_retr`).
     pub(super) fn end(&self, outcome: Result<(), Failure>) -> Result<(), Failure> {
-        if self.held.is_empty() {
+        if self.held.is_empty() || outcome.is_err() {
             return outcome;
         }
-        let failure = match outcome {
-            Err(f) => f,
-            Ok(()) => {
-                let mut named: Vec<String> = self
-                    .held
-                    .iter()
-                    .take(NAMED)
-                    .map(|d| format!("{:?}", d.uid))
-                    .collect();
-                if self.held.len() > NAMED {
-                    named.push(format!("{} more", self.held.len() - NAMED));
-                }
-                let failure = Failure::of(
-                    ExitClass::Partial,
-                    format!(
-                        "{} message(s) refused for now because of their sender (uid {}) stay on the server; the \
-                         session that fetched them ends without QUIT so that the server keeps them, and a second \
-                         session that fetches nothing deletes what was delivered",
-                        self.held.len(),
-                        named.join(", ")
-                    ),
-                );
-                Failure {
-                    tidy: true,
-                    ..failure
-                }
-            }
-        };
-        Err(Failure {
-            abort_pop3: true,
-            ..failure
-        })
+        let mut named: Vec<String> = self
+            .held
+            .iter()
+            .take(NAMED)
+            .map(|d| format!("{:?}", d.uid))
+            .collect();
+        if self.held.len() > NAMED {
+            named.push(format!("{} more", self.held.len() - NAMED));
+        }
+        Err(Failure::of(
+            ExitClass::Partial,
+            format!(
+                "{} message(s) refused for now because of their sender (uid {}) stay on the server; the session \
+                 that fetched them ends without QUIT so that the server keeps them, and a second session that \
+                 fetches nothing deletes what was delivered",
+                self.held.len(),
+                named.join(", ")
+            ),
+        ))
     }
 }
 
@@ -253,7 +241,7 @@ mod tests {
     }
 
     #[test]
-    fn s17_the_end_of_a_poll_with_a_deferred_message_leaves_without_quit() {
+    fn s17_the_end_of_a_poll_with_a_deferred_message_names_it() {
         let mut d = Deferrals::default();
         assert!(d.end(Ok(())).is_ok());
         d.held.push(Deferred {
@@ -263,14 +251,15 @@ mod tests {
             text: "4.1.8 x".into(),
         });
         let f = d.end(Ok(())).expect_err("a deferred message ends the poll");
-        assert!(f.abort_pop3 && f.tidy);
         assert_eq!(f.class, ExitClass::Partial);
         assert!(f.message.contains("uid \"u1\""), "{}", f.message);
-        // A worse failure keeps its class and gains the missing QUIT.
+        // A worse failure is the outcome as it was.
         let f = d
             .end(Err(Failure::of(ExitClass::Config, "bad target")))
             .expect_err("still failed");
-        assert!(f.abort_pop3 && !f.tidy);
-        assert_eq!(f.class, ExitClass::Config);
+        assert_eq!(
+            (f.class, f.message.as_str()),
+            (ExitClass::Config, "bad target")
+        );
     }
 }

@@ -35,10 +35,6 @@ pub(crate) struct Failure {
     /// The POP3 link is in an unknown state (broken stream) or the state file is in doubt: drop the link
     /// without QUIT, so nothing marked for deletion is committed (invariant 2).
     pub(crate) abort_pop3: bool,
-    /// With `abort_pop3`: the link itself was sound and was dropped only to keep messages fetched and left
-    /// undelivered on purpose (catalog S-17), so the deletions it marked are committed in a second session that
-    /// fetches nothing ([`super::tidy`]).
-    pub(crate) tidy: bool,
 }
 
 impl Failure {
@@ -54,7 +50,6 @@ impl Failure {
             class,
             message: e.to_string(),
             abort_pop3: false,
-            tidy: false,
         }
     }
 }

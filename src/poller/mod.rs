@@ -3,7 +3,8 @@
 //! This is the only module that knows the delivery order (design.md, "The flow of one poll"):
 //! lock → connect/authenticate → UIDL+LIST → MTA EHLO → for each new message: RETR → header pipeline →
 //! MAIL/RCPT/DATA → on 2xx: record the UID, fsync (shared with the next message's *begun* record) → DELE → QUIT
-//! both sides → compact the state.
+//! both sides (or, after a message fetched and not delivered, no POP3 QUIT and a second session without RETR that
+//! commits the DELEs: [`tidy`]) → compact the state.
 //!
 //! Invariant 1 (delete only after commit) holds because `send_dele` is reached only for a UID whose *delivered*
 //! record an fsync has covered (`commit.rs`, `State::take_durable`); invariant 2 (no implicit deletion) holds because every DELE sent was for a
@@ -316,13 +317,21 @@ async fn poll_inner(
         if f.class != ExitClass::State {
             state.compact(&listing).map_err(state_fail)?;
         }
-        if f.tidy && !acct.keep && (report.delivered > 0 || plan.redeletes().next().is_some()) {
+        return outcome;
+    }
+
+    // 5. QUIT, which commits the DELEs: every one of them is for a recorded UID. Not after this session retrieved
+    //    a message it did not deliver (catalog P-27): a server that expunges what was retrieved at UPDATE
+    //    (`EXPIRE 0`, RFC 2449 §6.7; download-once policies) would lose it. The link is dropped instead, and a
+    //    second session that retrieves nothing commits the deletions ([`tidy`]).
+    if report.kept_after_retr() {
+        drop(client);
+        state.compact(&listing).map_err(state_fail)?;
+        if !acct.keep && (report.delivered > 0 || plan.redeletes().next().is_some()) {
             tidy::commit_deletions(config, acct, opts, &mut state, secrets, report).await;
         }
         return outcome;
     }
-
-    // 5. QUIT, which commits the DELEs: every one of them is for a recorded UID.
     quit(acct, client, uidl, report).await;
     // 6. Compact: the listing was complete, so absences count towards pruning.
     state.compact(&listing).map_err(state_fail)?;

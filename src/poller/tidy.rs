@@ -1,10 +1,10 @@
-//! A second session that commits a poll's deletions when the first had to end without QUIT (catalog S-17).
+//! A second session that commits a poll's deletions when the first had to end without QUIT (catalog P-27, S-17).
 //!
-//! A poll that leaves a message on the server for its sender ([`super::deferral`]) fetched that message and did
-//! not deliver it, so it drops its session without QUIT (catalog P-27): a server that expunges what was
-//! retrieved (`EXPIRE 0`, download-once policies) keeps it. The DELEs of that session die with it. Were they only
-//! re-sent by the next poll, they would die again there for as long as the sender stays refused, which can be for
-//! ever, and the mailbox would grow until the provider's quota bounced new mail. So the poll logs in once more,
+//! A poll that goes on after a message it fetched and did not deliver (rejected for good, or held back for its
+//! sender: [`super::deferral`]) drops its session without QUIT (catalog P-27): a server that expunges what was
+//! retrieved (`EXPIRE 0`, download-once policies) keeps that message. The DELEs of that session die with it. Were
+//! they only re-sent by the next poll, they would die again there for as long as a sender stays refused, which can
+//! be for ever, and the mailbox would grow until the provider's quota bounced new mail. So the poll logs in once more,
 //! lists the mailbox, sends `DELE` for every UID recorded as delivered, and QUITs. This session retrieves nothing,
 //! so its UPDATE state (RFC 1939 §6) expunges only what it DELEted, and every DELE is for a UID whose *delivered*
 //! record is durable (docs/design.md invariants 1 and 2). A failure here loses nothing: the deletions wait for

@@ -109,6 +109,9 @@ pub struct Pop3Behavior {
     pub require_tls_for_auth: bool,
     /// Reply sent instead of the normal outcome to PASS/AUTH/APOP, e.g. `-ERR [IN-USE] locked`.
     pub err_on_pass: Option<String>,
+    /// Behave as `EXPIRE 0` says (RFC 2449 §6.7), as do download-once policies: list `EXPIRE 0` in CAPA, and at QUIT
+    /// remove every message retrieved in the session as well as those marked by DELE (catalog P-27).
+    pub expire_retrieved: bool,
     /// `err_on_pass` only from this session on (0-based, counted over the fake's life), e.g. `Some(1)`: the first
     /// login succeeds and every later one gets the error.
     pub err_on_pass_from: Option<usize>,
@@ -166,6 +169,7 @@ impl Default for Pop3Behavior {
             require_tls_for_auth: false,
             err_on_pass: None,
             err_on_pass_from: None,
+            expire_retrieved: false,
             drop_during_retr: None,
             stall_during_retr: None,
             stall_after_retr_ok: false,
@@ -223,6 +227,8 @@ pub struct Session {
     pub authenticated: bool,
     /// Complete RETR responses sent.
     pub retr_count: usize,
+    /// UIDs whose RETR response was sent completely in this session.
+    pub retrieved: Vec<String>,
     /// UIDs marked by DELE when the session ended (committed only if `quit`).
     pub marked: Vec<String>,
     /// The session ended with QUIT (and committed its deletions if it was in TRANSACTION).

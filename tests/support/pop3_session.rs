@@ -249,15 +249,14 @@ impl Conn {
                 if self.b.user_pass {
                     v.push("USER".into());
                 }
-                v.extend(
-                    [
-                        "UIDL",
-                        "TOP",
-                        "RESP-CODES",
-                        "AUTH-RESP-CODE",
-                        "EXPIRE NEVER",
-                    ]
-                    .map(String::from),
+                v.extend(["UIDL", "TOP", "RESP-CODES", "AUTH-RESP-CODE"].map(String::from));
+                v.push(
+                    if self.b.expire_retrieved {
+                        "EXPIRE 0"
+                    } else {
+                        "EXPIRE NEVER"
+                    }
+                    .into(),
                 );
                 if self.b.pipelining {
                     v.push("PIPELINING".into());
@@ -323,10 +322,17 @@ impl Conn {
         if let Some(hook) = &self.b.on_quit {
             hook();
         }
-        let committed = self.phase.marked();
+        let mut committed = self.phase.marked();
         {
-            // RFC 1939 §6: the UPDATE state removes the marked messages.
+            // RFC 1939 §6: the UPDATE state removes the marked messages; with `EXPIRE 0` the retrieved ones too.
             let mut st = lock(&self.state);
+            if self.b.expire_retrieved {
+                for uid in st.sessions[self.idx].retrieved.clone() {
+                    if !committed.contains(&uid) {
+                        committed.push(uid);
+                    }
+                }
+            }
             st.mailbox.retain(|m| !committed.contains(&m.uid));
             st.dele_log.extend(committed.iter().cloned());
             st.sessions[self.idx].quit = true;
@@ -455,6 +461,7 @@ impl Conn {
         let mut st = lock(&self.state);
         st.retr_log.push(msg.uid.clone());
         st.sessions[self.idx].retr_count += 1;
+        st.sessions[self.idx].retrieved.push(msg.uid.clone());
         Ok(Next::Continue)
     }
 }
