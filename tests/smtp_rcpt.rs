@@ -365,8 +365,10 @@ fn s17_the_deleting_session_fails_and_the_deletions_wait_for_the_next_poll() {
     assert_eq!(out.code, 1, "{}", out.all());
     assert_eq!(w.delivered_subjects(), vec!["message 1", "message 3"]);
     assert!(
-        out.stderr
-            .contains("the session that was to delete the delivered messages failed")
+        out.stderr.contains(&format!(
+            "account \"isp\" (127.0.0.1:{}): the session that was to delete the delivered messages failed",
+            w.pop.port()
+        )) && out.stderr.contains("[IN-USE]")
             && out.stderr.contains("waits for the next poll"),
         "{}",
         out.stderr

@@ -61,9 +61,11 @@ pub(super) async fn commit_deletions(
             report.deleted = counted.deleted;
         }
         Err(f) => warn!(
-            "account {:?}: the session that was to delete the delivered messages failed ({}); their deletion \
-             waits for the next poll",
+            "account {:?} ({}:{}): the session that was to delete the delivered messages failed ({}); nothing is \
+             lost: their deletion waits for the next poll",
             acct.name,
+            acct.host,
+            acct.port,
             f.shown(secrets)
         ),
     }
