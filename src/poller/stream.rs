@@ -2,12 +2,13 @@
 //! still arriving, so peak memory does not grow with its size.
 //!
 //! The first [`HOLD`] octets are held. A message whose RETR ends within them is delivered whole, exactly as before
-//! (`deliver::deliver_one`); so is one whose header block is not decided within [`HEADER_MAX`]. A
-//! larger message for a Maildir, an MDA or IMAP goes to [`super::local_stream`]. Otherwise: the header block goes through the header pipeline
-//! (`headers::apply`), MAIL/RCPT/DATA are sent, and the rest is line-ending normalised and dot-stuffed chunk by chunk
-//! as the RETR delivers it. **The end of data is sent only after the RETR ended intact** (terminator read, no byte
-//! after it, within `max_message`) and the RETR/LIST comparison was made (P-19); on any POP3 failure the SMTP
-//! connection is dropped without it (RFC 5321 §4.1.1.4), so the MTA accepts nothing of the message.
+//! (`deliver::deliver_one`); so is one whose header block is not decided within [`HEADER_MAX`]. A larger message
+//! for a Maildir, an MDA or IMAP goes to [`super::local_stream`]. Otherwise: the header block goes through the
+//! header pipeline (`headers::apply`), MAIL/RCPT/DATA are sent, and the rest is line-ending normalised and
+//! dot-stuffed chunk by chunk as the RETR delivers it. **The end of data is sent only after the RETR ended intact**
+//! (terminator read, no byte after it, within `max_message`) and the RETR/LIST comparison was made (P-19); on any
+//! POP3 failure the SMTP connection is dropped without it (RFC 5321 §4.1.1.4), so the MTA accepts nothing of the
+//! message.
 
 use super::deliver::{Ctx, Delivery, Done, conclude, describe_edits, prepare, print_diff};
 use super::destination::{DeliveryError, Destination};
