@@ -527,6 +527,10 @@ fn metrics_file_parses_as_the_prometheus_text_format() {
     assert_eq!(value("popfetch_server_new_messages", &[isp]), Some(1.0));
     assert_eq!(value("popfetch_account_stopped", &[other_acct]), Some(1.0));
     assert_eq!(value("popfetch_account_stopped", &[isp]), Some(0.0));
+    assert!(
+        !families.contains_key("popfetch_oldest_held_timestamp_seconds"),
+        "nothing held, so no family without samples: {text}"
+    );
     // Family order and grouping are as the format requires: every sample line right under its family's TYPE.
     let mut current = "";
     for line in text.lines() {

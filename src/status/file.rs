@@ -127,6 +127,24 @@ fn waiting_since(prev: &[Waiting], listed: &[Waiting], now: u64) -> Vec<Waiting>
         .collect()
 }
 
+/// For tests: the report of a poll that listed the mailbox and held back `held` for their sender (catalog S-17).
+#[cfg(test)]
+pub(crate) fn holding(held: &[&str]) -> Report {
+    let mut r = Report::new("isp");
+    r.class = ExitClass::Partial;
+    r.listed = true;
+    for uid in held {
+        r.wait(
+            (*uid).to_owned(),
+            WaitReason::Deferred {
+                code: 450,
+                text: "4.1.8 <a@nx.example>: Sender address rejected: Domain not found".into(),
+            },
+        );
+    }
+    r
+}
+
 /// The result name of a poll: a stop request that ended a poll without a failure is `interrupted`.
 pub fn result_name(r: &Report) -> &'static str {
     match r.class {
@@ -136,6 +154,16 @@ pub fn result_name(r: &Report) -> &'static str {
 }
 
 impl AccountStatus {
+    /// When the longest-held message waiting for its sender (catalog S-17) was first found held, if any is and the
+    /// file dates it.
+    pub fn oldest_held(&self) -> Option<u64> {
+        self.waiting
+            .iter()
+            .filter(|w| matches!(w.reason, WaitReason::Deferred { .. }))
+            .filter_map(|w| w.since)
+            .min()
+    }
+
     /// Messages and bytes delivered in the [`RECENT_WINDOW`] before `now` (counted by the hour).
     pub fn recent_delivered(&self, now: u64) -> (u64, u64) {
         self.recent

@@ -226,19 +226,7 @@ mod tests {
     fn s17_a_message_held_back_for_its_sender_for_over_five_days_is_attention() {
         let day = 86_400;
         let poll = |prev: Option<AccountStatus>, held: &[&str], at: u64| {
-            let mut r = Report::new("isp");
-            r.class = ExitClass::Partial;
-            r.listed = true;
-            for uid in held {
-                r.wait(
-                    (*uid).to_owned(),
-                    WaitReason::Deferred {
-                        code: 450,
-                        text: "4.1.8 <a@nx.example>: Sender address rejected: Domain not found"
-                            .into(),
-                    },
-                );
-            }
+            let mut r = crate::status::file::holding(held);
             // A rejected message waits too, and is never a health problem.
             r.rejected("r1".into(), 554, "5.7.1 spam".into());
             update(prev, &r, None, at)

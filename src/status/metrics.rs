@@ -72,7 +72,7 @@ pub fn render(accounts: &[&AccountStatus]) -> String {
             );
         }
     }
-    let simple: [(Family<'_>, PerAccount); 5] = [
+    let simple: [(Family<'_>, PerAccount); 6] = [
         (
             Family {
                 name: "popfetch_bytes_total",
@@ -113,14 +113,29 @@ pub fn render(accounts: &[&AccountStatus]) -> String {
             },
             |s| Some(u64::from(stopped_by(s).is_some())),
         ),
+        (
+            Family {
+                name: "popfetch_oldest_held_timestamp_seconds",
+                kind: "gauge",
+                help: "When the longest-held message the MTA refuses for its sender for now was first held back, in unix seconds; no sample when none is.",
+            },
+            AccountStatus::oldest_held,
+        ),
     ];
     for (family, value) in simple {
         let name = family.name;
+        let samples: Vec<(&AccountStatus, u64)> = accounts
+            .iter()
+            .filter_map(|s| Some((*s, value(s)?)))
+            .collect();
+        // A family without samples is left out whole: parsers of the format reject a HELP and TYPE alone (no
+        // account ever succeeded, or none holds a message back).
+        if samples.is_empty() {
+            continue;
+        }
         head(&mut out, family);
-        for s in accounts {
-            if let Some(v) = value(s) {
-                sample(&mut out, name, s, None, v);
-            }
+        for (s, v) in samples {
+            sample(&mut out, name, s, None, v);
         }
     }
     out
@@ -177,6 +192,39 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn s17_the_oldest_held_message_is_a_timestamp_sample_only_while_one_is_held() {
+        use crate::status::file::{holding, update};
+        let polled = |prev, held: &[&str], at| update(prev, &holding(held), None, at);
+        let line = |s: &AccountStatus| {
+            render(&[s])
+                .lines()
+                .find(|l| l.starts_with("popfetch_oldest_held_timestamp_seconds{"))
+                .map(str::to_owned)
+        };
+        let parses = |s: &AccountStatus| {
+            let text = render(&[s]);
+            prom_text_format_parser::Scrape::parse(&text)
+                .unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+        };
+        let s = polled(None, &[], 100);
+        assert_eq!(line(&s), None);
+        parses(&s);
+        let s = polled(Some(s), &["u1"], 200);
+        let s = polled(Some(s), &["u1", "u2"], 300);
+        assert_eq!(
+            line(&s).as_deref(),
+            Some("popfetch_oldest_held_timestamp_seconds{account=\"isp\"} 200")
+        );
+        parses(&s);
+        let s = polled(Some(s), &["u2"], 400);
+        assert_eq!(
+            line(&s).as_deref(),
+            Some("popfetch_oldest_held_timestamp_seconds{account=\"isp\"} 300")
+        );
+        assert_eq!(line(&polled(Some(s), &[], 500)), None);
     }
 
     #[test]

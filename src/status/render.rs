@@ -114,13 +114,7 @@ fn note(s: &AccountStatus, now: u64) -> String {
             .collect()
     };
     // The longest a message has been held back, when the status file dates it (files older than `since` do not).
-    let held = match s
-        .waiting
-        .iter()
-        .filter(|w| matches!(w.reason, WaitReason::Deferred { .. }))
-        .filter_map(|w| w.since)
-        .min()
-    {
+    let held = match s.oldest_held() {
         Some(since) => format!(
             "held back for the sender for {}, tried again each poll",
             human_duration(now.saturating_sub(since))
