@@ -347,6 +347,34 @@ fn p27_a_refused_message_survives_a_server_that_expunges_what_was_retrieved() {
 }
 
 #[test]
+fn s17_a_server_with_a_login_delay_gets_no_second_session() {
+    // RFC 2449 §6.5: such a server may refuse a second login so soon, and count it against the next poll's.
+    let reply = "450 4.1.8 <sender2@remote.test>: Sender address rejected: Domain not found";
+    let capa = ["USER", "UIDL", "TOP", "RESP-CODES", "LOGIN-DELAY 900"];
+    let w = World::plain_with(msgs(3), |b| {
+        b.capa = Some(capa.iter().map(|c| c.to_string()).collect())
+    });
+    w.smtp.update(|b| {
+        b.rcpt_replies_by_sender =
+            HashMap::from([("sender2@remote.test".to_string(), reply.to_string())])
+    });
+    let cfg = w.default_config();
+    let out = run(&cfg.path, &["run"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(w.delivered_subjects(), vec!["message 1", "message 3"]);
+    let sessions = pop3_verbs_since(&w, 0);
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert!(!sessions[0].contains(&"QUIT".to_string()), "{sessions:?}");
+    assert!(
+        out.stderr.contains("one login per 900 s (LOGIN-DELAY)"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(w.pop.mailbox_uids(), vec!["uid-1", "uid-2", "uid-3"]);
+    w.next_run_delivers_each_once(&cfg.path, 3);
+}
+
+#[test]
 fn s17_the_deleting_session_fails_and_the_deletions_wait_for_the_next_poll() {
     // The server refuses the second login: nothing is lost and nothing is delivered twice; the next poll that
     // gets in deletes what was delivered.

@@ -325,10 +325,12 @@ async fn poll_inner(
     //    (`EXPIRE 0`, RFC 2449 §6.7; download-once policies) would lose it. The link is dropped instead, and a
     //    second session that retrieves nothing commits the deletions ([`tidy`]).
     if report.kept_after_retr() {
+        let login_delay = client.capabilities().login_delay.filter(|&d| d > 0);
         drop(client);
         state.compact(&listing).map_err(state_fail)?;
         if !acct.keep && (report.delivered > 0 || plan.redeletes().next().is_some()) {
-            tidy::commit_deletions(config, acct, opts, &mut state, secrets, report).await;
+            tidy::commit_deletions(config, acct, opts, login_delay, &mut state, secrets, report)
+                .await;
         }
         return outcome;
     }

@@ -10,7 +10,7 @@
 //! record is durable (docs/design.md invariants 1 and 2). A failure here loses nothing: the deletions wait for
 //! the next poll, as they would without this session.
 
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::plan::{Plan, Policy};
 use super::{Failure, PollOptions, Report, list_mailbox, open_pop3, pop3_fail, quit, state_fail};
@@ -20,16 +20,27 @@ use crate::untrusted::Secrets;
 
 /// Run the deleting session; on success `report.marked` and `report.deleted` count its deletions. A failure is
 /// one warning and leaves the report as it was. A stop request (daemon SIGTERM) skips or abandons it: without
-/// QUIT nothing is committed.
+/// QUIT nothing is committed. A server that announced a `login_delay` (RFC 2449 §6.5, `LOGIN-DELAY n` with
+/// n > 0) would refuse a second login so soon, and may count the attempt against the next poll's: the session is
+/// not tried, and the deletions wait for the next poll (info line).
 pub(super) async fn commit_deletions(
     config: &Config,
     acct: &Account,
     opts: &PollOptions,
+    login_delay: Option<u64>,
     state: &mut State,
     secrets: &Secrets,
     report: &mut Report,
 ) {
     if opts.shutdown.is_requested() {
+        return;
+    }
+    if let Some(delay) = login_delay {
+        info!(
+            "account {:?}: the server allows one login per {delay} s (LOGIN-DELAY), so the delivered messages are \
+             deleted by the next poll, not by a second session now",
+            acct.name
+        );
         return;
     }
     let mut counted = Report::new(&acct.name);

@@ -404,12 +404,16 @@ pub struct Capabilities {
     pub top: bool,
     /// `UTF8` (RFC 6856 §2), with or without its `USER` argument.
     pub utf8: bool,
+    /// `LOGIN-DELAY n` (RFC 2449 §6.5): the server may refuse a login within `n` seconds of the last one. Before
+    /// the login, a `USER` argument says the value may differ per user. `None` when absent or unreadable.
+    pub login_delay: Option<u64>,
     /// Every line as received, escaped (for logs).
     pub raw: Vec<Vec<u8>>,
 }
 
-/// Parse a decoded CAPA body. Tolerant: names are case-insensitive, arguments of unknown or known capabilities
-/// (`EXPIRE 30 USER`, `LOGIN-DELAY 900`, `IMPLEMENTATION ...`) are ignored, and no line can affect another.
+/// Parse a decoded CAPA body. Tolerant: names are case-insensitive, arguments of unknown capabilities and of most
+/// known ones (`EXPIRE 30 USER`, `IMPLEMENTATION ...`) are ignored, and no line can affect another. `LOGIN-DELAY`'s
+/// number is read (a value that is not one is as if absent).
 ///
 /// # Errors
 /// [`CodecError::LineTooLong`] for a line over `max_line` (P-06).
@@ -432,6 +436,12 @@ pub fn parse_capabilities(body: &[u8], max_line: usize) -> Result<Capabilities, 
             b"RESP-CODES" => caps.resp_codes = true,
             b"TOP" => caps.top = true,
             b"UTF8" => caps.utf8 = true,
+            b"LOGIN-DELAY" => {
+                caps.login_delay = words
+                    .next()
+                    .and_then(|w| std::str::from_utf8(w).ok())
+                    .and_then(|w| w.parse().ok());
+            }
             b"SASL" => caps.sasl.extend(
                 words
                     .filter(|w| w.iter().all(|b| b.is_ascii_graphic()))

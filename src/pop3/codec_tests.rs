@@ -338,12 +338,26 @@ LOGIN-DELAY 900 USER\r\nRESP-CODES\r\nPIPELINING\r\nIMPLEMENTATION \x1b[31mevil\
     let caps = parse_capabilities(body, 512).unwrap();
     assert!(caps.top && caps.user && caps.uidl && caps.pipelining && caps.resp_codes && caps.stls);
     assert_eq!(caps.sasl, ["PLAIN", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256"]);
+    assert_eq!(caps.login_delay, Some(900));
     // Raw lines: the client shows them through `crate::untrusted` (escaped and scrubbed).
     assert!(caps.raw.iter().any(|l| l == b"IMPLEMENTATION \x1b[31mevil"));
     // A minimal list: nothing assumed.
     let caps = parse_capabilities(b"UIDL\r\n", 512).unwrap();
     assert!(caps.uidl && !caps.stls && !caps.user && !caps.pipelining && caps.sasl.is_empty());
-    assert!(!caps.utf8);
+    assert!(!caps.utf8 && caps.login_delay.is_none());
+    for (line, delay) in [
+        (&b"LOGIN-DELAY 0\r\n"[..], Some(0)),
+        (b"login-delay 60", Some(60)),
+        (b"LOGIN-DELAY", None),
+        (b"LOGIN-DELAY -5 USER", None),
+        (b"LOGIN-DELAY 99999999999999999999999", None),
+    ] {
+        assert_eq!(
+            parse_capabilities(line, 512).unwrap().login_delay,
+            delay,
+            "{line:?}"
+        );
+    }
     // RFC 6856 §2, with and without its USER argument, any case.
     for line in [&b"UTF8\r\n"[..], b"UTF8 USER\r\n", b"utf8 user\r\n"] {
         assert!(parse_capabilities(line, 512).unwrap().utf8, "{line:?}");
