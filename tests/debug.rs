@@ -226,6 +226,36 @@ fn dry_run_on_a_fresh_account_touches_nothing() {
     assert!(w.pop.violations().is_empty(), "{:?}", w.pop.violations());
 }
 
+/// Catalog P-27: on a server that removes at QUIT what was retrieved (`EXPIRE 0`, download-once policies), a QUIT
+/// after the dry run's RETRs would delete every message it showed. It leaves without QUIT once it retrieved one,
+/// and with QUIT when it retrieved none.
+#[test]
+fn p27_a_dry_run_on_a_server_that_expunges_what_was_retrieved_deletes_nothing() {
+    let w = World::new(msgs(2));
+    w.pop.update(|b| b.expire_retrieved = true);
+    let cfg = w.config(w.account());
+    let out = run(&cfg.path, &["run", "--dry-run"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(
+        out.stdout.matches("would deliver").count(),
+        2,
+        "{}",
+        out.stdout
+    );
+    let verbs = w.pop.sessions().last().expect("a session").verbs();
+    assert!(verbs.contains(&"RETR".to_string()), "{verbs:?}");
+    assert!(!verbs.contains(&"QUIT".to_string()), "{verbs:?}");
+    assert_eq!(w.pop.mailbox_uids(), vec!["uid-1", "uid-2"]);
+
+    // Delivered for real; a dry run then retrieves nothing and says goodbye properly.
+    assert_eq!(run(&cfg.path, &["run"]).code, 0);
+    let out = run(&cfg.path, &["run", "--dry-run"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let verbs = w.pop.sessions().last().expect("a session").verbs();
+    assert!(!verbs.contains(&"RETR".to_string()), "{verbs:?}");
+    assert_eq!(verbs.last().map(String::as_str), Some("QUIT"), "{verbs:?}");
+}
+
 #[test]
 fn dry_run_after_a_real_run_leaves_the_state_byte_identical() {
     let w = World::new(msgs(3));

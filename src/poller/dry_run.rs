@@ -1,8 +1,9 @@
 //! `popfetch run --dry-run`: one poll that connects, authenticates, lists, fetches the new messages and runs the
 //! header pipeline exactly as a run would, then prints what it would do with each message, and changes nothing.
 //!
-//! Nothing changes anywhere: no SMTP connection is opened, no `DELE` is sent (so the closing `QUIT` commits
-//! nothing, RFC 1939 §6), and the state is only read. The state is read without [`crate::state::State::open`],
+//! Nothing changes anywhere: no SMTP connection is opened, no `DELE` is sent, and a session that retrieved a
+//! message ends without `QUIT` (no UPDATE state, RFC 1939 §6: a server that removes what was retrieved, `EXPIRE 0`
+//! or a download-once policy, keeps it; catalog P-27); the state is only read. The state is read without [`crate::state::State::open`],
 //! which takes the account's lock (creating the state directory and lock file when missing) and may cut a torn
 //! last line off the state file: a dry run creates no file and takes no lock, so it neither disturbs nor waits
 //! for a real run (a run in progress at the same moment may make the picture a moment stale).
@@ -157,9 +158,14 @@ async fn poll_inner(
             out,
         );
     }
-    // Nothing was marked for deletion, so QUIT commits nothing.
-    if let Err(e) = client.quit().await {
-        warn!("account {:?}: QUIT failed ({e})", acct.name);
+    // Nothing was marked for deletion, so QUIT would commit nothing on most servers; but on one that removes what
+    // was retrieved (EXPIRE 0, download-once), QUIT would delete every message shown: not after a RETR.
+    if report.new == 0 {
+        if let Err(e) = client.quit().await {
+            warn!("account {:?}: QUIT failed ({e})", acct.name);
+        }
+    } else {
+        drop(client);
     }
     let _ = writeln!(
         out,
