@@ -127,7 +127,7 @@ impl Deferrals {
     /// failure of class [`ExitClass::Partial`] naming it (exit 1, unless `outcome` failed otherwise): the rest of
     /// the mailbox went through, so the daemon polls again after `interval` rather than backing off; a message
     /// stuck for ever must not slow the account's other mail down to one poll an hour. The session that fetched
-    /// it then ends without QUIT, as after any message fetched and not delivered (`Report::kept_after_retr`).
+    /// it then ends without QUIT, as after any message fetched and not delivered (`Client::retrieved`).
     pub(super) fn end(&self, outcome: Result<(), Failure>) -> Result<(), Failure> {
         if self.held.is_empty() || outcome.is_err() {
             return outcome;

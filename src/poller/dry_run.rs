@@ -160,7 +160,7 @@ async fn poll_inner(
     }
     // Nothing was marked for deletion, so QUIT would commit nothing on most servers; but on one that removes what
     // was retrieved (EXPIRE 0, download-once), QUIT would delete every message shown: not after a RETR.
-    if report.new == 0 {
+    if client.retrieved() == 0 {
         if let Err(e) = client.quit().await {
             warn!("account {:?}: QUIT failed ({e})", acct.name);
         }

@@ -321,31 +321,34 @@ async fn poll_inner(
     }
 
     // 5. QUIT, which commits the DELEs: every one of them is for a recorded UID. Not after this session retrieved
-    //    a message it did not deliver (catalog P-27): a server that expunges what was retrieved at UPDATE
-    //    (`EXPIRE 0`, RFC 2449 §6.7; download-once policies) would lose it. The link is dropped instead, and a
+    //    a message it did not deliver (catalog P-27: rejected, held back for its sender, or read ahead when a stop
+    //    was asked for): a server that expunges what was retrieved at UPDATE (`EXPIRE 0`, RFC 2449 §6.7;
+    //    download-once policies) would lose it. The link is dropped instead, and unless the poll is stopping, a
     //    second session that retrieves nothing commits the deletions ([`tidy`]).
-    if report.kept_after_retr() {
+    let sound = drain(acct, &mut client, uidl, report).await;
+    if client.retrieved() > report.delivered {
         let login_delay = client.capabilities().login_delay.filter(|&d| d > 0);
         drop(client);
         state.compact(&listing).map_err(state_fail)?;
-        if !acct.keep && (report.delivered > 0 || plan.redeletes().next().is_some()) {
+        if sound && !acct.keep && (report.delivered > 0 || plan.redeletes().next().is_some()) {
             tidy::commit_deletions(config, acct, opts, login_delay, &mut state, secrets, report)
                 .await;
         }
         return outcome;
     }
-    quit(acct, client, uidl, report).await;
+    if sound {
+        quit(acct, client, uidl, report).await;
+    }
     // 6. Compact: the listing was complete, so absences count towards pruning.
     state.compact(&listing).map_err(state_fail)?;
     outcome
 }
 
-/// Collect the replies still owed (DELEs, RETRs of messages we stopped before), then QUIT, which commits the
-/// DELEs (RFC 1939 §6): `report.deleted` becomes `report.marked` once the server answered it. False when the
-/// deletions are uncertain (a failed link or QUIT, logged); they are re-issued by the next poll.
-async fn quit(
+/// Collect the replies still owed (DELEs, RETRs of messages we stopped before). False when the link failed
+/// (logged): the session must end without QUIT.
+async fn drain(
     acct: &Account,
-    mut client: Client,
+    client: &mut Client,
     uidl: &[(u32, String)],
     report: &mut Report,
 ) -> bool {
@@ -358,6 +361,21 @@ async fn quit(
                 return false;
             }
         }
+    }
+    true
+}
+
+/// [`drain`], then QUIT, which commits the DELEs (RFC 1939 §6): `report.deleted` becomes `report.marked` once the
+/// server answered it. False when the deletions are uncertain (a failed link or QUIT, logged); they are re-issued
+/// by the next poll.
+async fn quit(
+    acct: &Account,
+    mut client: Client,
+    uidl: &[(u32, String)],
+    report: &mut Report,
+) -> bool {
+    if !drain(acct, &mut client, uidl, report).await {
+        return false;
     }
     match client.quit().await {
         Ok(()) => {

@@ -75,16 +75,6 @@ impl Report {
         self.wait(uid, WaitReason::Rejected { code, text });
     }
 
-    /// This poll retrieved a message and left it on the server undelivered: rejected by the destination, or held
-    /// back for its sender. (A message waiting since an earlier poll, or too big, was not retrieved.)
-    pub(crate) fn kept_after_retr(&self) -> bool {
-        self.rejected > 0
-            || self
-                .waiting
-                .iter()
-                .any(|w| matches!(w.reason, WaitReason::Deferred { .. }))
-    }
-
     /// List `uid` as waiting on the server for `reason` (the status file's `waiting`).
     pub(crate) fn wait(&mut self, uid: String, reason: WaitReason) {
         self.waiting.push(Waiting {

@@ -159,6 +159,8 @@ pub struct Client {
     poisoned: bool,
     /// A RETR body is being streamed ([`Client::next_head`] → [`Client::retr_chunk`]).
     streaming: bool,
+    /// RETR replies that began with `+OK` ([`Client::retrieved`]).
+    retrieved: usize,
 }
 
 impl Client {
@@ -219,6 +221,7 @@ impl Client {
             trace,
             poisoned: false,
             streaming: false,
+            retrieved: 0,
         };
         if let (Security::Implicit, Some(name)) = (security, &name) {
             c.start_tls(tls, name.clone()).await?;
@@ -284,6 +287,13 @@ impl Client {
     /// True when the server accepted `UTF8` (RFC 6856).
     pub fn utf8_mode(&self) -> bool {
         self.utf8
+    }
+
+    /// Messages this session retrieved: RETR replies that began with `+OK`, whether or not their content was then
+    /// read. A server that removes what was retrieved (`EXPIRE 0`, RFC 2449 §6.7; download-once policies) removes
+    /// them at QUIT, delivered or not (catalog P-27).
+    pub fn retrieved(&self) -> usize {
+        self.retrieved
     }
 
     /// The capabilities from the last CAPA (post-TLS for STLS).
@@ -471,6 +481,9 @@ impl Client {
                 // are caught by the next command's idle check.)
                 if st.ok && self.pending.len() == 1 && self.drain_unsolicited("retr").await? {
                     return Err(unsolicited());
+                }
+                if st.ok {
+                    self.retrieved += 1;
                 }
                 let announced = if st.ok {
                     codec::announced_octets(&st.text)

@@ -68,6 +68,7 @@ impl Client {
             });
         }
         self.streaming = true;
+        self.retrieved += 1;
         Ok(Head::Retr {
             n,
             result: Ok(None),
