@@ -1,6 +1,6 @@
 //! What real POP3 servers other than Dovecot do, modelled by the scripted fakes of `tests/support` (issue 18): Courier's
 //! UTF-8 mode and its substitution of a message it will not serve as stored, RETRs that do not match LIST, servers
-//! that share one UIDL between messages, stray CRs before CRLF, and LOGIN-DELAY. The real Courier runs in
+//! that share one UIDL between messages, stray CRs before CRLF, LOGIN-DELAY, and EXPIRE 0. The real Courier runs in
 //! `tests/interop.rs`. Every test asserts the exact bytes the MTA got and what stayed on the server.
 
 mod support;
@@ -247,4 +247,23 @@ fn i18_stray_cr_before_crlf_is_one_line_end_and_headers_stay_whole() {
         "{}",
         out.stderr
     );
+}
+
+/// RFC 2449 §6.7: a server announcing `EXPIRE 0` removes at the end of each session every message retrieved in it.
+/// With `keep = true` the run warns that the delivered messages cannot stay there; without `keep` it says nothing.
+#[test]
+fn p27_keep_on_a_server_that_announces_expire_0_is_named_as_impossible() {
+    for keep in [true, false] {
+        let w = World::plain_with(msgs(2), |b| b.expire_retrieved = true);
+        let cfg = w.config(w.account().keep(keep));
+        let out = run(&cfg.path, &["run"]);
+        assert_eq!(out.code, 0, "keep {keep}: {}", out.all());
+        assert_eq!(w.delivered_subjects(), vec!["message 1", "message 2"]);
+        let warned = out
+            .stderr
+            .contains("announces EXPIRE 0 (RFC 2449 §6.7): it removes every message retrieved");
+        assert_eq!(warned, keep, "keep {keep}: {}", out.stderr);
+        // The server's own policy, not popfetch's: gone either way.
+        assert!(w.pop.mailbox_uids().is_empty(), "keep {keep}");
+    }
 }

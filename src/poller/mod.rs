@@ -270,6 +270,13 @@ async fn poll_inner(
     // record failed is delivered twice in all, not one per poll.
     if report.new > 0 {
         state.probe_writable().map_err(state_fail)?;
+        if acct.keep && client.capabilities().expire_zero {
+            warn!(
+                "account {:?}: the server announces EXPIRE 0 (RFC 2449 §6.7): it removes every message retrieved \
+                 when the session ends, so keep = true cannot leave the delivered messages on it",
+                acct.name
+            );
+        }
     }
 
     for n in plan.redeletes() {

@@ -404,6 +404,9 @@ pub struct Capabilities {
     pub top: bool,
     /// `UTF8` (RFC 6856 §2), with or without its `USER` argument.
     pub utf8: bool,
+    /// `EXPIRE 0` (RFC 2449 §6.7): the server removes the messages retrieved in a session when it ends (UPDATE),
+    /// DELEted or not; mail cannot be left on it.
+    pub expire_zero: bool,
     /// `LOGIN-DELAY n` (RFC 2449 §6.5): the server may refuse a login within `n` seconds of the last one. Before
     /// the login, a `USER` argument says the value may differ per user. `None` when absent or unreadable.
     pub login_delay: Option<u64>,
@@ -412,8 +415,8 @@ pub struct Capabilities {
 }
 
 /// Parse a decoded CAPA body. Tolerant: names are case-insensitive, arguments of unknown capabilities and of most
-/// known ones (`EXPIRE 30 USER`, `IMPLEMENTATION ...`) are ignored, and no line can affect another. `LOGIN-DELAY`'s
-/// number is read (a value that is not one is as if absent).
+/// known ones (`IMPLEMENTATION ...`) are ignored, and no line can affect another. `LOGIN-DELAY`'s number is read (a
+/// value that is not one is as if absent), and whether `EXPIRE` is `0`.
 ///
 /// # Errors
 /// [`CodecError::LineTooLong`] for a line over `max_line` (P-06).
@@ -436,6 +439,13 @@ pub fn parse_capabilities(body: &[u8], max_line: usize) -> Result<Capabilities, 
             b"RESP-CODES" => caps.resp_codes = true,
             b"TOP" => caps.top = true,
             b"UTF8" => caps.utf8 = true,
+            b"EXPIRE" => {
+                caps.expire_zero = words
+                    .next()
+                    .and_then(|w| std::str::from_utf8(w).ok())
+                    .and_then(|w| w.parse::<u64>().ok())
+                    == Some(0);
+            }
             b"LOGIN-DELAY" => {
                 caps.login_delay = words
                     .next()

@@ -339,6 +339,7 @@ LOGIN-DELAY 900 USER\r\nRESP-CODES\r\nPIPELINING\r\nIMPLEMENTATION \x1b[31mevil\
     assert!(caps.top && caps.user && caps.uidl && caps.pipelining && caps.resp_codes && caps.stls);
     assert_eq!(caps.sasl, ["PLAIN", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256"]);
     assert_eq!(caps.login_delay, Some(900));
+    assert!(!caps.expire_zero, "EXPIRE 30 USER keeps mail 30 days");
     // Raw lines: the client shows them through `crate::untrusted` (escaped and scrubbed).
     assert!(caps.raw.iter().any(|l| l == b"IMPLEMENTATION \x1b[31mevil"));
     // A minimal list: nothing assumed.
@@ -355,6 +356,20 @@ LOGIN-DELAY 900 USER\r\nRESP-CODES\r\nPIPELINING\r\nIMPLEMENTATION \x1b[31mevil\
         assert_eq!(
             parse_capabilities(line, 512).unwrap().login_delay,
             delay,
+            "{line:?}"
+        );
+    }
+    for (line, zero) in [
+        (&b"EXPIRE 0\r\n"[..], true),
+        (b"expire 0 USER", true),
+        (b"EXPIRE NEVER", false),
+        (b"EXPIRE 00", true),
+        (b"EXPIRE 1", false),
+        (b"EXPIRE", false),
+    ] {
+        assert_eq!(
+            parse_capabilities(line, 512).unwrap().expire_zero,
+            zero,
             "{line:?}"
         );
     }
