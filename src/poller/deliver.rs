@@ -387,6 +387,17 @@ pub(super) struct Done {
     pub(super) bytes: u64,
 }
 
+impl Done {
+    /// A streamed message whose delivery ended before its RETR did: no RETR/LIST comparison could be made.
+    pub(super) fn unchecked(edits: String, bytes: u64) -> Done {
+        Done {
+            check: RetrCheck::Consistent,
+            edits,
+            bytes,
+        }
+    }
+}
+
 /// Journal and report the outcome of one message's delivery attempt: record, DELE, log; or the refusal's
 /// consequences (the same for a message delivered whole or streamed).
 #[allow(clippy::too_many_arguments)]

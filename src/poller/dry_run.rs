@@ -3,10 +3,11 @@
 //!
 //! Nothing changes anywhere: no SMTP connection is opened, no `DELE` is sent, and a session that retrieved a
 //! message ends without `QUIT` (no UPDATE state, RFC 1939 §6: a server that removes what was retrieved, `EXPIRE 0`
-//! or a download-once policy, keeps it; catalog P-27); the state is only read. The state is read without [`crate::state::State::open`],
-//! which takes the account's lock (creating the state directory and lock file when missing) and may cut a torn
-//! last line off the state file: a dry run creates no file and takes no lock, so it neither disturbs nor waits
-//! for a real run (a run in progress at the same moment may make the picture a moment stale).
+//! or a download-once policy, keeps it; catalog P-27); the state is only read. The state is read without
+//! [`crate::state::State::open`], which takes the account's lock (creating the state directory and lock file when
+//! missing) and may cut a torn last line off the state file: a dry run creates no file and takes no lock, so it
+//! neither disturbs nor waits for a real run (a run in progress at the same moment may make the picture a moment
+//! stale).
 //!
 //! The report goes to stdout, one block per account written at once (accounts are polled concurrently); errors
 //! and warnings go to the log on stderr as in a real run. A mode of the poller: it executes the same [`Plan`] with

@@ -13,7 +13,6 @@
 
 use super::deliver::{Ctx, Delivery, Done, conclude, describe_edits, prepare, print_diff};
 use super::destination::{Committed, DeliveryError, Destination};
-use super::retr_check::RetrCheck;
 use super::stream::{Arriving, Passed};
 use super::{Failure, Pending, pop3_fail, state_fail};
 use crate::deliver::imap::command::internal_date;
@@ -161,11 +160,7 @@ pub(super) async fn stream_local(
     let sink = match Sink::open(dest, &envelope, state).await {
         Ok(sink) => sink,
         Err(e) => {
-            let done = Done {
-                check: RetrCheck::Consistent,
-                edits: describe_edits(&filtered.edits),
-                bytes: passed.got,
-            };
+            let done = Done::unchecked(describe_edits(&filtered.edits), passed.got);
             let r = Err(DeliveryError::Local(e));
             let d = conclude(ctx, &dest_name, state, p, envelope, r, done)?;
             return Ok((d, passed.got));
@@ -197,11 +192,7 @@ pub(super) async fn stream_local(
         }
         Err(Broke::Sink(e)) => {
             drop(sink);
-            let done = Done {
-                check: RetrCheck::Consistent,
-                edits: String::new(),
-                bytes: passed.got,
-            };
+            let done = Done::unchecked(String::new(), passed.got);
             let r = Err(DeliveryError::Local(e));
             let d = conclude(ctx, &dest_name, state, p, envelope, r, done)?;
             return Ok((d, passed.got));

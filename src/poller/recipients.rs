@@ -262,11 +262,7 @@ pub(super) async fn stream(
     let rcpts: Vec<&str> = send.missing.iter().map(String::as_str).collect();
     let hints = stream::hints(p, end, &send.message);
     if let Err(e) = link.open_data(&send.envelope, &rcpts, hints).await {
-        let done = Done {
-            check: RetrCheck::Consistent,
-            edits: describe_edits(&send.edits),
-            bytes: held.len() as u64,
-        };
+        let done = Done::unchecked(describe_edits(&send.edits), held.len() as u64);
         let outcome = failed(ctx, &dest_name, state, p, send, e, done);
         return stream::refused_before_content(client, &held, outcome).await;
     }

@@ -110,11 +110,7 @@ pub(super) async fn stream_one(
         .open_data(&envelope, &[envelope.to.as_str()], hints)
         .await
     {
-        let done = Done {
-            check: RetrCheck::Consistent,
-            edits: describe_edits(&filtered.edits),
-            bytes: held.len() as u64,
-        };
+        let done = Done::unchecked(describe_edits(&filtered.edits), held.len() as u64);
         let e = Err(DeliveryError::Smtp(e));
         let outcome = conclude(ctx, &dest_name, state, p, envelope, e, done);
         return refused_before_content(client, &held, outcome)
@@ -251,11 +247,7 @@ pub(super) fn broke(
         }
         Broke::Smtp(e) => {
             link.abandon();
-            let done = Done {
-                check: RetrCheck::Consistent,
-                edits: String::new(),
-                bytes: passed.got,
-            };
+            let done = Done::unchecked(String::new(), passed.got);
             let e = Err(DeliveryError::Smtp(e));
             conclude(ctx, dest_name, state, p, envelope, e, done)
         }

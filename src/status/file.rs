@@ -154,14 +154,18 @@ pub fn result_name(r: &Report) -> &'static str {
 }
 
 impl AccountStatus {
-    /// When the longest-held message waiting for its sender (catalog S-17) was first found held, if any is and the
-    /// file dates it.
-    pub fn oldest_held(&self) -> Option<u64> {
+    /// The messages waiting for their sender (catalog S-17) that the file dates, each with when it was first found
+    /// held.
+    pub fn held(&self) -> impl Iterator<Item = (&Waiting, u64)> {
         self.waiting
             .iter()
             .filter(|w| matches!(w.reason, WaitReason::Deferred { .. }))
-            .filter_map(|w| w.since)
-            .min()
+            .filter_map(|w| Some((w, w.since?)))
+    }
+
+    /// When the longest-held message waiting for its sender was first found held, if any is and the file dates it.
+    pub fn oldest_held(&self) -> Option<u64> {
+        self.held().map(|(_, since)| since).min()
     }
 
     /// Messages and bytes delivered in the [`RECENT_WINDOW`] before `now` (counted by the hour).

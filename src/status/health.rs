@@ -74,10 +74,8 @@ pub fn assess(
 /// refusal "for now" has lasted as long as Postfix would retry a message of its own.
 fn held_too_long(s: &AccountStatus, now: u64) -> Option<String> {
     let old: Vec<(&Waiting, u64)> = s
-        .waiting
-        .iter()
-        .filter(|w| matches!(w.reason, WaitReason::Deferred { .. }))
-        .filter_map(|w| Some((w, now.saturating_sub(w.since?))))
+        .held()
+        .map(|(w, since)| (w, now.saturating_sub(since)))
         .filter(|(_, held)| *held > HELD_TOO_LONG.as_secs())
         .collect();
     let (oldest, held) = old.iter().max_by_key(|(_, held)| *held)?;
