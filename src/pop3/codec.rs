@@ -439,19 +439,8 @@ pub fn parse_capabilities(body: &[u8], max_line: usize) -> Result<Capabilities, 
             b"RESP-CODES" => caps.resp_codes = true,
             b"TOP" => caps.top = true,
             b"UTF8" => caps.utf8 = true,
-            b"EXPIRE" => {
-                caps.expire_zero = words
-                    .next()
-                    .and_then(|w| std::str::from_utf8(w).ok())
-                    .and_then(|w| w.parse::<u64>().ok())
-                    == Some(0);
-            }
-            b"LOGIN-DELAY" => {
-                caps.login_delay = words
-                    .next()
-                    .and_then(|w| std::str::from_utf8(w).ok())
-                    .and_then(|w| w.parse().ok());
-            }
+            b"EXPIRE" => caps.expire_zero = number(words.next()) == Some(0),
+            b"LOGIN-DELAY" => caps.login_delay = number(words.next()),
             b"SASL" => caps.sasl.extend(
                 words
                     .filter(|w| w.iter().all(|b| b.is_ascii_graphic()))
@@ -461,6 +450,11 @@ pub fn parse_capabilities(body: &[u8], max_line: usize) -> Result<Capabilities, 
         }
     }
     Ok(caps)
+}
+
+/// A capability's numeric argument (`EXPIRE 0`, `LOGIN-DELAY 900`); `None` when missing or not a number.
+fn number(word: Option<&[u8]>) -> Option<u64> {
+    std::str::from_utf8(word?).ok()?.parse().ok()
 }
 
 /// The lines of a decoded body without their line endings. The final line ending does not start an extra line.
